@@ -1,0 +1,7 @@
+"""python -m dlx"""
+
+import sys
+
+from dlx.cli import main
+
+sys.exit(main())

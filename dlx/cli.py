@@ -1,0 +1,158 @@
+"""The dlx command line. Commands are thin: compose a config, call an experiment, print a table.
+
+Nothing heavy is imported at module level: `dlx --help` and `dlx list` never load torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from dlx.errors import DlxError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="dlx: reproduce, extend and compare deep-learning experiments from one CLI.")
+
+OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=cnn5 data=mnist1d trainer.epochs=10")
+OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<command>/<name>/")
+NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices)")
+CFG = typer.Option(False, "--cfg", help="Print the composed config and exit")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _compose(command: str, overrides: list[str] | None, show: bool):
+    from dlx.config import compose, to_yaml
+
+    cfg = compose(command, overrides or [])
+    if show:
+        typer.echo(to_yaml(cfg), nl=False)
+        raise typer.Exit(0)
+    return cfg
+
+
+def _metrics_table(title: str, rows: dict):
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in rows.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    return table
+
+
+@app.command()
+def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+          cfg_only: bool = CFG):
+    """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
+    cfg = _compose("train", overrides, cfg_only)
+    from dlx.experiments import train as exp
+    from dlx.runs import Run, default_name, resolve_dir
+
+    run_dir = resolve_dir(out, "train", name or default_name(cfg.model.name, cfg.data.name),
+                          reuse=bool(cfg.trainer.resume))
+    run = Run(run_dir, "train")
+    run.save_config(cfg, overrides or [])
+    summary = exp.run(cfg, run)
+    m = summary["metrics"]
+    shown = {"status": summary["status"], "params": summary["params"], "epochs": summary["epochs"],
+             **{k: m[k] for k in ("train_error", "test_error", "best_test_error", "test_loss") if k in m},
+             "wall_s": summary["wall_s"]}
+    _console().print(f"run directory: {run_dir}", _metrics_table("dlx train", shown))
+
+
+@app.command("eval")
+def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
+          overrides: list[str] | None = OVERRIDES,
+          split: str = typer.Option("test", "--split", help="train | val | test")):
+    """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval.json."""
+    from dlx.experiments.train import evaluate_run
+
+    result = evaluate_run(run_dir, overrides or [], split)
+    rows = {"data": result["data"], "split": split, "n": result["n"], **result["metrics"]}
+    _console().print(f"wrote {run_dir / 'eval.json'}", _metrics_table("dlx eval", rows))
+
+
+@app.command()
+def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holding summary.json")):
+    """Redraw a run's figures from its tables alone (never retrains)."""
+    from dlx.experiments import plot_run
+
+    if not (path / "summary.json").is_file():
+        raise DlxError(f"{path} is not a dlx run directory (no summary.json)")
+    for png in plot_run(path):
+        typer.echo(str(png))
+
+
+@app.command("list")
+def list_(group: str | None = typer.Argument(None, help="A config group, e.g. model")):
+    """List the choices of each config group with a one-line description."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from dlx.config import choices, describe, groups
+
+    known = groups()
+    if group is not None and group not in known:
+        raise DlxError(f"unknown config group '{group}' (choose from: {', '.join(known)})")
+    table = Table(show_header=True)
+    for col in ("group", "choice", "description"):
+        table.add_column(col)
+    for g in [group] if group else known:
+        for c in choices(g):
+            table.add_row(g, c, escape(describe(g, c)))
+    _console().print(table)
+
+
+@app.command()
+def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+          cfg_only: bool = CFG):
+    """Measure speed: dlx's training loop against a minimal hand-written PyTorch loop."""
+    cfg = _compose("bench", overrides, cfg_only)
+    from dlx.experiments import bench as exp
+    from dlx.runs import Run, default_name, resolve_dir
+
+    run = Run(resolve_dir(out, "bench", name or default_name("overhead")), "bench")
+    run.save_config(cfg, overrides or [])
+    df = exp.run(cfg, run)
+    from rich.table import Table
+
+    _console().print(f"run directory: {run.dir}")
+    table = Table(title="dlx bench")
+    for col in df.columns:
+        table.add_column(str(col))
+    for _, r in df.iterrows():
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    _console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input is one line on stderr and exit 2, never a traceback."""
+    try:
+        rc = app(args=argv, prog_name="dlx", standalone_mode=False)
+    except DlxError as err:
+        print(f"dlx: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except typer.Exit as ex:
+        return ex.exit_code
+    except typer.Abort:
+        print("dlx: interrupted", file=sys.stderr)
+        return 130
+    except typer.TyperException as err:  # usage errors: unknown command or option, missing argument
+        print(f"dlx: error: {err.format_message()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dlx: interrupted", file=sys.stderr)
+        return 130
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

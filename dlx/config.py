@@ -1,0 +1,165 @@
+"""Compose configs with Hydra's Compose API and turn every composition error into one clear line.
+
+Deliberately free of torch: `dlx list` and `dlx --help` go through here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from dlx.errors import DlxError
+
+
+def conf_dir() -> Path:
+    """The shipped config directory: dlx/conf in a wheel, ../conf next to the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise DlxError(f"dlx's config directory is missing (looked in"
+                   f" {here / 'conf'} and {here.parent / 'conf'})")
+
+
+def groups() -> list[str]:
+    return sorted(p.name for p in conf_dir().iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+def choices(group: str) -> list[str]:
+    """Options of a config group; files starting with '_' are shared fragments, not choices."""
+    d = conf_dir() / group
+    return sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_")) if d.is_dir() else []
+
+
+def describe(group: str, choice: str) -> str:
+    """The one-line description: the first comment line of the YAML file."""
+    path = conf_dir() / group / f"{choice}.yaml"
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
+
+
+def _nearest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _split(override: str) -> tuple[str, str | None]:
+    key, sep, value = override.partition("=")
+    return key.lstrip("+~"), (value if sep else None)
+
+
+def _check_group_choices(overrides: list[str]) -> None:
+    known = groups()
+    for ov in overrides:
+        key, value = _split(ov)
+        if value is None:
+            raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
+        if key in known and value not in ("null",):
+            opts = choices(key)
+            if value not in opts:
+                raise DlxError(f"unknown {key} '{value}'{_nearest(value, opts)} "
+                               f"(choose from: {', '.join(opts)})")
+
+
+def _leaf_keys(cfg, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    keys = []
+    for k in cfg.keys():
+        path = f"{prefix}{k}"
+        keys.append(path)
+        v = cfg._get_node(k)
+        if isinstance(v, DictConfig):
+            keys.extend(_leaf_keys(v, path + "."))
+    return keys
+
+
+def _raw_compose(command: str, overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not (conf_dir() / f"{command}.yaml").is_file():
+        raise DlxError(f"no config for command '{command}'")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="dlx"):
+        return hydra_compose(config_name=command, overrides=list(overrides))
+
+
+def _check_types(cfg, base, overrides: list[str]) -> None:
+    """Plain YAML configs carry no schema, so compare each overridden value with its default's type."""
+    from omegaconf import OmegaConf
+
+    for ov in overrides:
+        key, _ = _split(ov)
+        if key in groups() or ov.startswith(("+", "~")):
+            continue
+        old = OmegaConf.select(base, key, default=None)
+        new = OmegaConf.select(cfg, key, default=None)
+        if old is None or new is None:
+            continue
+        if isinstance(old, bool):
+            ok = isinstance(new, bool)
+        elif isinstance(old, int):
+            ok = isinstance(new, int) and not isinstance(new, bool)
+        elif isinstance(old, float):
+            ok = isinstance(new, (int, float)) and not isinstance(new, bool)
+        elif isinstance(old, str):
+            ok = isinstance(new, (str, int, float))
+        else:
+            ok = True
+        if not ok:
+            raise DlxError(f"{key} expects {type(old).__name__}, got {new!r}")
+
+
+def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
+    """conf/<command>.yaml + groups + overrides -> a struct-mode DictConfig, or a one-line DlxError."""
+    from omegaconf import OmegaConf
+
+    overrides = list(overrides)
+    _check_group_choices(overrides)
+    group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
+    try:
+        base = _raw_compose(command, group_only)
+    except DlxError:
+        raise
+    except Exception as err:  # hydra's own message is multi-line; keep its first line
+        raise DlxError(str(err).strip().splitlines()[0]) from None
+    try:
+        cfg = _raw_compose(command, overrides)
+    except Exception as err:
+        msg = str(err)
+        valid = _leaf_keys(base)
+        for ov in overrides:
+            key, _ = _split(ov)
+            if ov.startswith(("+", "~")) or key in groups():
+                continue
+            if key not in valid:
+                raise DlxError(f"unknown key '{key}'{_nearest(key, valid)}") from None
+        raise DlxError(msg.strip().splitlines()[0]) from None
+    _check_types(cfg, base, overrides)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def to_yaml(cfg) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def flatten(cfg, prefix: str = "") -> dict:
+    """Nested config -> {'model.width': 64, ...}, lists as strings, for results tables."""
+    from omegaconf import OmegaConf
+
+    out = {}
+    container = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
+    for k, v in container.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, path + "."))
+        else:
+            out[path] = str(v) if isinstance(v, list) else v
+    return out

@@ -1,0 +1,121 @@
+"""`dlx train` and `dlx eval`: build data, model, task and precision from a config, fit, write the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dlx.errors import DlxError
+from dlx.runs import Run, write_csv, write_json
+
+
+@dataclass
+class Parts:
+    data: object
+    model: torch.nn.Module
+    task: object
+    precision: object
+    device: str
+    params: int
+
+
+def build(cfg) -> Parts:
+    """Config -> objects, in the order that makes seeding reproducible (data, then model init)."""
+    from dlx.data import build_data
+    from dlx.device import resolve_device, seed_everything
+    from dlx.models import build_model, count_params
+    from dlx.precision import build_precision
+    from dlx.tasks import build_task
+
+    device = resolve_device(cfg.get("device", "auto"))
+    if cfg.trainer.get("threads"):
+        torch.set_num_threads(int(cfg.trainer.threads))
+    seed_everything(cfg.seed, bool(cfg.trainer.get("deterministic", False)))
+    data = build_data(cfg.data, device=device)
+    model = build_model(cfg.model, data.meta).to(device)
+    task = build_task(cfg.task, data.meta)
+    precision = build_precision(cfg.precision, device)
+    return Parts(data, model, task, precision, device, count_params(model))
+
+
+def final_metrics(rows: list[dict]) -> dict:
+    if not rows:
+        return {}
+    out = {k: v for k, v in rows[-1].items() if k != "wall_s"}
+    tests = [r["test_error"] for r in rows if "test_error" in r]
+    if tests:
+        out["best_test_error"] = min(tests)
+    return out
+
+
+def save_label_noise(run: Run, data) -> None:
+    if data.noise_mask is None or not data.noise_mask.any():
+        return
+    import pandas as pd
+
+    noisy = data.train.y.cpu().numpy()
+    write_csv(run.path("label_noise.csv"), pd.DataFrame(
+        {"index": range(len(noisy)), "clean_label": data.train_clean_y, "label": noisy,
+         "changed": data.noise_mask.astype(int)}))
+
+
+def run(cfg, run: Run, plot: bool = True) -> dict:
+    """Train one model; everything lands in run.dir. Returns the summary written to summary.json."""
+    from dlx.train import fit
+    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
+
+    parts = build(cfg)
+    info = {"params": parts.params, "precision": parts.precision.note, "model": cfg.model.name,
+            "data": cfg.data.name, "n_train": len(parts.data.train)}
+    run.summary("running", device=parts.device, **info)
+    save_label_noise(run, parts.data)
+    ckpt = run.path("checkpoint.pt")
+    resume_from = ckpt if cfg.trainer.get("resume") and ckpt.is_file() else None
+    callbacks = [CsvLogger(run.path("metrics.csv")),
+                 Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
+                 Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+    try:
+        hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
+                   seed=cfg.seed, callbacks=callbacks, resume_from=resume_from)
+    except KeyboardInterrupt:
+        run.summary("interrupted", device=parts.device)
+        raise
+    except DlxError:
+        run.summary("failed", device=parts.device)
+        raise
+    extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
+             "resumed": resume_from is not None}
+    if hist.status == "diverged":
+        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch)
+    summary = run.summary(hist.status, final_metrics(hist.rows), device=parts.device, **extra)
+    if plot and hist.rows:
+        from dlx.plots.curves import plot_train_run
+
+        plot_train_run(run.dir)
+    return summary
+
+
+def evaluate_run(run_dir: Path, overrides: list[str], split: str = "test") -> dict:
+    """Rebuild a finished run's model from its config, load its checkpoint, evaluate one split."""
+    from dlx.config import compose
+    from dlx.runs import read_json, read_overrides
+    from dlx.train import evaluate
+    from dlx.train.checkpoint import load_weights, read_checkpoint
+
+    run_dir = Path(run_dir)
+    kind = read_json(run_dir / "summary.json").get("kind")
+    if kind != "train":
+        raise DlxError(f"{run_dir} is a '{kind}' run; dlx eval takes a train run directory")
+    ckpt_path = run_dir / "checkpoint.pt"
+    ckpt = read_checkpoint(ckpt_path)
+    cfg = compose("train", read_overrides(run_dir) + list(overrides))
+    parts = build(cfg)
+    load_weights(parts.model, ckpt["model"], ckpt_path)
+    metrics = evaluate(parts.model, parts.task, parts.data.split(split), int(cfg.trainer.eval_batch_size),
+                       parts.precision)
+    result = {"split": split, "data": cfg.data.name, "overrides": list(overrides), "metrics": metrics,
+              "n": len(parts.data.split(split)), "params": parts.params}
+    write_json(run_dir / "eval.json", result)
+    return result

@@ -1,0 +1,177 @@
+"""Run directories: naming, atomic writes, config snapshot, summary.json and status.
+
+A crash or kill never leaves a half-written file: everything goes to a temporary file in the same
+directory and is moved into place with os.replace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dlx.errors import DlxError
+
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path, text: str) -> Path:
+    return _atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def write_json(path, obj) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def write_csv(path, df) -> Path:
+    return write_text(path, df.to_csv(index=False))
+
+
+def save_torch(path, obj) -> Path:
+    import torch
+
+    return _atomic(path, lambda fh: torch.save(obj, fh))
+
+
+def _jsonable(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DlxError(f"{path} not found") from None
+    except json.JSONDecodeError as err:
+        raise DlxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def env_info(device: str | None = None) -> dict:
+    import dlx
+
+    info = {"dlx": dlx.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "device": device, "git": git_sha()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["threads"] = torch.get_num_threads()
+        if device and device.startswith("cuda"):
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def default_name(*parts: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return "_".join([stamp, *[str(p) for p in parts if p]])
+
+
+def resolve_dir(out: str | os.PathLike, command: str, name: str, reuse: bool = False) -> Path:
+    """<out>/<command>/<name>; an existing name gets a numeric suffix unless the run is reused (resume)."""
+    base = Path(out) / command
+    path = base / name
+    if path.exists() and not reuse:
+        i = 1
+        while (base / f"{name}-{i}").exists():
+            i += 1
+        path = base / f"{name}-{i}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DlxError(f"cannot create run directory {path}: {err.strerror}") from None
+    return path
+
+
+@dataclass
+class Run:
+    """A run directory plus the bookkeeping every command writes into it."""
+
+    dir: Path
+    kind: str
+    started: str = field(default_factory=now_iso)
+    t0: float = field(default_factory=time.time)
+    extra: dict = field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def save_config(self, cfg, overrides) -> None:
+        from dlx.config import to_yaml
+
+        write_text(self.dir / "config.yaml", to_yaml(cfg))
+        write_text(self.dir / "overrides.yaml", "".join(f"- {_yaml_str(o)}\n" for o in overrides) or "[]\n")
+
+    def summary(self, status: str, metrics: dict | None = None, device: str | None = None, **extra) -> dict:
+        assert status in STATUSES, status
+        self.extra.update(extra)
+        done = status != "running"
+        data = {"kind": self.kind, "status": status, "metrics": metrics or {}, "env": env_info(device),
+                "started": self.started, "finished": now_iso() if done else None,
+                "wall_s": round(time.time() - self.t0, 3), **self.extra}
+        write_json(self.dir / "summary.json", data)
+        return data
+
+
+def _yaml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a valid YAML scalar and keeps '=' and ',' intact
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    import yaml
+
+    path = Path(run_dir) / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+
+
+def status(run_dir: Path) -> str | None:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("status")
+    except json.JSONDecodeError:
+        return None

@@ -1,0 +1,124 @@
+"""fit(): the one training loop. Logging, progress, checkpoints, divergence checks and the evaluation
+schedule are callbacks (dlx/train/callbacks.py), not branches in here."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from dlx.train.callbacks import Callback, DivergenceGuard, Evaluator
+from dlx.train.checkpoint import load_checkpoint
+from dlx.train.optim import build_optimizer, build_schedule
+
+
+@dataclass
+class TrainState:
+    model: torch.nn.Module
+    task: object
+    data: object
+    precision: object
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    generator: torch.Generator
+    epochs: int
+    total_steps: int
+    steps_per_epoch: int
+    cfg: object
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed optimizer steps
+    loss: torch.Tensor | None = None  # last training batch loss
+    first_loss: float | None = None
+    history: list[dict] = field(default_factory=list)
+    evaluated: bool = False  # an evaluation row was added at the end of this epoch
+    stop: str | None = None  # "diverged" ends the loop
+    diverged_step: int | None = None
+    wall_s: float = 0.0  # training wall time, carried across resumes
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total_steps
+
+
+@dataclass
+class History:
+    rows: list[dict]
+    status: str
+    epoch: int
+    step: int
+    wall_s: float
+    diverged_step: int | None = None
+
+    @property
+    def final(self) -> dict:
+        return self.rows[-1] if self.rows else {}
+
+
+def plan_steps(n_train: int, cfg) -> tuple[int, int, int]:
+    """(steps_per_epoch, epochs, total_steps) from trainer.epochs or trainer.steps."""
+    spe = max(1, math.ceil(n_train / int(cfg.batch_size)))
+    if cfg.get("steps"):
+        total = int(cfg.steps)
+        return spe, math.ceil(total / spe), total
+    epochs = int(cfg.epochs)
+    return spe, epochs, epochs * spe
+
+
+def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, callbacks=(),
+        resume_from: Path | None = None) -> History:
+    """Train `model` on `data.train` under `task` and `precision`; return the evaluation history."""
+    cfg = trainer_cfg
+    spe, epochs, total = plan_steps(len(data.train), cfg)
+    model = precision.prepare(model)
+    optimizer = build_optimizer(model.parameters(), optim_cfg)
+    scheduler = build_schedule(optimizer, optim_cfg, total)
+    generator = torch.Generator().manual_seed(int(seed))
+    state = TrainState(model, task, data, precision, optimizer, scheduler, generator, epochs, total, spe, cfg)
+    if resume_from is not None:
+        load_checkpoint(resume_from, state)
+    cbs: list[Callback] = [Evaluator(), DivergenceGuard(cfg.get("divergence_factor")), *callbacks]
+    clip = cfg.get("grad_clip")
+    bs = int(cfg.batch_size)
+    status = "interrupted"
+    t_start = time.perf_counter() - state.wall_s
+    for cb in cbs:
+        cb.on_start(state)
+    try:
+        model.train()
+        while not state.done and state.stop is None:
+            for x, y in data.train.batches(bs, shuffle=True, generator=generator):
+                if data.augment is not None:
+                    x = data.augment(x, generator)
+                with precision.autocast():
+                    loss = task.loss(model, (x, y))
+                state.loss = loss.detach()
+                for cb in cbs:
+                    cb.on_batch_end(state)
+                if state.stop:
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                precision.backward(loss)
+                if clip:
+                    precision.unscale(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+                precision.step(optimizer)
+                scheduler.step()
+                state.step += 1
+                if state.done:
+                    break
+            if state.stop:
+                break
+            state.epoch += 1
+            state.wall_s = time.perf_counter() - t_start
+            state.evaluated = False
+            for cb in cbs:
+                cb.on_epoch_end(state)
+        status = state.stop or "completed"
+    finally:
+        state.wall_s = time.perf_counter() - t_start
+        for cb in cbs:
+            cb.on_end(state, status)
+    return History(state.history, status, state.epoch, state.step, state.wall_s, state.diverged_step)

@@ -1,0 +1,100 @@
+"""The CLI end to end: train, eval, plot, list; one-line errors with exit 2; no torch at start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from dlx.runs import read_overrides
+
+QUICK = ["trainer=quick", "trainer.threads=1"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "model"]])
+def test_help_and_list_do_not_import_torch(args):
+    code = f"import sys; from dlx.cli import main; rc = main({args!r}); assert 'torch' not in sys.modules; " \
+           "sys.exit(rc)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "torch" not in res.stderr
+
+
+def test_list_shows_choices_with_descriptions(run_cli):
+    rc, out, _ = run_cli("list", "data")
+    assert rc == 0
+    for name in ("digits", "mnist1d", "mnist", "cifar10", "synthetic"):
+        assert name in out
+    assert "_common" not in out
+    assert "handwritten" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "model=nope"], "unknown model 'nope'"),
+    (["train", "trainer.epochz=3"], "did you mean 'trainer.epochs'"),
+    (["train", "data.label_noise=1.5"], "label_noise"),
+    (["list", "nope"], "unknown config group"),
+    (["eval", "/nonexistent/run"], "not found"),
+    (["plot", "/nonexistent/run"], "not a dlx run directory"),
+    (["train", "data=mnist"], "data.root"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):
+    rc, _, err = run_cli(*args, "--out", str(tmp_path)) if args[0] == "train" else run_cli(*args)
+    assert rc == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert needle in lines[0] and "Traceback" not in err
+
+
+def test_train_eval_plot_end_to_end(run_cli, tmp_path):
+    rc, out, err = run_cli("train", *QUICK, "--out", str(tmp_path), "--name", "t1")
+    assert rc == 0, err
+    run = tmp_path / "train" / "t1"
+    for f in ("config.yaml", "overrides.yaml", "metrics.csv", "summary.json", "checkpoint.pt",
+              "learning_curves.png"):
+        assert (run / f).is_file(), f
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["kind"] == "train" and summary["status"] == "completed"
+    assert set(summary["env"]) >= {"dlx", "torch", "python", "device"}
+    assert summary["params"] > 0 and summary["wall_s"] > 0
+    df = pd.read_csv(run / "metrics.csv")
+    assert list(df["epoch"]) == [1, 2] and {"train_error", "test_error", "test_loss"} <= set(df.columns)
+    assert read_overrides(run) == QUICK
+
+    rc, out, err = run_cli("eval", str(run))
+    assert rc == 0, err
+    ev = json.loads((run / "eval.json").read_text())
+    assert ev["metrics"]["error"] == pytest.approx(summary["metrics"]["test_error"], abs=1e-6)
+
+    rc, _, err = run_cli("eval", str(run), "--split", "train")
+    assert rc == 0 and json.loads((run / "eval.json").read_text())["split"] == "train"
+
+    (run / "learning_curves.png").unlink()
+    rc, out, _ = run_cli("plot", str(run))
+    assert rc == 0 and (run / "learning_curves.png").stat().st_size > 1000
+
+
+def test_eval_with_other_model_checkpoint_is_refused(run_cli, tmp_path):
+    assert run_cli("train", *QUICK, "--out", str(tmp_path), "--name", "t")[0] == 0
+    rc, _, err = run_cli("eval", str(tmp_path / "train" / "t"), "model.width=8")
+    assert rc == 2 and "does not fit this model" in err
+
+
+def test_name_collision_gets_suffix(run_cli, tmp_path):
+    for _ in range(2):
+        assert run_cli("train", *QUICK, "trainer.epochs=1", "--out", str(tmp_path), "--name", "same")[0] == 0
+    assert (tmp_path / "train" / "same").is_dir() and (tmp_path / "train" / "same-1").is_dir()
+
+
+def test_cfg_prints_config(run_cli):
+    rc, out, _ = run_cli("train", "model=cnn5", "--cfg")
+    assert rc == 0 and "name: cnn5" in out and "epochs:" in out
+
+
+def test_python_dash_m(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "dlx", "list", "precision"], capture_output=True, text=True)
+    assert res.returncode == 0 and "bf16" in res.stdout
