@@ -111,26 +111,50 @@ def list_(group: str | None = typer.Argument(None, help="A config group, e.g. mo
     _console().print(table)
 
 
+def _frame_table(title: str, df, columns: list[str] | None = None):
+    from rich.table import Table
+
+    table = Table(title=title)
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    for col in cols:
+        table.add_column(str(col), justify="right")
+    for _, r in df[cols].iterrows():
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    return table
+
+
+def run_experiment(command: str, config: str, overrides: list[str] | None, out: Path, name: str | None,
+                   cfg_only: bool, label: str) -> None:
+    """Shared path of every experiment command: compose, make the run directory, run, print results."""
+    cfg = _compose(config, overrides, cfg_only)
+    from dlx.experiments import module
+    from dlx.runs import Run, default_name, resolve_dir
+
+    exp = module(cfg.kind)
+    run = Run(resolve_dir(out, command, name or default_name(label)), cfg.kind)
+    run.save_config(cfg, overrides or [])
+    df = exp.run(cfg, run)
+    _console().print(f"run directory: {run.dir}",
+                     _frame_table(f"dlx {command} {label}".strip(), df, getattr(exp, "TABLE_COLUMNS", None)))
+
+
 @app.command()
 def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
           cfg_only: bool = CFG):
     """Measure speed: dlx's training loop against a minimal hand-written PyTorch loop."""
-    cfg = _compose("bench", overrides, cfg_only)
-    from dlx.experiments import bench as exp
-    from dlx.runs import Run, default_name, resolve_dir
+    run_experiment("bench", "bench", overrides, out, name, cfg_only, "overhead")
 
-    run = Run(resolve_dir(out, "bench", name or default_name("overhead")), "bench")
-    run.save_config(cfg, overrides or [])
-    df = exp.run(cfg, run)
-    from rich.table import Table
 
-    _console().print(f"run directory: {run.dir}")
-    table = Table(title="dlx bench")
-    for col in df.columns:
-        table.add_column(str(col))
-    for _, r in df.iterrows():
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
-    _console().print(table)
+@app.command()
+def reproduce(paper: str = typer.Argument(..., help="Which paper's experiment"),
+              overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+              cfg_only: bool = CFG):
+    """Run a paper's experiment preset (CPU scale by default; paper scale via experiment=...)."""
+    from dlx.experiments import REPRODUCE
+
+    if paper not in REPRODUCE:
+        raise DlxError(f"unknown paper '{paper}' (choose from: {', '.join(sorted(REPRODUCE)) or 'none yet'})")
+    run_experiment("reproduce", REPRODUCE[paper], overrides, out, name, cfg_only, paper)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ SMALL = {"mlp": "model.width=16", "cnn5": "model.width=4", "resnet18k": "model.w
 def test_every_model_trains_on_every_embedded_dataset(model, data, tmp_path):
     cfg = compose("train", [f"model={model}", SMALL[model], f"data={data}", "data.n_train=200",
                             "trainer=quick", "trainer.steps=4", "trainer.batch_size=32", "trainer.threads=1"])
-    summary = train_run(cfg, Run(tmp_path, "train"), plot=False)
+    summary = train_run(cfg, Run(tmp_path, "train"), draw=False)
     assert summary["status"] == "completed" and summary["steps"] == 4
     assert 0.0 <= summary["metrics"]["test_error"] <= 1.0
     assert math.isfinite(summary["metrics"]["test_loss"])
@@ -39,7 +39,7 @@ def _train(tmp_path, name, *overrides):
                             "trainer.batch_size=32", *overrides])
     d = tmp_path / name
     d.mkdir(exist_ok=True)
-    return train_run(cfg, Run(d, "train"), plot=False), d
+    return train_run(cfg, Run(d, "train"), draw=False), d
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, monkeypatch):

@@ -155,7 +155,8 @@ def make_augment(crop_pad: int = 4, flip: bool = True, fill=None) -> Augment:
         if pad and fill is not None:
             border = torch.ones(h, w, dtype=torch.bool, device=x.device)
             border = torch.nn.functional.pad(border, (pad, pad, pad, pad), value=False).logical_not()
-            xp = torch.where(border, torch.as_tensor(fill, dtype=x.dtype, device=x.device).view(1, c, 1, 1), xp)
+            value = torch.as_tensor(fill, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+            xp = torch.where(border, value, xp)
         # one gather: batch, channel, row, col index grids broadcast to (n, c, h, w)
         bi = torch.arange(n, device=x.device)[:, None, None, None]
         ci = torch.arange(c, device=x.device)[None, :, None, None]

@@ -1,5 +1,6 @@
-"""Experiment kinds. `PLOTTERS` maps the `kind` in summary.json to the function that redraws its
-figures from its tables (module path strings, so `dlx plot` imports only what it needs)."""
+"""Experiment kinds. Each module in `EXPERIMENTS` has `run(cfg, run)` and `plot(run_dir) -> [png]`;
+the `kind` in summary.json picks the module, so `dlx plot` redraws any run from its tables alone.
+Module paths are strings so a command imports only what it needs (no torch for `dlx --help`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ from pathlib import Path
 
 from dlx.errors import DlxError
 
-PLOTTERS: dict[str, str] = {
-    "train": "dlx.plots.curves:plot_train_run",
-    "bench": "dlx.plots.bench:plot_bench_run",
+EXPERIMENTS: dict[str, str] = {
+    "train": "dlx.experiments.train",
+    "bench": "dlx.experiments.bench",
 }
+
+# `dlx reproduce <paper>`: paper -> the top-level config it composes (whose `kind` picks the module)
+REPRODUCE: dict[str, str] = {}
+
+
+def module(kind: str):
+    if kind not in EXPERIMENTS:
+        raise DlxError(f"unknown experiment kind '{kind}' (known: {', '.join(sorted(EXPERIMENTS))})")
+    return importlib.import_module(EXPERIMENTS[kind])
 
 
 def plot_run(run_dir: Path) -> list[Path]:
     from dlx.runs import read_json
 
     kind = read_json(Path(run_dir) / "summary.json").get("kind")
-    if kind not in PLOTTERS:
-        raise DlxError(f"don't know how to plot kind '{kind}' (known: {', '.join(sorted(PLOTTERS))})")
-    module, func = PLOTTERS[kind].split(":")
-    return getattr(importlib.import_module(module), func)(Path(run_dir))
+    return module(kind).plot(Path(run_dir))

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from dlx.runs import Run, write_csv
 
+TABLE_COLUMNS = ["runner", "model", "steps", "median_s", "std_s", "steps_per_s", "ratio_to_hand"]
+
 
 def hand_loop(model, data, trainer_cfg, optim_cfg, seed: int) -> None:
     from dlx.train.loop import plan_steps
@@ -94,7 +96,11 @@ def run(cfg, run: Run):
     metrics = {"overhead_ratio": ratio, "pair_ratio_mean": statistics.mean(res["ratios"]),
                "pair_ratio_std": statistics.stdev(res["ratios"]) if len(res["ratios"]) > 1 else 0.0}
     run.summary("completed", metrics, device=res["device"], params=res["params"])
+    plot(run.dir)
+    return df
+
+
+def plot(run_dir: Path) -> list[Path]:
     from dlx.plots.bench import plot_bench_run
 
-    plot_bench_run(run.dir)
-    return df
+    return plot_bench_run(run_dir)

@@ -61,7 +61,7 @@ def save_label_noise(run: Run, data) -> None:
          "changed": data.noise_mask.astype(int)}))
 
 
-def run(cfg, run: Run, plot: bool = True) -> dict:
+def run(cfg, run: Run, draw: bool = True) -> dict:
     """Train one model; everything lands in run.dir. Returns the summary written to summary.json."""
     from dlx.train import fit
     from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
@@ -90,11 +90,15 @@ def run(cfg, run: Run, plot: bool = True) -> dict:
     if hist.status == "diverged":
         extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch)
     summary = run.summary(hist.status, final_metrics(hist.rows), device=parts.device, **extra)
-    if plot and hist.rows:
-        from dlx.plots.curves import plot_train_run
-
-        plot_train_run(run.dir)
+    if draw and hist.rows:
+        plot(run.dir)
     return summary
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.plots.curves import plot_train_run
+
+    return plot_train_run(run_dir)
 
 
 def evaluate_run(run_dir: Path, overrides: list[str], split: str = "test") -> dict:
