@@ -14,6 +14,9 @@ from dlx.errors import DlxError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="dlx: reproduce, extend and compare deep-learning experiments from one CLI.")
+sweep_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                        help="Sweeps of child training runs; re-running the same --name resumes.")
+app.add_typer(sweep_app, name="sweep")
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=cnn5 data=mnist1d trainer.epochs=10")
 OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<command>/<name>/")
@@ -124,14 +127,21 @@ def _frame_table(title: str, df, columns: list[str] | None = None):
 
 
 def run_experiment(command: str, config: str, overrides: list[str] | None, out: Path, name: str | None,
-                   cfg_only: bool, label: str) -> None:
-    """Shared path of every experiment command: compose, make the run directory, run, print results."""
+                   cfg_only: bool, label: str, resumable: bool = False) -> None:
+    """Shared path of every experiment command: compose, make the run directory, run, print results.
+
+    A resumable command (a sweep) given an existing --name continues in that directory, provided the
+    overrides are the same; otherwise an existing name gets a numeric suffix."""
     cfg = _compose(config, overrides, cfg_only)
     from dlx.experiments import module
-    from dlx.runs import Run, default_name, resolve_dir
+    from dlx.runs import Run, default_name, read_overrides, resolve_dir
 
     exp = module(cfg.kind)
-    run = Run(resolve_dir(out, command, name or default_name(label)), cfg.kind)
+    run_dir = resolve_dir(out, command, name or default_name(label), reuse=resumable and name is not None)
+    if (run_dir / "overrides.yaml").is_file() and read_overrides(run_dir) != list(overrides or []):
+        raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "
+                       "use the same ones to resume, or another --name")
+    run = Run(run_dir, cfg.kind)
     run.save_config(cfg, overrides or [])
     df = exp.run(cfg, run)
     _console().print(f"run directory: {run.dir}",
@@ -143,6 +153,21 @@ def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
           cfg_only: bool = CFG):
     """Measure speed: dlx's training loop against a minimal hand-written PyTorch loop."""
     run_experiment("bench", "bench", overrides, out, name, cfg_only, "overhead")
+
+
+@sweep_app.command("double-descent")
+def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+                         cfg_only: bool = CFG):
+    """Model-, epoch- and sample-wise double descent (preset via experiment=dd_mnist1d|dd_digits|...)."""
+    run_experiment("sweep", "sweep_double_descent", overrides, out, name, cfg_only, "double-descent",
+                   resumable=True)
+
+
+@app.command("detect-adversarial")
+def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+                       cfg_only: bool = CFG):
+    """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks."""
+    run_experiment("detect-adversarial", "detect_adversarial", overrides, out, name, cfg_only, "idefender")
 
 
 @app.command()

@@ -35,7 +35,7 @@ def describe(group: str, choice: str) -> str:
     """The one-line description: the first comment line of the YAML file."""
     path = conf_dir() / group / f"{choice}.yaml"
     for line in path.read_text().splitlines():
-        if line.startswith("#"):
+        if line.startswith("#") and not line.startswith("# @"):  # skip Hydra's '# @package' header
             return line.lstrip("#").strip()
     return ""
 

@@ -12,10 +12,17 @@ from dlx.errors import DlxError
 EXPERIMENTS: dict[str, str] = {
     "train": "dlx.experiments.train",
     "bench": "dlx.experiments.bench",
+    "adversarial": "dlx.experiments.adversarial",
+    "fp8": "dlx.experiments.fp8",
+    "double_descent": "dlx.experiments.double_descent",
 }
 
 # `dlx reproduce <paper>`: paper -> the top-level config it composes (whose `kind` picks the module)
-REPRODUCE: dict[str, str] = {}
+REPRODUCE: dict[str, str] = {
+    "fp8": "fp8",
+    "idefender": "detect_adversarial",
+    "double-descent": "sweep_double_descent",
+}
 
 
 def module(kind: str):

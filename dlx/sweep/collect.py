@@ -1,0 +1,34 @@
+"""collect(): the children's run directories -> results (a row per child) and curves (a row per
+child and evaluated epoch), with the grid values as columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FINAL = ("train_error", "test_error", "train_loss", "test_loss", "best_test_error")
+
+
+def collect(sweep_dir: Path, children):
+    import pandas as pd
+
+    rows, curves = [], []
+    for c in children:
+        d = Path(sweep_dir) / "runs" / c.run_id
+        grid = {k.split(".")[-1]: v for k, v in c.params.items()}
+        try:
+            s = json.loads((d / "summary.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            s = {"status": "missing"}
+        m = s.get("metrics", {})
+        rows.append({**grid, "run_id": c.run_id, "status": s.get("status"), "params": s.get("params"),
+                     "n_train": s.get("n_train", grid.get("n_train")), "epochs": s.get("epochs"),
+                     **{k: m.get(k) for k in FINAL}, "wall_s": s.get("wall_s"),
+                     "diverged_step": s.get("diverged_step"), "error": s.get("error")})
+        if (d / "metrics.csv").is_file():
+            df = pd.read_csv(d / "metrics.csv")
+            for k, v in {**grid, "n_train": rows[-1]["n_train"], "run_id": c.run_id}.items():
+                df[k] = v
+            curves.append(df)
+    results = pd.DataFrame(rows)
+    return results, (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame())

@@ -1,0 +1,112 @@
+"""Run a sweep's children: inline (this process) or a local process pool. A child whose run directory
+already says completed/diverged is skipped, so re-running a sweep finishes only what is missing.
+A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+
+from dlx.errors import DlxError
+from dlx.runs import status as run_status
+
+DONE = ("completed", "diverged")
+LAUNCHERS = ("inline", "local")
+
+
+def child_dir(sweep_dir: Path, child) -> Path:
+    return Path(sweep_dir) / "runs" / child.run_id
+
+
+def run_child(config: str, overrides: list[str], run_dir: str, threads: int | None = None) -> str:
+    """Train one child here and return its status; training failures are recorded, not raised."""
+    import torch
+
+    from dlx.config import compose
+    from dlx.experiments.train import run as train_run
+    from dlx.runs import Run
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    run = Run(Path(run_dir), "train", extra={"config": config})
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        cfg = compose(config, overrides)
+        run.save_config(cfg, overrides)
+        return train_run(cfg, run, draw=False)["status"]
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # one bad child must not sink the sweep; its summary says why
+        run.summary("failed", error=f"{type(err).__name__}: {err}"[:500])
+        return "failed"
+
+
+class _Report:
+    """Sweep progress: a rich bar on a terminal, a line per finished child otherwise."""
+
+    def __init__(self, total: int, done: int, mode: str):
+        self.total, self.done, self.t0 = total, done, time.perf_counter()
+        self.mode = ("rich" if sys.stderr.isatty() else "plain") if mode == "auto" else mode
+        if self.mode == "rich":
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TextColumn("{task.fields[last]}"))
+            self.bar.start()
+            self.task = self.bar.add_task("sweep", total=total, completed=done, last="")
+
+    def finished(self, child, status: str) -> None:
+        self.done += 1
+        if self.mode == "rich":
+            self.bar.update(self.task, completed=self.done, last=f"{child.run_id}: {status}")
+        elif self.mode == "plain":
+            print(f"sweep [{self.done}/{self.total}] {child.run_id}: {status} "
+                  f"({time.perf_counter() - self.t0:.0f}s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.mode == "rich":
+            self.bar.stop()
+
+
+def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher: str = "local",
+            workers: int = 1, fail_fast: bool = False, progress: str = "auto") -> dict[str, str]:
+    """Run every child not yet done; returns {run_id: status} for all children."""
+    if launcher not in LAUNCHERS:
+        raise DlxError(f"unknown launcher '{launcher}' (choose from: {', '.join(LAUNCHERS)})")
+    workers = max(1, int(workers))
+    statuses = {c.run_id: run_status(child_dir(sweep_dir, c)) for c in children}
+    todo = [c for c in children if statuses[c.run_id] not in DONE]
+    report = _Report(len(children), len(children) - len(todo), progress)
+
+    def args(c):
+        return (config, [*base_overrides, *c.overrides], str(child_dir(sweep_dir, c)))
+
+    try:
+        if launcher == "inline" or workers == 1 or len(todo) <= 1:
+            for c in todo:
+                statuses[c.run_id] = run_child(*args(c))
+                report.finished(c, statuses[c.run_id])
+                if fail_fast and statuses[c.run_id] == "failed":
+                    break
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                pending = {pool.submit(run_child, *args(c), threads): c for c in todo}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        c = pending.pop(fut)
+                        statuses[c.run_id] = fut.result()
+                        report.finished(c, statuses[c.run_id])
+                        if fail_fast and statuses[c.run_id] == "failed":
+                            for f in pending:
+                                f.cancel()
+                            pending = {}
+                            break
+    finally:
+        report.close()
+    return statuses
