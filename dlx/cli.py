@@ -22,6 +22,16 @@ OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=cnn5 data=mni
 OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<command>/<name>/")
 NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices)")
 CFG = typer.Option(False, "--cfg", help="Print the composed config and exit")
+DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and return; see dlx status")
+
+
+def _detached(overrides: list[str] | None, detach: bool) -> list[str]:
+    overrides = list(overrides or [])
+    if detach:
+        if "launcher=slurm" not in overrides:
+            raise DlxError("--detach needs launcher=slurm (local and inline sweeps run in the foreground)")
+        overrides.append("launcher.detach=true")
+    return overrides
 
 
 def _console():
@@ -157,10 +167,44 @@ def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
 
 @sweep_app.command("double-descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                         cfg_only: bool = CFG):
+                         cfg_only: bool = CFG, detach: bool = DETACH):
     """Model-, epoch- and sample-wise double descent (preset via experiment=dd_mnist1d|dd_digits|...)."""
-    run_experiment("sweep", "sweep_double_descent", overrides, out, name, cfg_only, "double-descent",
-                   resumable=True)
+    run_experiment("sweep", "sweep_double_descent", _detached(overrides, detach), out, name, cfg_only,
+                   "double-descent", resumable=True)
+
+
+@sweep_app.command("grid")
+def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+               cfg_only: bool = CFG, detach: bool = DETACH,
+               zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing")):
+    """Any train overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child."""
+    from dlx.experiments.grid import is_axis
+
+    overrides = _detached(overrides, detach)
+    axes = [o for o in overrides if is_axis(o)]
+    fixed = [o for o in overrides if not is_axis(o)]
+    quoted = ",".join("'" + a.replace("'", "") + "'" for a in axes)
+    extra = [f"sweep.axes=[{quoted}]"] + (["sweep.zip=true"] if zipped else [])
+    run_experiment("sweep", "sweep_grid", fixed + extra, out, name, cfg_only, "grid", resumable=True)
+
+
+@app.command()
+def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
+    """Show a run's or sweep's status; a finished detached sweep is collected and analysed here."""
+    from dlx.runs import read_json
+    from dlx.sweep.driver import sweep_status
+
+    if not (path / "summary.json").is_file():
+        raise DlxError(f"{path} is not a dlx run directory (no summary.json)")
+    table, summary = sweep_status(path)
+    if table is not None:
+        counts = table.status.value_counts().to_dict()
+        _console().print(_frame_table(f"{path} ({summary['kind']}): {summary['status']}", table),
+                         "  ".join(f"{k}: {v}" for k, v in counts.items()))
+    else:
+        summary = read_json(path / "summary.json")
+        _console().print(_metrics_table(f"{path} ({summary['kind']})",
+                                        {"status": summary["status"], **summary.get("metrics", {})}))
 
 
 @app.command("detect-adversarial")

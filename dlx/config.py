@@ -155,7 +155,7 @@ def flatten(cfg, prefix: str = "") -> dict:
     from omegaconf import OmegaConf
 
     out = {}
-    container = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
+    container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
     for k, v in container.items():
         path = f"{prefix}{k}"
         if isinstance(v, dict):

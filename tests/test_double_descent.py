@@ -37,7 +37,7 @@ def test_threshold_none_when_never_interpolating():
     assert curve_stats(W, [0.5] * 7, [0.5] * 7)["threshold_width"] is None
 
 
-QUICK = ["sweep.widths=[2,6]", "sweep.seeds=2", "sweep.launcher=inline", "trainer.epochs=3",
+QUICK = ["sweep.widths=[2,6]", "sweep.seeds=2", "launcher=inline", "trainer.epochs=3",
          "trainer.eval_points=3", "data.num_samples=600", "trainer.threads=1"]
 
 

@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "adversarial": "dlx.experiments.adversarial",
     "fp8": "dlx.experiments.fp8",
     "double_descent": "dlx.experiments.double_descent",
+    "grid": "dlx.experiments.grid",
 }
 
 # `dlx reproduce <paper>`: paper -> the top-level config it composes (whose `kind` picks the module)

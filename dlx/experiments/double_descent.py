@@ -11,10 +11,11 @@ is detected when that rise >= analysis.min_rise. A monotone curve has no positiv
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 from dlx.errors import DlxError
-from dlx.runs import Run, read_overrides, write_csv
+from dlx.runs import Run, write_csv
 
 CONFIG = "sweep_double_descent"
 GRID_KEYS = ("model.width", "data.label_noise", "data.n_train", "seed")
@@ -80,23 +81,27 @@ def analyse(results, epsilon: float = 0.1, min_rise: float = 0.02) -> dict:
                 ["failed", "missing", "running", "interrupted"]).sum())}
 
 
-def run(cfg, run: Run):
-    from dlx.sweep import collect, execute, expand
+def children(cfg):
+    from dlx.sweep import expand
 
-    children = expand(grid(cfg.sweep))
-    base = [*read_overrides(run.dir), "trainer.progress=none"]
-    run.summary("running", n_children=len(children))
-    try:
-        statuses = execute(children, CONFIG, base, run.dir, launcher=cfg.sweep.launcher,
-                           workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast)
-    except KeyboardInterrupt:
-        run.summary("interrupted")
-        raise
+    return expand(grid(cfg.sweep))
+
+
+def run(cfg, run: Run):
+    from dlx.sweep.driver import run_sweep
+
+    return run_sweep(cfg, run, sys.modules[__name__])
+
+
+def finalize(cfg, run: Run, children):
+    """Collect the children, analyse, write results.csv / curves.csv / summary.json and the figures."""
+    from dlx.sweep import collect
+
     results, curves = collect(run.dir, children)
     write_csv(run.path("results.csv"), results)
     write_csv(run.path("curves.csv"), curves)
     analysis = analyse(results, float(cfg.analysis.epsilon), float(cfg.analysis.min_rise))
-    done = all(s in ("completed", "diverged") for s in statuses.values())
+    done = results.status.isin(["completed", "diverged"]).all()
     run.summary("completed" if done else "failed", analysis["main"], analysis=analysis,
                 model=cfg.model.name, data=cfg.data.name)
     plot(run.dir)

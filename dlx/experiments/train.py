@@ -109,12 +109,14 @@ def evaluate_run(run_dir: Path, overrides: list[str], split: str = "test") -> di
     from dlx.train.checkpoint import load_weights, read_checkpoint
 
     run_dir = Path(run_dir)
-    kind = read_json(run_dir / "summary.json").get("kind")
+    summary = read_json(run_dir / "summary.json")
+    kind = summary.get("kind")
     if kind != "train":
         raise DlxError(f"{run_dir} is a '{kind}' run; dlx eval takes a train run directory")
     ckpt_path = run_dir / "checkpoint.pt"
     ckpt = read_checkpoint(ckpt_path)
-    cfg = compose("train", read_overrides(run_dir) + list(overrides))
+    # sweep children were composed from their sweep's config, which summary.json names
+    cfg = compose(summary.get("config", "train"), read_overrides(run_dir) + list(overrides))
     parts = build(cfg)
     load_weights(parts.model, ckpt["model"], ckpt_path)
     metrics = evaluate(parts.model, parts.task, parts.data.split(split), int(cfg.trainer.eval_batch_size),

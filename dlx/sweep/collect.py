@@ -9,8 +9,12 @@ from pathlib import Path
 FINAL = ("train_error", "test_error", "train_loss", "test_loss", "best_test_error")
 
 
-def collect(sweep_dir: Path, children):
+def collect(sweep_dir: Path, children, with_config: bool = False):
+    """with_config adds each child's resolved config, flattened ('optimizer.lr', ...), as columns."""
     import pandas as pd
+    import yaml
+
+    from dlx.config import flatten
 
     rows, curves = [], []
     for c in children:
@@ -25,6 +29,9 @@ def collect(sweep_dir: Path, children):
                      "n_train": s.get("n_train", grid.get("n_train")), "epochs": s.get("epochs"),
                      **{k: m.get(k) for k in FINAL}, "wall_s": s.get("wall_s"),
                      "diverged_step": s.get("diverged_step"), "error": s.get("error")})
+        if with_config and (d / "config.yaml").is_file():
+            flat = flatten(yaml.safe_load((d / "config.yaml").read_text()) or {})
+            rows[-1].update({k: v for k, v in flat.items() if k not in rows[-1]})
         if (d / "metrics.csv").is_file():
             df = pd.read_csv(d / "metrics.csv")
             for k, v in {**grid, "n_train": rows[-1]["n_train"], "run_id": c.run_id}.items():

@@ -1,4 +1,5 @@
-"""Run a sweep's children: inline (this process) or a local process pool. A child whose run directory
+"""Run a sweep's children: inline (this process), a local process pool, or a SLURM job array
+(dlx/sweep/slurm.py). A child whose run directory
 already says completed/diverged is skipped, so re-running a sweep finishes only what is missing.
 A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast)."""
 
@@ -15,7 +16,7 @@ from dlx.errors import DlxError
 from dlx.runs import status as run_status
 
 DONE = ("completed", "diverged")
-LAUNCHERS = ("inline", "local")
+LAUNCHERS = ("inline", "local", "slurm")
 
 
 def child_dir(sweep_dir: Path, child) -> Path:
@@ -72,9 +73,12 @@ class _Report:
             self.bar.stop()
 
 
-def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher: str = "local",
+def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher="local",
             workers: int = 1, fail_fast: bool = False, progress: str = "auto") -> dict[str, str]:
-    """Run every child not yet done; returns {run_id: status} for all children."""
+    """Run every child not yet done; returns {run_id: status} for all children ('submitted' for
+    children handed to SLURM with launcher.detach=true). `launcher` is a name or the launcher config."""
+    launcher_cfg = {"name": launcher} if isinstance(launcher, str) else launcher
+    launcher = launcher_cfg.get("name")
     if launcher not in LAUNCHERS:
         raise DlxError(f"unknown launcher '{launcher}' (choose from: {', '.join(LAUNCHERS)})")
     workers = max(1, int(workers))
@@ -86,7 +90,24 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
         return (config, [*base_overrides, *c.overrides], str(child_dir(sweep_dir, c)))
 
     try:
-        if launcher == "inline" or workers == 1 or len(todo) <= 1:
+        if launcher == "slurm" and todo:
+            from dlx.sweep.slurm import submit
+
+            jobs = submit(todo, args, sweep_dir, launcher_cfg)
+            if launcher_cfg.get("detach"):
+                statuses.update({c.run_id: "submitted" for c in todo})
+                return statuses
+            from submitit.helpers import as_completed
+
+            by_job = {j.job_id: c for j, c in zip(jobs, todo, strict=True)}
+            for job in as_completed(jobs, poll_frequency=2):
+                c = by_job[job.job_id]
+                try:
+                    statuses[c.run_id] = job.result()
+                except Exception:  # the job died outside run_child (e.g. killed by the scheduler)
+                    statuses[c.run_id] = run_status(child_dir(sweep_dir, c)) or "failed"
+                report.finished(c, statuses[c.run_id])
+        elif launcher == "inline" or workers == 1 or len(todo) <= 1:
             for c in todo:
                 statuses[c.run_id] = run_child(*args(c))
                 report.finished(c, statuses[c.run_id])

@@ -1,0 +1,105 @@
+"""`dlx sweep grid`, the submitit (SLURM) launcher on submitit's local executor, --detach + dlx status,
+and a sweep killed with SIGKILL that resumes to the same results as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from dlx.experiments.grid import is_axis, parse_axes, split_axis
+
+FIXED = ["trainer=quick", "trainer.steps=3", "trainer.threads=1", "data.n_train=100"]
+SAME = ["width", "seed", "run_id", "status", "params", "train_error", "test_error", "train_loss", "test_loss"]
+
+
+def test_axis_parsing():
+    assert split_axis("4,8") == ["4", "8"]
+    assert split_axis("[1,2],[3]") == ["[1,2]", "[3]"]
+    assert is_axis("model.width=4,8") and not is_axis("sweep.widths=[4,8]") and not is_axis("seed=1")
+    assert parse_axes(["model.width=4,8", "data.n_train=null,100"]) == {
+        "model.width": [4, 8], "data.n_train": [None, 100]}
+
+
+def test_grid_cartesian_and_zip(run_cli, tmp_path):
+    rc, out, err = run_cli("sweep", "grid", "model.width=4,8", "seed=0,1", *FIXED, "launcher=inline",
+                           "--out", str(tmp_path), "--name", "g")
+    assert rc == 0, err
+    res = pd.read_csv(tmp_path / "sweep" / "g" / "results.csv")
+    assert len(res) == 4 and (res.status == "completed").all()
+    assert sorted(zip(res.width, res.seed)) == [(4, 0), (4, 1), (8, 0), (8, 1)]
+    assert (res["model.width"] == res.width).all() and (res["trainer.steps"] == 3).all()  # config columns
+    assert (tmp_path / "sweep" / "g" / "grid.png").is_file()
+    rc, _, err = run_cli("sweep", "grid", "model.width=4,8", "seed=0,1", *FIXED, "launcher=inline", "--zip",
+                         "--out", str(tmp_path), "--name", "z")
+    assert rc == 0, err
+    assert len(pd.read_csv(tmp_path / "sweep" / "z" / "results.csv")) == 2
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["seed=1"], "the sweep is empty"),
+    (["model.widht=4,8"], "did you mean 'model.width'"),
+    (["model.width=4,8", "seed=0,1,2", "--zip"], "equal length"),
+    (["model.width=4,8", "--detach"], "--detach needs launcher=slurm"),
+])
+def test_grid_bad_input(run_cli, tmp_path, args, needle):
+    rc, _, err = run_cli("sweep", "grid", *args, *FIXED, "--out", str(tmp_path))
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_slurm_launcher_on_submitit_local_executor(run_cli, tmp_path):
+    args = ["model.width=4,8", *FIXED, "launcher=slurm", "launcher.cluster=local", "launcher.cpus_per_task=1"]
+    rc, _, err = run_cli("sweep", "grid", *args, "--out", str(tmp_path), "--name", "s")
+    assert rc == 0, err
+    d = tmp_path / "sweep" / "s"
+    res = pd.read_csv(d / "results.csv")
+    assert (res.status == "completed").all() and len(res) == 2
+    assert set(json.loads((d / "jobs.json").read_text())) == set(res.run_id)
+
+    rc, _, err = run_cli("sweep", "grid", *args, "--detach", "--out", str(tmp_path), "--name", "det")
+    assert rc == 0, err
+    d = tmp_path / "sweep" / "det"
+    assert json.loads((d / "summary.json").read_text())["status"] == "running"
+    for _ in range(240):  # the local jobs finish in the background
+        rc, out, _ = run_cli("status", str(d))
+        if json.loads((d / "summary.json").read_text())["status"] == "completed":
+            break
+        time.sleep(0.5)
+    assert rc == 0 and "completed: 2" in out
+    assert len(pd.read_csv(d / "results.csv")) == 2
+
+
+def _dlx(*args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "dlx", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
+    args = ["sweep", "grid", "model.width=4,6,8", *FIXED, "trainer.steps=30", "launcher=inline",
+            "--out", str(tmp_path)]
+    assert _dlx(*args, "--name", "ref", cwd=tmp_path).wait(timeout=300) == 0
+    proc = _dlx(*args, "--name", "killed", cwd=tmp_path)
+    runs = tmp_path / "sweep" / "killed" / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait until the first child is done, then kill -9 mid-sweep
+        done = [p for p in runs.glob("*/summary.json") if '"completed"' in p.read_text()] if runs.is_dir() else []
+        if done:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "sweep" / "killed" / "results.csv").exists()
+    for p in (tmp_path / "sweep" / "killed").rglob("summary.json"):  # no half-written file is observable
+        json.loads(p.read_text())
+    for p in (tmp_path / "sweep" / "killed").rglob("*.csv"):
+        pd.read_csv(p)
+    assert _dlx(*args, "--name", "killed", cwd=tmp_path).wait(timeout=300) == 0
+    ref = pd.read_csv(tmp_path / "sweep" / "ref" / "results.csv")
+    got = pd.read_csv(tmp_path / "sweep" / "killed" / "results.csv")
+    pd.testing.assert_frame_equal(ref[SAME], got[SAME])
