@@ -68,12 +68,24 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
     cfg = _compose("train", overrides, cfg_only)
     from dlx.experiments import train as exp
     from dlx.runs import Run, default_name, resolve_dir
+    from dlx.train import distributed
 
-    run_dir = resolve_dir(out, "train", name or default_name(cfg.model.name, cfg.data.name),
-                          reuse=bool(cfg.trainer.resume))
+    distributed.init(cfg.trainer.get("strategy", "none"))
+    main = distributed.is_main()
+    run_dir = None
+    if main:  # one run directory, resolved once and shared with every rank
+        run_dir = str(resolve_dir(out, "train", name or default_name(cfg.model.name, cfg.data.name),
+                                  reuse=bool(cfg.trainer.resume)))
+    run_dir = Path(distributed.broadcast_str(run_dir))
     run = Run(run_dir, "train")
-    run.save_config(cfg, overrides or [])
-    summary = exp.run(cfg, run)
+    if main:
+        run.save_config(cfg, overrides or [])
+    try:
+        summary = exp.run(cfg, run)
+    finally:
+        distributed.shutdown()
+    if not main:
+        return
     m = summary["metrics"]
     shown = {"status": summary["status"], "params": summary["params"], "epochs": summary["epochs"],
              **{k: m[k] for k in ("train_error", "test_error", "best_test_error", "test_loss") if k in m},

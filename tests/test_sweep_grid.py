@@ -33,7 +33,7 @@ def test_grid_cartesian_and_zip(run_cli, tmp_path):
     assert rc == 0, err
     res = pd.read_csv(tmp_path / "sweep" / "g" / "results.csv")
     assert len(res) == 4 and (res.status == "completed").all()
-    assert sorted(zip(res.width, res.seed)) == [(4, 0), (4, 1), (8, 0), (8, 1)]
+    assert sorted(zip(res.width, res.seed, strict=True)) == [(4, 0), (4, 1), (8, 0), (8, 1)]
     assert (res["model.width"] == res.width).all() and (res["trainer.steps"] == 3).all()  # config columns
     assert (tmp_path / "sweep" / "g" / "grid.png").is_file()
     rc, _, err = run_cli("sweep", "grid", "model.width=4,8", "seed=0,1", *FIXED, "launcher=inline", "--zip",
@@ -88,8 +88,8 @@ def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
     runs = tmp_path / "sweep" / "killed" / "runs"
     deadline = time.time() + 240
     while time.time() < deadline:  # wait until the first child is done, then kill -9 mid-sweep
-        done = [p for p in runs.glob("*/summary.json") if '"completed"' in p.read_text()] if runs.is_dir() else []
-        if done:
+        summaries = list(runs.glob("*/summary.json")) if runs.is_dir() else []
+        if any('"completed"' in p.read_text() for p in summaries):
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)

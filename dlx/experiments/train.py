@@ -28,8 +28,9 @@ def build(cfg) -> Parts:
     from dlx.models import build_model, count_params
     from dlx.precision import build_precision
     from dlx.tasks import build_task
+    from dlx.train.distributed import device_for_rank
 
-    device = resolve_device(cfg.get("device", "auto"))
+    device = device_for_rank(resolve_device(cfg.get("device", "auto")))
     if cfg.trainer.get("threads"):
         torch.set_num_threads(int(cfg.trainer.threads))
     seed_everything(cfg.seed, bool(cfg.trainer.get("deterministic", False)))
@@ -62,37 +63,45 @@ def save_label_noise(run: Run, data) -> None:
 
 
 def run(cfg, run: Run, draw: bool = True) -> dict:
-    """Train one model; everything lands in run.dir. Returns the summary written to summary.json."""
-    from dlx.train import fit
+    """Train one model; everything lands in run.dir. Returns the summary written to summary.json.
+    Under torchrun (trainer.strategy=ddp) every rank trains and rank 0 alone writes."""
+    from dlx.train import distributed, fit
     from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
 
     parts = build(cfg)
+    main = distributed.is_main()
+
+    def summary(status, metrics=None, **extra):
+        return run.summary(status, metrics, device=parts.device, **extra) if main else {"status": status}
+
     info = {"params": parts.params, "precision": parts.precision.note, "model": cfg.model.name,
-            "data": cfg.data.name, "n_train": len(parts.data.train)}
-    run.summary("running", device=parts.device, **info)
-    save_label_noise(run, parts.data)
+            "data": cfg.data.name, "n_train": len(parts.data.train), "world_size": distributed.world()}
+    summary("running", **info)
     ckpt = run.path("checkpoint.pt")
     resume_from = ckpt if cfg.trainer.get("resume") and ckpt.is_file() else None
-    callbacks = [CsvLogger(run.path("metrics.csv")),
-                 Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
-                 Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+    callbacks = []
+    if main:
+        save_label_noise(run, parts.data)
+        callbacks = [CsvLogger(run.path("metrics.csv")),
+                     Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
+                     Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
     try:
         hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
                    seed=cfg.seed, callbacks=callbacks, resume_from=resume_from)
     except KeyboardInterrupt:
-        run.summary("interrupted", device=parts.device)
+        summary("interrupted")
         raise
     except DlxError:
-        run.summary("failed", device=parts.device)
+        summary("failed")
         raise
     extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
              "resumed": resume_from is not None}
     if hist.status == "diverged":
         extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch)
-    summary = run.summary(hist.status, final_metrics(hist.rows), device=parts.device, **extra)
-    if draw and hist.rows:
+    result = summary(hist.status, final_metrics(hist.rows), **extra)
+    if draw and hist.rows and main:
         plot(run.dir)
-    return summary
+    return result
 
 
 def plot(run_dir: Path) -> list[Path]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from dlx.train import distributed
 from dlx.train.callbacks import Callback, DivergenceGuard, Evaluator
 from dlx.train.checkpoint import load_checkpoint
 from dlx.train.optim import build_optimizer, build_schedule
@@ -82,6 +83,7 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
     cbs: list[Callback] = [Evaluator(), DivergenceGuard(cfg.get("divergence_factor")), *callbacks]
     clip = cfg.get("grad_clip")
     bs = int(cfg.batch_size)
+    net = distributed.wrap(model)  # DDP under torchrun; the plain model otherwise (state keeps the plain one)
     status = "interrupted"
     t_start = time.perf_counter() - state.wall_s
     for cb in cbs:
@@ -92,9 +94,14 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
             for x, y in data.train.batches(bs, shuffle=True, generator=generator):
                 if data.augment is not None:
                     x = data.augment(x, generator)
+                if distributed.active():
+                    part = distributed.shard(x, y)
+                    if part is None:
+                        continue
+                    x, y = part
                 with precision.autocast():
-                    loss = task.loss(model, (x, y))
-                state.loss = loss.detach()
+                    loss = task.loss(net, (x, y))
+                state.loss = distributed.mean_loss(loss.detach())
                 for cb in cbs:
                     cb.on_batch_end(state)
                 if state.stop:
