@@ -15,6 +15,16 @@ PRECISIONS: dict[str, Callable] = {
 }
 
 
+def _fp8(cfg, device: str) -> Precision:
+    from dlx.precision.fp8 import build_fp8  # torch-heavy emulation, imported only when asked for
+
+    return build_fp8(cfg, device)
+
+
+for _name in ("fp8_naive", "fp8_wang", "fp8_wang_nochunk", "fp8_wang_nearest", "fp8_hybrid", "fp8_native"):
+    PRECISIONS[_name] = _fp8
+
+
 def build_precision(cfg, device: str) -> Precision:
     name = cfg.get("name") if hasattr(cfg, "get") else str(cfg)
     if name not in PRECISIONS:

@@ -1,0 +1,121 @@
+"""Chunked accumulation, the emulated layers' gradients, the precision modes and the fp8 experiment."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from dlx.config import compose
+from dlx.errors import DlxError
+from dlx.precision import build_precision
+from dlx.precision.chunked import chunked_matmul, dot_error
+from dlx.precision.formats import E5M2, FP16_169, quantize
+from dlx.precision.fp8 import Gemm, emulate
+
+
+def test_chunked_paths_agree_with_hand_loop():
+    g = torch.Generator().manual_seed(0)
+    a, b = quantize(torch.rand(3, 10, generator=g), E5M2), quantize(torch.rand(10, 2, generator=g), E5M2)
+    for chunk in (None, 1, 3, 4, 10):
+        want = torch.zeros(3, 2)
+        for i in range(3):
+            for j in range(2):
+                sums = []
+                step = chunk or 10
+                for s in range(0, 10, step):
+                    acc = torch.tensor(0.0)
+                    for k in range(s, min(s + step, 10)):
+                        acc = quantize(acc + a[i, k] * b[k, j], FP16_169)
+                    sums.append(acc)
+                tot = sums[0]
+                for t in sums[1:]:
+                    tot = quantize(tot + t, FP16_169)
+                want[i, j] = tot
+        assert torch.equal(chunked_matmul(a, b, FP16_169, chunk, exact=True), want)
+
+
+def test_chunking_beats_swamping():
+    seq, cl64 = dot_error(4096, None, trials=4), dot_error(4096, 64, trials=4)
+    fast = dot_error(4096, 64, trials=4, exact=False)
+    assert seq > 10 * cl64 and fast < 10 * cl64
+
+
+@pytest.mark.parametrize("layer", [nn.Linear(12, 5), nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                                   nn.Conv1d(2, 3, 3, padding=2, dilation=2)])
+def test_emulated_layers_match_fp32_without_rounding(layer):
+    """With every format off the emulated GEMMs must reproduce torch's forward and gradients."""
+    torch.manual_seed(0)
+    ref = layer
+    emu = emulate(nn.Sequential(type(layer)(*_args(layer))), Gemm(None, None, None))[0]
+    emu.load_state_dict(ref.state_dict())
+    shape = {nn.Linear: (4, 12), nn.Conv2d: (2, 3, 7, 7), nn.Conv1d: (2, 2, 9)}[type(layer)]
+    x = torch.randn(shape, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    ref(x).square().sum().backward()
+    emu(x2).square().sum().backward()
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(emu.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-5)
+
+
+def _args(layer):
+    if isinstance(layer, nn.Linear):
+        return (layer.in_features, layer.out_features)
+    return (layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation)
+
+
+def test_fp8_wang_rounds_inputs_and_update():
+    cfg = compose("train", ["precision=fp8_wang"])
+    prec = build_precision(cfg.precision, "cpu")
+    model = prec.prepare(nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(torch.randn(16, 8)).square().mean()
+    prec.backward(loss)
+    prec.step(opt)
+    for p in model.parameters():  # every weight lies on the 1-6-9 grid after the SR update
+        assert torch.equal(p.detach(), quantize(p.detach(), FP16_169))
+    assert model[1].gemm.fwd == E5M2 and model[0].gemm.fwd == FP16_169  # first/last layer in FP16
+
+
+@pytest.mark.parametrize("ov", ["precision.exp_bits=0", "precision.man_bits=24", "precision.chunk=0",
+                                "precision.update_rounding=up"])
+def test_invalid_precision_settings(ov):
+    cfg = compose("train", ["precision=fp8_wang", ov])
+    with pytest.raises(DlxError):
+        build_precision(cfg.precision, "cpu")
+
+
+def test_native_needs_fp8_hardware():
+    cfg = compose("train", ["precision=fp8_native"])
+    with pytest.raises(DlxError, match="fp8_native"):
+        build_precision(cfg.precision, "cpu")
+
+
+def test_cli_bad_format_is_one_line(run_cli, tmp_path):
+    rc, _, err = run_cli("train", "precision=fp8_wang", "precision.exp_bits=0", "trainer=quick",
+                         "--out", str(tmp_path))
+    assert rc == 2 and err.count("\n") == 1 and "exp_bits" in err
+
+
+def test_reproduce_fp8_tiny(run_cli, tmp_path):
+    rc, out, err = run_cli(
+        "reproduce", "fp8", "data=synthetic", "data.shape=[1,4,4]", "trainer.steps=3",
+        "fp8.models=[cnn]", "fp8.model_overrides.cnn=['model=cnn5','model.width=2']",
+        "fp8.precisions=[fp32,fp8_wang,fp8_native]",
+        "fp8.swamp.log2_lengths=[6]", "fp8.swamp.chunks=[8]", "fp8.swamp.trials=2", "fp8.cost.steps=1",
+        "--out", str(tmp_path), "--name", "t")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "t"
+    import pandas as pd
+
+    res = pd.read_csv(d / "results.csv")
+    assert set(res.precision) == {"fp32", "fp8_wang", "fp8_native"}
+    assert res.set_index("precision").loc["fp8_native", "status"] == "skipped"
+    assert (d / "cost.csv").is_file() and (d / "swamping.png").is_file() and (d / "curves.png").is_file()
+
+
+def test_paper_scale_preset_composes():
+    cfg = compose("fp8", ["experiment=fp8_cifar10", "data.root=/nowhere"])
+    assert cfg.data.name == "cifar10" and cfg.fp8.nochunk and cfg.kind == "fp8"
+    assert compose("fp8").data.name == "digits"
