@@ -54,7 +54,7 @@ def _check_group_choices(overrides: list[str]) -> None:
     known = groups()
     for ov in overrides:
         key, value = _split(ov)
-        if value is None:
+        if value is None and not ov.startswith("~"):  # '~key' deletes a key and takes no value
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
         if key in known and value not in ("null",):
             opts = choices(key)
