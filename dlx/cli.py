@@ -159,6 +159,7 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
     from dlx.runs import Run, default_name, read_overrides, resolve_dir
 
     exp = module(cfg.kind)
+    resumable = resumable or hasattr(exp, "children")  # sweep-shaped experiments resume by --name
     run_dir = resolve_dir(out, command, name or default_name(label), reuse=resumable and name is not None)
     if (run_dir / "overrides.yaml").is_file() and read_overrides(run_dir) != list(overrides or []):
         raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "

@@ -16,6 +16,7 @@ EXPERIMENTS: dict[str, str] = {
     "fp8": "dlx.experiments.fp8",
     "double_descent": "dlx.experiments.double_descent",
     "grid": "dlx.experiments.grid",
+    "batchnorm": "dlx.experiments.batchnorm",
 }
 
 # `dlx reproduce <paper>`: paper -> the top-level config it composes (whose `kind` picks the module)
@@ -23,6 +24,7 @@ REPRODUCE: dict[str, str] = {
     "fp8": "fp8",
     "idefender": "detect_adversarial",
     "double-descent": "sweep_double_descent",
+    "batchnorm": "batchnorm",
 }
 
 

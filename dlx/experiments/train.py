@@ -97,7 +97,8 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
              "resumed": resume_from is not None}
     if hist.status == "diverged":
-        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch)
+        # 1-based like metrics.csv: the epoch in which the loss blew up
+        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch + 1)
     result = summary(hist.status, final_metrics(hist.rows), **extra)
     if draw and hist.rows and main:
         plot(run.dir)

@@ -47,4 +47,11 @@ def count_params(model: nn.Module) -> int:
 
 
 # Explicit imports (no discovery) so the registry is always complete and import errors are loud.
-from dlx.models import cnn1d, cnn5, mlp, resnet, transformer  # noqa: E402,F401
+from dlx.models import (  # noqa: E402,F401
+    cnn1d,
+    cnn5,
+    mlp,
+    resnet,
+    resnet_cifar,
+    transformer,
+)
