@@ -174,8 +174,9 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
 @app.command()
 def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
           cfg_only: bool = CFG):
-    """Measure speed: dlx's training loop against a minimal hand-written PyTorch loop."""
-    run_experiment("bench", "bench", overrides, out, name, cfg_only, "overhead")
+    """Measure speed: Table-1-like throughput per mode, dlx's loop vs a hand-written one (and Lightning),
+    shared-memory multiprocessing."""
+    run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench")
 
 
 @sweep_app.command("double-descent")

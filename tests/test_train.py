@@ -134,3 +134,23 @@ def test_eval_schedule():
     log = eval_epochs(1000, points=8)
     assert 1 in log and 1000 in log and len(log) <= 8
     assert sorted(log) == sorted(set(log))
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_divergence_guard_finds_the_exact_step_when_buffered(every):
+    """Buffered checks (as on an accelerator) report the same step as per-step checks."""
+    from types import SimpleNamespace
+
+    from dlx.train.callbacks import DivergenceGuard
+
+    losses = [2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, float("nan"), 0.5, 0.4]
+    guard = DivergenceGuard(None, every)
+    state = SimpleNamespace(step=0, loss=None, first_loss=None, stop=None, diverged_step=None)
+    for loss in losses:
+        state.loss = torch.tensor(loss)
+        guard.on_batch_end(state)
+        if state.stop:
+            break
+        state.step += 1
+    guard.on_epoch_end(state)
+    assert state.stop == "diverged" and state.diverged_step == 9 and state.first_loss == 2.0

@@ -1,4 +1,5 @@
-"""Benchmark figures from results.csv."""
+"""Benchmark figures from results.csv and step_times.csv alone: throughput bars per model and mode,
+step time per iteration, runner overhead, multiprocessing transfer time and (on CUDA) async/memory."""
 
 from __future__ import annotations
 
@@ -6,18 +7,143 @@ from pathlib import Path
 
 from dlx.plots import pyplot, save
 
+MODE_COLORS = {"eager": "#888888", "compile": "#d8763b", "channels_last": "#3b7dd8", "bf16": "#4caf50"}
+
+
+def _grid(plt, n: int, width: float = 3.2, height: float = 2.8):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+def plot_throughput(df, path: Path) -> Path:
+    plt = pyplot()
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = _grid(plt, len(models))
+    for ax, model in zip(axes, models, strict=True):
+        sub = df[df["model"] == model]
+        xs = range(len(sub))
+        ok = sub["mean"].notna()
+        ax.bar([x for x, k in zip(xs, ok, strict=True) if k], sub["mean"][ok], yerr=sub["std"][ok], capsize=3,
+               color=[MODE_COLORS.get(m, "#999") for m in sub["mode"][ok]])
+        top = sub["mean"].max() if ok.any() else 1.0
+        for x, (_, r) in zip(xs, sub.iterrows(), strict=True):
+            label = f"{r['pct_of_best']:.0f}%" if r["mean"] == r["mean"] else str(r.get("status", "n/a"))
+            ax.text(x, (r["mean"] if r["mean"] == r["mean"] else 0) + 0.02 * top, label, ha="center",
+                    va="bottom", fontsize=8)
+        ax.set_xticks(list(xs), [m.replace("channels_last", "ch_last") for m in sub["mode"]], fontsize=8)
+        ax.set_title(f"{model} (~{sub['paper_model'].iloc[0]})", fontsize=9)
+        ax.set_ylabel(sub["unit"].iloc[0], fontsize=8)
+        ax.set_ylim(0, top * 1.18)
+    fig.suptitle("training throughput, mean +- std over timed steps (% of the model's best)", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def plot_step_times(steps, path: Path) -> Path:
+    plt = pyplot()
+    keys = list(dict.fromkeys(zip(steps["suite"], steps["model"], strict=True)))
+    fig, axes = _grid(plt, len(keys))
+    for ax, (suite, model) in zip(axes, keys, strict=True):
+        sub = steps[(steps["suite"] == suite) & (steps["model"] == model)]
+        for mode, g in sub.groupby("mode", sort=False):
+            ax.plot(g["step"], 1e3 * g["seconds"], marker=".", color=MODE_COLORS.get(mode), label=mode)
+        warm = sub[sub["warmup"].astype(bool)]["step"]
+        if len(warm) and suite == "throughput":
+            ax.axvspan(0.5, warm.max() + 0.5, color="#eee", zorder=0)
+        ax.set_yscale("log")
+        ax.set_title(f"{model}" + (" (CUDA, cold allocator)" if suite == "cuda" else ""), fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("ms per step", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle("step time per iteration (grey: warm-up steps, left out of the means)", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def plot_overhead(df, path: Path) -> Path:
+    plt = pyplot()
+    ok = df[df["median"].notna()]
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.bar(ok["mode"], ok["median"], yerr=ok["std"], capsize=4,
+           color=["#888", "#9bbce8", "#3b7dd8", "#8e44ad"][: len(ok)])
+    for i, (_, r) in enumerate(ok.iterrows()):
+        ax.text(i, r["median"], f"x{r['ratio']:.3f}", ha="center", va="bottom")
+    skipped = df[df["median"].isna()]
+    title = f"{df['model'].iloc[0]}: {int(ok['steps'].iloc[0])} steps per run (median, x hand loop)"
+    if len(skipped):
+        title += "\n" + "; ".join(f"{r['mode']} skipped: {r['note']}" for _, r in skipped.iterrows())
+    ax.set(ylabel="seconds per run", title=title)
+    ax.title.set_fontsize(8)
+    save(fig, path)
+    return path
+
+
+def plot_multiprocessing(df, path: Path) -> Path:
+    plt = pyplot()
+    sizes = list(dict.fromkeys(df["model"]))
+    modes = list(dict.fromkeys(df["mode"]))
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    w = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        sub = df[df["mode"] == mode].set_index("model").loc[sizes]
+        ax.bar([i + j * w for i in range(len(sizes))], sub["mean"], w, yerr=sub["std"], capsize=3, label=mode)
+    ax.set_xticks([i + w * (len(modes) - 1) / 2 for i in range(len(sizes))], sizes)
+    ax.set_yscale("log")
+    ax.set(ylabel="ms per round trip", title="array to another process: shared memory vs pickling")
+    ax.legend(fontsize=8)
+    save(fig, path)
+    return path
+
+
+def plot_cuda(df, path: Path) -> Path:
+    plt = pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    t = df[df["unit"] == "ms/step"]
+    a.bar(t["mode"], t["mean"], yerr=t["std"], capsize=3, color="#3b7dd8")
+    a.set(ylabel="ms per step", title="enqueue (Python returns) vs execute (GPU done)")
+    a.tick_params(axis="x", labelsize=7)
+    m = df[df["mode"].str.startswith("memory:")]
+    xs = range(len(m))
+    b.bar([x - 0.2 for x in xs], m["mean"], 0.4, label="allocated")
+    b.bar([x + 0.2 for x in xs], m["reserved_mb"], 0.4, label="reserved (cache)")
+    b.set_xticks(list(xs), [s.split(":", 1)[1] for s in m["mode"]], fontsize=7, rotation=20)
+    b.set(ylabel="MB", title="caching allocator")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
 
 def plot_bench_run(run_dir: Path) -> list[Path]:
     import pandas as pd
 
-    df = pd.read_csv(Path(run_dir) / "results.csv")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(df["runner"], df["median_s"], yerr=df["std_s"], color=["#888", "#3b7dd8"][: len(df)], capsize=4)
-    for i, r in enumerate(df["ratio_to_hand"]):
-        ax.text(i, df["median_s"].iloc[i], f"x{r:.3f}", ha="center", va="bottom")
-    ax.set(ylabel="seconds (median)", title=f"{df['model'].iloc[0]} on {df['data'].iloc[0]}: "
-           f"{df['steps'].iloc[0]} steps")
-    path = Path(run_dir) / "overhead.png"
-    save(fig, path)
-    return [path]
+    run_dir = Path(run_dir)
+    df = pd.read_csv(run_dir / "results.csv")
+    for col in ("mean", "std", "median", "pct_of_best", "ratio", "reserved_mb"):
+        if col not in df.columns:
+            df[col] = float("nan")
+    out = []
+    tp = df[df["suite"] == "throughput"]
+    if len(tp):
+        out.append(plot_throughput(tp, run_dir / "throughput.png"))
+    steps_path = run_dir / "step_times.csv"
+    if steps_path.is_file():
+        steps = pd.read_csv(steps_path)
+        if len(steps):
+            out.append(plot_step_times(steps, run_dir / "step_times.png"))
+    oh = df[df["suite"] == "overhead"]
+    if oh["median"].notna().any():
+        out.append(plot_overhead(oh, run_dir / "overhead.png"))
+    mp = df[(df["suite"] == "multiprocessing") & df["mean"].notna()]
+    if len(mp):
+        out.append(plot_multiprocessing(mp, run_dir / "multiprocessing.png"))
+    cu = df[(df["suite"] == "cuda") & df["mean"].notna()]
+    if len(cu):
+        out.append(plot_cuda(cu, run_dir / "cuda.png"))
+    return out

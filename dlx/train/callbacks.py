@@ -42,7 +42,7 @@ class Evaluator(Callback):
             (["val"] if state.data.val is not None else []) + ["test"]
 
     def on_epoch_end(self, state):
-        if state.epoch not in self.epochs and not state.done:
+        if state.stop or (state.epoch not in self.epochs and not state.done):
             return
         row = {"epoch": state.epoch, "step": state.step, "lr": state.optimizer.param_groups[0]["lr"]}
         for name in self.splits:
@@ -55,17 +55,43 @@ class Evaluator(Callback):
 
 
 class DivergenceGuard(Callback):
-    """A NaN/inf loss, or one above `factor` x the first, ends training as 'diverged' at that step."""
+    """A NaN/inf loss, or one above `factor` x the first, ends training as 'diverged' at that step.
 
-    def __init__(self, factor: float | None = None):
+    Reading a loss forces the host to wait for the device, so on an accelerator the losses are
+    buffered and checked every `every` steps (and at each epoch end): the recorded step stays exact,
+    training just runs at most every-1 steps past it. On CPU `every` is 1."""
+
+    def __init__(self, factor: float | None = None, every: int = 1):
         self.factor = float(factor) if factor else None
+        self.every = max(1, int(every))
+        self.buffer: list = []
 
     def on_batch_end(self, state):
-        loss = float(state.loss)
-        if state.first_loss is None:
-            state.first_loss = loss
-        if not math.isfinite(loss) or (self.factor and loss > self.factor * max(state.first_loss, 1e-12)):
-            state.stop, state.diverged_step = "diverged", state.step
+        if self.every == 1:
+            self._check(state, [float(state.loss)], state.step)
+            return
+        self.buffer.append((state.step, state.loss))
+        if len(self.buffer) >= self.every:
+            self.flush(state)
+
+    def on_epoch_end(self, state):
+        self.flush(state)
+
+    def flush(self, state):
+        if self.buffer and not state.stop:
+            import torch
+
+            losses = torch.stack([loss for _, loss in self.buffer]).float().cpu().tolist()
+            self._check(state, losses, self.buffer[0][0])  # buffered steps are consecutive
+        self.buffer = []
+
+    def _check(self, state, losses: list[float], first_step: int):
+        for i, loss in enumerate(losses):
+            if state.first_loss is None:
+                state.first_loss = loss
+            if not math.isfinite(loss) or (self.factor and loss > self.factor * max(state.first_loss, 1e-12)):
+                state.stop, state.diverged_step = "diverged", first_step + i
+                return
 
 
 class CsvLogger(Callback):

@@ -80,10 +80,13 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
     state = TrainState(model, task, data, precision, optimizer, scheduler, generator, epochs, total, spe, cfg)
     if resume_from is not None:
         load_checkpoint(resume_from, state)
-    cbs: list[Callback] = [Evaluator(), DivergenceGuard(cfg.get("divergence_factor")), *callbacks]
+    check_every = 1 if next(model.parameters()).device.type == "cpu" else int(cfg.get("check_every", 50))
+    guard = DivergenceGuard(cfg.get("divergence_factor"), check_every)
+    cbs: list[Callback] = [guard, Evaluator(), *callbacks]
     clip = cfg.get("grad_clip")
     bs = int(cfg.batch_size)
     net = distributed.wrap(model)  # DDP under torchrun; the plain model otherwise (state keeps the plain one)
+    ddp = distributed.active()
     status = "interrupted"
     t_start = time.perf_counter() - state.wall_s
     for cb in cbs:
@@ -94,14 +97,14 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
             for x, y in data.train.batches(bs, shuffle=True, generator=generator):
                 if data.augment is not None:
                     x = data.augment(x, generator)
-                if distributed.active():
+                if ddp:
                     part = distributed.shard(x, y)
                     if part is None:
                         continue
                     x, y = part
                 with precision.autocast():
                     loss = task.loss(net, (x, y))
-                state.loss = distributed.mean_loss(loss.detach())
+                state.loss = distributed.mean_loss(loss.detach()) if ddp else loss.detach()
                 for cb in cbs:
                     cb.on_batch_end(state)
                 if state.stop:

@@ -1,0 +1,1 @@
+"""Adversarial attacks (through ART) and detectors of adversarial inputs: I-defender and baselines."""

@@ -1,0 +1,84 @@
+"""A thin adapter over the Adversarial Robustness Toolbox (ART): name + config -> adversarial pixels.
+
+Everything here is in [0, 1] pixel units (see wrap.PixelModel); ART clips to ``clip`` and keeps
+L-inf attacks inside ``eps``. Untargeted attacks get the true labels so no label leaking shapes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dlx.errors import DlxError
+
+ATTACKS = ("fgsm", "bim", "pgd", "deepfool", "cw")
+LINF = ("fgsm", "bim", "pgd")  # bounded by eps; deepfool and cw are minimal-perturbation attacks
+
+
+def check_attacks(names) -> list[str]:
+    names = [str(n) for n in names]
+    for n in names:
+        if n not in ATTACKS:
+            raise DlxError(f"unknown attack '{n}' (choose from: {', '.join(ATTACKS)})")
+    return names
+
+
+def art_classifier(pixel_model: torch.nn.Module, input_shape, num_classes: int, clip, device: str):
+    from art.estimators.classification import PyTorchClassifier
+
+    return PyTorchClassifier(model=pixel_model.eval(), loss=torch.nn.CrossEntropyLoss(),
+                             input_shape=tuple(int(s) for s in input_shape), nb_classes=int(num_classes),
+                             clip_values=(float(clip[0]), float(clip[1])),
+                             device_type="gpu" if str(device).startswith("cuda") else "cpu")
+
+
+def make_attack(name: str, clf, cfg):
+    """The ART attack object for ``name`` with settings from the ``attack`` config block."""
+    from art.attacks.evasion import (
+        BasicIterativeMethod,
+        CarliniL2Method,
+        DeepFool,
+        FastGradientMethod,
+        ProjectedGradientDescent,
+    )
+
+    eps, bs = float(cfg.eps), int(cfg.batch_size)
+    if not 0.0 <= eps <= 1.0:
+        raise DlxError(f"attack.eps must be in [0, 1] pixel units, got {eps}")
+    a = cfg.get(name, {}) or {}
+    if name == "fgsm":
+        return FastGradientMethod(clf, norm=np.inf, eps=eps, eps_step=eps, batch_size=bs)
+    if name == "bim":
+        return BasicIterativeMethod(clf, eps=eps, eps_step=float(a.eps_step), max_iter=int(a.max_iter),
+                                    batch_size=bs, verbose=False)
+    if name == "pgd":
+        return ProjectedGradientDescent(clf, norm=np.inf, eps=eps, eps_step=float(a.eps_step),
+                                        max_iter=int(a.max_iter), num_random_init=int(a.random_init),
+                                        batch_size=bs, verbose=False)
+    if name == "deepfool":
+        return DeepFool(clf, max_iter=int(a.max_iter), epsilon=float(a.overshoot),
+                        nb_grads=int(a.nb_grads), batch_size=bs, verbose=False)
+    if name == "cw":
+        return CarliniL2Method(clf, confidence=float(a.confidence), learning_rate=float(a.learning_rate),
+                               binary_search_steps=int(a.binary_search_steps), max_iter=int(a.max_iter),
+                               initial_const=float(a.initial_const), batch_size=bs, verbose=False)
+    check_attacks([name])
+    raise AssertionError(name)
+
+
+def craft(name: str, clf, x_pix: np.ndarray, y: np.ndarray, cfg, seed: int = 0) -> np.ndarray:
+    """Adversarial versions of ``x_pix`` (float32 pixels in the clip range) for true labels ``y``."""
+    check_attacks([name])
+    np.random.seed(seed)  # ART draws PGD's random start from numpy's global RNG
+    torch.manual_seed(seed)
+    onehot = np.eye(clf.nb_classes, dtype=np.float32)[np.asarray(y)]
+    if len(x_pix) == 0:
+        return x_pix.copy()
+    x_adv = make_attack(name, clf, cfg).generate(x=x_pix.astype(np.float32), y=onehot)
+    return np.asarray(x_adv, dtype=np.float32)
+
+
+def perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example (L2, L-inf) norms of the perturbation in pixel units."""
+    d = (x_adv - x).reshape(len(x), -1)
+    return np.linalg.norm(d, axis=1), np.abs(d).max(axis=1, initial=0.0)

@@ -1,0 +1,203 @@
+"""I-defender and baselines: detectors on synthetic data with a known answer, attacks within budget,
+and `dlx detect-adversarial` end to end on a tiny config."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dlx.adversarial import attacks as atk
+from dlx.adversarial.detectors import build_detector, separation, threshold
+from dlx.adversarial.detectors.kd_bu import mc_uncertainty
+from dlx.adversarial.detectors.lid import lid_mle
+from dlx.adversarial.features import Observed, layer_names, observe
+from dlx.adversarial.wrap import PixelModel
+from dlx.config import compose
+
+
+def blobs(n_per: int, rng, shift=0.0, dim=6):
+    """Two classes: class c lives around +-3 on every axis (two clusters each); ``shift`` moves the points
+    off both classes, towards where no natural input lies."""
+    centers = {0: [np.full(dim, -3.0), np.r_[np.full(dim // 2, -3.0), np.full(dim - dim // 2, -1.0)]],
+               1: [np.full(dim, 3.0), np.r_[np.full(dim // 2, 3.0), np.full(dim - dim // 2, 1.0)]]}
+    xs, ys = [], []
+    for c, cs in centers.items():
+        for mu in cs:
+            xs.append(mu + shift + 0.3 * rng.standard_normal((n_per, dim)))
+            ys += [c] * n_per
+    x = np.concatenate(xs)
+    logits = np.stack([-x.sum(1), x.sum(1)], 1)  # predicted class = sign of the sum, as a classifier would
+    return Observed({"fc1": x, "fc2": x[:, :3], "logits": logits}, logits), np.array(ys)
+
+
+DET_CFG = OmegaConf.create({
+    "idefender": {"layers": ["fc1"], "components": 2, "covariance": "full", "pca": None, "reg_covar": 1e-3},
+    "mahalanobis": {"layers": ["fc1"]}, "kd_bu": {"layer": "fc1", "bandwidth": 0.5},
+    "lid": {"layers": ["fc1", "fc2"], "k": 10, "ref_size": 60}})
+
+
+@pytest.mark.parametrize("name", ["idefender", "mahalanobis", "kd_bu"])
+def test_unsupervised_detectors_flag_off_manifold_points(name):
+    rng = np.random.default_rng(0)
+    train, y = blobs(50, rng)
+    val, _ = blobs(30, rng)
+    clean, _ = blobs(30, rng)
+    off, _ = blobs(30, rng, shift=np.r_[0, 0, 0, 0, 2.0, -2.0])  # same predicted class, odd hidden state
+    det = build_detector(name, DET_CFG, seed=0).fit(train, y)
+    det.calibrate(val)
+    thr = threshold(det.score(val), 0.05)
+    res = separation(det.score(clean), det.score(off), thr)
+    assert res["auroc"] > 0.95 and res["tpr"] > 0.8
+    assert res["fpr_test"] < 0.2
+
+
+def test_idefender_prefers_the_mixture_of_the_predicted_class():
+    rng = np.random.default_rng(1)
+    train, y = blobs(60, rng)
+    det = build_detector("idefender", DET_CFG, seed=0).fit(train, y)
+    x, _ = blobs(20, rng)
+    swapped = Observed(x.feats, -x.logits)  # same hidden state, but the classifier claims the other class
+    assert (det.loglik(x) > det.loglik(swapped) + 10).all()
+    # one mixture component per cluster: more components fit the two-cluster classes better
+    one = OmegaConf.merge(DET_CFG, {"idefender": {"components": 1}})
+    det1 = build_detector("idefender", one).fit(train, y)
+    assert det.loglik(x).mean() > det1.loglik(x).mean()
+
+
+def test_lid_supervised_and_estimator():
+    rng = np.random.default_rng(2)
+    # points on a 2-D plane in 10-D space have LID near 2; full 10-D gaussian noise has a higher LID
+    ref = np.c_[rng.standard_normal((400, 2)), np.zeros((400, 8))]
+    plane = np.c_[rng.standard_normal((50, 2)), np.zeros((50, 8))]
+    assert abs(np.median(lid_mle(plane, ref, 20)) - 2) < 1.0
+    train, y = blobs(40, rng)
+    det = build_detector("lid", DET_CFG).fit(train, y)
+    assert det.supervised
+    clean, _ = blobs(30, rng)
+    adv, _ = blobs(30, rng, shift=np.r_[0, 0, 0, 0, 2.0, -2.0])
+    det.fit_supervised(clean, adv)
+    test_clean, _ = blobs(30, rng)
+    test_adv, _ = blobs(30, rng, shift=np.r_[0, 0, 0, 0, 2.0, -2.0])
+    assert separation(det.score(test_clean), det.score(test_adv), 0.0)["auroc"] > 0.8
+
+
+def test_max_softmax_and_uncertainty():
+    logits = np.array([[10.0, 0.0], [0.1, 0.0]])
+    s = build_detector("max_softmax", DET_CFG).score(Observed({}, logits))
+    assert s[1] > s[0]
+    agree = np.tile(np.array([[0.9, 0.1]]), (5, 1, 1))
+    disagree = np.array([[[0.9, 0.1]], [[0.1, 0.9]]] * 2)
+    assert mc_uncertainty(agree)[0] == pytest.approx(0.0, abs=1e-12)
+    assert mc_uncertainty(disagree)[0] == pytest.approx(0.32)
+
+
+def test_threshold_hits_target_fpr():
+    scores = np.arange(1000.0)
+    thr = threshold(scores, 0.05)
+    assert (scores > thr).mean() == pytest.approx(0.05, abs=0.002)
+
+
+def tiny_model():
+    from dlx.data.bundle import Meta
+    from dlx.models import build_model
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.create({"name": "cnnfc", "width": 4, "hidden": [16, 8], "dropout": 0.5})
+    return build_model(cfg, Meta("t", "classify", (1, 8, 8), 10))
+
+
+def test_features_hook_hidden_layers_and_mc_dropout():
+    model = tiny_model()
+    assert layer_names(model) == ["fc1", "fc2", "logits"]
+    obs = observe(model, torch.randn(7, 1, 8, 8), batch_size=3, mc_samples=4)
+    assert obs.feats["fc1"].shape == (7, 16) and obs.feats["fc2"].shape == (7, 8)
+    assert (obs.feats["fc1"] >= 0).all()  # after the ReLU
+    assert obs.logits.shape == (7, 10) and obs.mc_probs.shape == (4, 7, 10)
+    assert all(m.training for m in model.modules())  # a model in train mode is handed back in train mode
+    model.eval()
+    observe(model, torch.randn(3, 1, 8, 8), mc_samples=2)
+    assert not any(m.training for m in model.modules())  # and MC dropout leaves no dropout layer on
+
+
+@pytest.mark.parametrize("name", ["fgsm", "bim", "pgd", "deepfool", "cw"])
+def test_attacks_stay_in_clip_range_and_eps(name):
+    model = tiny_model()
+    pm = PixelModel(model, torch.full((1, 1, 1, 1), 0.3), torch.full((1, 1, 1, 1), 0.4))
+    clf = atk.art_classifier(pm, (1, 8, 8), 10, (0.0, 1.0), "cpu")
+    cfg = compose("detect_adversarial", ["attack.eps=0.1", "attack.bim.max_iter=5", "attack.pgd.max_iter=5",
+                                         "attack.cw.max_iter=5", "attack.cw.binary_search_steps=1",
+                                         "attack.deepfool.max_iter=5"]).attack
+    x = np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float32)
+    y = np.arange(6) % 10
+    x_adv = atk.craft(name, clf, x, y, cfg)
+    assert x_adv.shape == x.shape and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    if name in atk.LINF:
+        assert np.abs(x_adv - x).max() <= 0.1 + 1e-6
+        assert np.abs(x_adv - x).max() > 0.05  # it did move
+    l2, linf = atk.perturbation(x, x_adv)
+    assert (l2 >= linf - 1e-6).all()
+
+
+TINY = ["model.width=8", "model.hidden=[32,16]", "trainer.epochs=15", "trainer.threads=1",
+        "attacks=[fgsm,pgd]", "attack.pgd.max_iter=5", "attack.pgd.eps_step=0.08", "detector.mc_samples=3",
+        "substitute.attacks=[fgsm]",
+        "substitute.model=null", "ablation.components=[1,2]", "ablation.layers=[fc1,fc2]",
+        "attack.max_examples=60"]
+
+
+def test_detect_adversarial_end_to_end(run_cli, tmp_path):
+    rc, out, err = run_cli("detect-adversarial", *TINY, "--out", str(tmp_path), "--name", "d")
+    assert rc == 0, err
+    run = tmp_path / "detect-adversarial" / "d"
+    for f in ("results.csv", "scores.csv", "ablation.csv", "summary.json", "roc.png", "loglik_hist.png",
+              "ablation.png", "classifier/checkpoint.pt", "substitute/checkpoint.pt"):
+        assert (run / f).is_file(), f
+    df = pd.read_csv(run / "results.csv")
+    assert set(df.detector) == {"idefender", "max_softmax", "mahalanobis", "kd_bu", "lid"}
+    cells = set(zip(df.setting, df.attack, strict=True))
+    assert cells == {("graybox", "fgsm"), ("graybox", "pgd"), ("blackbox", "fgsm")}
+    assert (df[df.detector == "lid"].supervision == "supervised:fgsm").all()
+    assert (df[df.detector != "lid"].supervision == "unsupervised").all()
+    assert ((df.linf <= 0.3 + 1e-5) & (df.n <= df.n_attacked) & (df.n_attacked <= 60)).all()
+    assert df.auroc.between(0, 1).all() and df.clean_acc.gt(0.5).all()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["kind"] == "adversarial" and summary["status"] == "completed"
+    assert "graybox.fgsm.idefender.auroc" in summary["metrics"]
+    assert "idefender" in out  # the rich table
+    (run / "roc.png").unlink()
+    assert run_cli("plot", str(run))[0] == 0 and (run / "roc.png").stat().st_size > 1000
+
+    # the trained child is itself a classifier run; reuse it, gray-box only
+    rc, _, err = run_cli("detect-adversarial", *TINY, "settings=[graybox]", "detectors=[idefender]",
+                         f"classifier.run={run / 'classifier'}", "--out", str(tmp_path), "--name", "r")
+    assert rc == 0, err
+    again = pd.read_csv(tmp_path / "detect-adversarial" / "r" / "results.csv")
+    assert again.clean_acc.iloc[0] == pytest.approx(df.clean_acc.iloc[0])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["attacks=[fgsm,nope]"], "unknown attack 'nope'"),
+    (["detectors=[idefender,magic]"], "unknown detector 'magic'"),
+    (["classifier.run=/nonexistent/run"], "not a directory"),
+    (["detector.idefender.layers=[fc9]"], "unknown feature layer 'fc9'"),
+])
+def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):
+    rc, _, err = run_cli("detect-adversarial", *TINY, *args, "--out", str(tmp_path))
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_classifier_run_without_checkpoint(run_cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run_cli("detect-adversarial", *TINY, f"classifier.run={tmp_path / 'empty'}",
+                         "--out", str(tmp_path))
+    assert rc == 2 and "no checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_presets_compose():
+    cfg = compose("detect_adversarial", ["experiment=idefender_cifar10"])
+    assert cfg.data.name == "cifar10" and cfg.attack.eps == pytest.approx(8 / 255, rel=1e-3)
