@@ -169,6 +169,10 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
     df = exp.run(cfg, run)
     _console().print(f"run directory: {run.dir}",
                      _frame_table(f"dlx {command} {label}".strip(), df, getattr(exp, "TABLE_COLUMNS", None)))
+    if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote
+        from dlx.runs import read_json
+
+        _console().print(exp.headline(read_json(run.dir / "summary.json")))
 
 
 @app.command()

@@ -324,6 +324,24 @@ def finalize(cfg, run: Run, children):
     return results
 
 
+def headline(summary: dict) -> str:
+    a = summary.get("analysis", {})
+    if not a:
+        return f"batchnorm: {summary.get('status')}"
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    claims = a.get("claims", {})
+    return (f"batchnorm: largest stable lr {a.get('bn_max_stable_lr')} with BN vs "
+            f"{a.get('nobn_max_stable_lr')} without ({a.get('stable_lr_ratio')}x; "
+            f"{'holds' if claims.get('stable_lr_ratio>=10') else 'fails'} >= 10x); best test accuracy "
+            f"{pct(a.get('bn_best_test_acc'))} vs {pct(a.get('nobn_best_test_acc'))}; "
+            f"at lr {a.get('small_lr')}: "
+            f"{pct(a.get('small_lr_bn_test_acc'))} vs {pct(a.get('small_lr_nobn_test_acc'))} "
+            f"({'close' if claims.get('close_at_small_lr') else 'not close'})")
+
+
 def plot(run_dir: Path) -> list[Path]:
     from dlx.plots.batchnorm import plot_all
 

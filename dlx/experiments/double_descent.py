@@ -108,6 +108,20 @@ def finalize(cfg, run: Run, children):
     return results.sort_values(["label_noise", "n_train", "width", "seed"])
 
 
+def headline(summary: dict) -> str:
+    m = summary.get("metrics", {})
+    if summary.get("status") == "running" or not m:
+        return f"double descent: {summary.get('status')}"
+    thr = m.get("threshold_width")
+    where = f"interpolation threshold at width {thr}" if thr else "no width reaches train error <= epsilon"
+    if not m.get("peak_width"):
+        return f"double descent: not detected (fewer than 3 widths); {where}"
+    verdict = "detected" if m.get("detected") else "not detected"
+    return (f"double descent: {verdict} — test error {100 * m['best_before']:.1f}% at width "
+            f"{m['best_before_width']} -> peak {100 * m['peak_test_error']:.1f}% at width "
+            f"{m['peak_width']} -> {100 * m['widest_test_error']:.1f}% at the widest; {where}")
+
+
 def plot(run_dir: Path) -> list[Path]:
     from dlx.plots.double_descent import plot_sweep
 

@@ -50,7 +50,7 @@ def count_params(model: nn.Module) -> int:
 from dlx.models import (  # noqa: E402,F401
     cnn1d,
     cnn5,
-    cnnfc,  # noqa: E402,F401
+    cnnfc,
     mlp,
     resnet,
     resnet_cifar,
