@@ -7,12 +7,14 @@ marks them as such.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from dlx.errors import DlxError
 
 
-class Detector:
+class Detector(ABC):
     name = "detector"
     supervised = False
 
@@ -22,12 +24,15 @@ class Detector:
 
     def calibrate(self, val) -> None:
         """See clean validation inputs once before thresholds are set (default: nothing to learn)."""
+        return None
 
     def fit_supervised(self, clean, adv) -> None:
-        raise NotImplementedError
+        """Learn from adversarials of a known attack; only supervised detectors (LID) take this."""
+        raise TypeError(f"{self.name} is unsupervised: it never sees adversarial examples")
 
+    @abstractmethod
     def score(self, obs) -> np.ndarray:
-        raise NotImplementedError
+        """Higher = more likely adversarial."""
 
 
 DETECTORS = ("idefender", "max_softmax", "mahalanobis", "kd_bu", "lid")
