@@ -23,10 +23,14 @@ OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<comman
 NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices)")
 CFG = typer.Option(False, "--cfg", help="Print the composed config and exit")
 DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and return; see dlx status")
+FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
 
 
-def _detached(overrides: list[str] | None, detach: bool) -> list[str]:
+def _sweep_flags(overrides: list[str] | None, detach: bool, fail_fast: bool) -> list[str]:
+    """--detach and --fail-fast are spelled as flags but travel as overrides, so resume sees them."""
     overrides = list(overrides or [])
+    if fail_fast:
+        overrides.append("sweep.fail_fast=true")
     if detach:
         if "launcher=slurm" not in overrides:
             raise DlxError("--detach needs launcher=slurm (local and inline sweeps run in the foreground)")
@@ -185,20 +189,20 @@ def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
 
 @sweep_app.command("double-descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                         cfg_only: bool = CFG, detach: bool = DETACH):
+                         cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST):
     """Model-, epoch- and sample-wise double descent (preset via experiment=dd_mnist1d|dd_digits|...)."""
-    run_experiment("sweep", "sweep_double_descent", _detached(overrides, detach), out, name, cfg_only,
-                   "double-descent", resumable=True)
+    run_experiment("sweep", "sweep_double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
+                   cfg_only, "double-descent", resumable=True)
 
 
 @sweep_app.command("grid")
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-               cfg_only: bool = CFG, detach: bool = DETACH,
+               cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing")):
     """Any train overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child."""
     from dlx.experiments.grid import is_axis
 
-    overrides = _detached(overrides, detach)
+    overrides = _sweep_flags(overrides, detach, fail_fast)
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
     quoted = ",".join("'" + a.replace("'", "") + "'" for a in axes)

@@ -103,3 +103,18 @@ def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
     ref = pd.read_csv(tmp_path / "sweep" / "ref" / "results.csv")
     got = pd.read_csv(tmp_path / "sweep" / "killed" / "results.csv")
     pd.testing.assert_frame_equal(ref[SAME], got[SAME])
+
+
+def test_failed_child_is_recorded_and_fail_fast_stops(run_cli, tmp_path):
+    args = ["model.depth=-1,2,3", *FIXED, "launcher=inline", "--out", str(tmp_path)]
+    rc, out, err = run_cli("sweep", "grid", *args, "--name", "go-on")
+    assert rc == 0, err
+    res = pd.read_csv(tmp_path / "sweep" / "go-on" / "results.csv")
+    assert res.status.tolist() == ["failed", "completed", "completed"]
+    assert "depth" in res.error.iloc[0]
+    assert json.loads((tmp_path / "sweep" / "go-on" / "summary.json").read_text())["status"] == "failed"
+
+    rc, _, err = run_cli("sweep", "grid", *args, "--fail-fast", "--name", "stop")
+    assert rc == 0, err
+    res = pd.read_csv(tmp_path / "sweep" / "stop" / "results.csv")
+    assert res.status.tolist() == ["failed", "missing", "missing"]
