@@ -114,7 +114,7 @@ def test_analyse_rules():
     assert not bnx.analyse(df, small_lr=1e-2)["small_lr_close"]
 
 
-TINY = ["sweep.lrs=[0.03,30.0]", "launcher=inline", "trainer.epochs=2", "model.depth=8",
+TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.epochs=2", "model.depth=8",
         "model.width=4", "data.n_train=200", "trainer.threads=1", "analysis.batches=2",
         "analysis.step_sizes=[0.0001,0.1,10.0]"]
 
