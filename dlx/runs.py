@@ -51,8 +51,12 @@ def _atomic(path: Path, write, durable: bool = True) -> Path:
     return path
 
 
+def write_bytes(path, data: bytes, durable: bool = True) -> Path:
+    return _atomic(path, lambda fh: fh.write(data), durable)
+
+
 def write_text(path, text: str, durable: bool = True) -> Path:
-    return _atomic(path, lambda fh: fh.write(text.encode()), durable)
+    return write_bytes(path, text.encode(), durable)
 
 
 def write_json(path, obj) -> Path:

@@ -17,9 +17,9 @@ def save(fig, path) -> None:
     """Write a figure atomically, then close it."""
     import io
 
-    from dlx.runs import _atomic
+    from dlx.runs import write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    _atomic(path, lambda fh: fh.write(buf.getvalue()))
+    write_bytes(path, buf.getvalue())
     pyplot().close(fig)

@@ -46,6 +46,17 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
         return "failed"
 
 
+def _worker_died(sweep_dir: Path, child, config: str, err: Exception) -> str:
+    """Record a child whose process vanished mid-run as failed, so the summary does not say 'running'."""
+    from dlx.runs import Run
+
+    d = child_dir(sweep_dir, child)
+    if run_status(d) in DONE:
+        return run_status(d)
+    Run(d, "train", extra={"config": config}).summary("failed", error=f"worker process died: {err!r}"[:500])
+    return "failed"
+
+
 class _Report:
     """Sweep progress: a rich bar on a terminal, a line per finished child otherwise."""
 
@@ -121,7 +132,10 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         c = pending.pop(fut)
-                        statuses[c.run_id] = fut.result()
+                        try:
+                            statuses[c.run_id] = fut.result()
+                        except Exception as err:  # the worker died (e.g. killed for memory): pool broken
+                            statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
                         report.finished(c, statuses[c.run_id])
                         if fail_fast and statuses[c.run_id] == "failed":
                             for f in pending:
