@@ -99,12 +99,11 @@ def test_cli_bad_format_is_one_line(run_cli, tmp_path):
 
 
 def test_reproduce_fp8_tiny(run_cli, tmp_path):
-    rc, out, err = run_cli(
-        "reproduce", "fp8", "data=synthetic", "data.shape=[1,4,4]", "trainer.steps=3",
-        "fp8.models=[cnn]", "fp8.model_overrides.cnn=['model=cnn5','model.width=2']",
-        "fp8.precisions=[fp32,fp8_wang,fp8_native]",
-        "fp8.swamp.log2_lengths=[6]", "fp8.swamp.chunks=[8]", "fp8.swamp.trials=2", "fp8.cost.steps=1",
-        "--out", str(tmp_path), "--name", "t")
+    args = ["reproduce", "fp8", "data=synthetic", "data.shape=[1,4,4]", "trainer.steps=3",
+            "fp8.models=[cnn]", "fp8.model_overrides.cnn=['model=cnn5','model.width=2']",
+            "fp8.precisions=[fp32,fp8_wang,fp8_native]", "fp8.swamp.log2_lengths=[6]", "fp8.swamp.chunks=[8]",
+            "fp8.swamp.trials=2", "fp8.cost.steps=1", "--out", str(tmp_path), "--name", "t"]
+    rc, out, err = run_cli(*args)
     assert rc == 0, err
     d = tmp_path / "reproduce" / "t"
     import pandas as pd
@@ -113,6 +112,12 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
     assert set(res.precision) == {"fp32", "fp8_wang", "fp8_native"}
     assert res.set_index("precision").loc["fp8_native", "status"] == "skipped"
     assert (d / "cost.csv").is_file() and (d / "swamping.png").is_file() and (d / "curves.png").is_file()
+
+    done = sorted(d.glob("runs/*/metrics.csv"))
+    stamps = [p.stat().st_mtime_ns for p in done]
+    assert run_cli(*args)[0] == 0  # the same command and --name resumes: finished cells are not retrained
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    pd.testing.assert_series_equal(pd.read_csv(d / "results.csv").test_error, res.test_error)
 
 
 def test_paper_scale_preset_composes():

@@ -14,7 +14,7 @@ from pathlib import Path
 from dlx.errors import DlxError
 from dlx.runs import Run, read_overrides, write_csv
 
-TABLE_COLUMNS = ["model", "precision", "status", "test_error", "diff_to_fp32", "train_wall_s"]
+TABLE_COLUMNS = ["model", "precision", "status", "test_error", "diff_to_fp32", "wall_s"]
 
 
 def _cell_cfg(base_overrides: list[str], extra: list[str]):
@@ -30,37 +30,38 @@ def _model_overrides(cfg, label: str) -> list[str]:
     return [str(o) for o in known[label]]
 
 
-def train_cells(cfg, run: Run) -> tuple[list[dict], list[dict]]:
-    from dlx.experiments.train import run as train_run
+CONFIG = "fp8"
 
-    base = [o for o in read_overrides(run.dir) if not o.startswith(("precision=", "model="))]
+
+def children(cfg):
+    """One child train run per (model label, precision); each label stands for a list of overrides."""
+    from dlx.sweep import Child, run_id
+
     precisions = list(cfg.fp8.precisions) + (["fp8_wang_nochunk"] if cfg.fp8.nochunk else [])
-    rows, curves = [], []
+    kids = []
     for label in cfg.fp8.models:
         model_ov = _model_overrides(cfg, label)
         for prec in precisions:
-            child = run.path(f"runs/{label}-{prec}")
-            child.mkdir(parents=True, exist_ok=True)
-            ccfg = _cell_cfg(base, [*model_ov, f"precision={prec}"])
-            row = {"model": label, "arch": ccfg.model.name, "precision": prec}
-            try:
-                s = train_run(ccfg, Run(child, "train"), draw=False)
-            except DlxError as err:  # e.g. fp8_native without FP8 hardware: a documented skip
-                rows.append({**row, "status": "skipped", "reason": str(err)})
-                continue
-            m = s["metrics"]
-            rows.append({**row, "status": s["status"], "test_error": m.get("test_error"),
-                         "best_test_error": m.get("best_test_error"), "test_loss": m.get("test_loss"),
-                         "train_wall_s": s.get("train_wall_s"), "params": s.get("params"),
-                         "note": s.get("precision")})
-            import pandas as pd
+            params = {"model": label, "precision": prec}
+            kids.append(Child(run_id(params), (*model_ov, f"precision={prec}"), params))
+    return kids
 
-            mpath = child / "metrics.csv"
-            if mpath.is_file():
-                for r in pd.read_csv(mpath).to_dict("records"):
-                    curves.append({"model": label, "precision": prec, "epoch": r["epoch"],
-                                   "test_error": r["test_error"], "test_loss": r["test_loss"]})
-    return rows, curves
+
+def cells(results, curves):
+    """results.csv rows from the collected children. A child stopped by a DlxError (fp8_native without
+    FP8 hardware) is a documented skip, not a failure."""
+    rows = []
+    for r in results.to_dict("records"):
+        err = r.get("error") if isinstance(r.get("error"), str) else ""
+        row = {"model": r["model"], "precision": r["precision"], "status": r["status"]}
+        if r["status"] == "failed" and err.startswith("DlxError: "):
+            rows.append({**row, "status": "skipped", "reason": err.removeprefix("DlxError: ")})
+            continue
+        rows.append({**row, "test_error": r.get("test_error"), "best_test_error": r.get("best_test_error"),
+                     "test_loss": r.get("test_loss"), "wall_s": r.get("wall_s"), "params": r.get("params"),
+                     "reason": err or None})
+    keep = ["model", "precision", "epoch", "test_error", "test_loss"]
+    return rows, (curves[keep] if len(curves) else curves)
 
 
 def swamping(cfg) -> list[dict]:
@@ -124,18 +125,28 @@ def cost(cfg, run: Run) -> list[dict]:
 
 
 def run(cfg, run: Run):
+    """The model x precision cells as a sweep (resume, workers), then swamping and cost in finalize."""
+    import sys
+
+    from dlx.sweep.driver import run_sweep
+
+    return run_sweep(cfg, run, sys.modules[__name__])
+
+
+def finalize(cfg, run: Run, kids):
     import pandas as pd
 
     from dlx.device import resolve_device
+    from dlx.sweep import collect
 
     device = resolve_device(cfg.get("device", "auto"))
-    rows, curves = train_cells(cfg, run)
+    rows, curves = cells(*collect(run.dir, kids))
     df = pd.DataFrame(rows)
     ref = {r["model"]: r.get("test_error") for r in rows if r["precision"] == "fp32"}
     df["diff_to_fp32"] = [r.get("test_error") - ref[r["model"]] if r.get("test_error") is not None
                           and ref.get(r["model"]) is not None else None for r in rows]
     write_csv(run.path("results.csv"), df)
-    write_csv(run.path("curves.csv"), pd.DataFrame(curves))
+    write_csv(run.path("curves.csv"), curves)
     sw = pd.DataFrame(swamping(cfg))
     write_csv(run.path("swamping.csv"), sw)
     cost_df = pd.DataFrame(cost(cfg, run))
@@ -154,7 +165,8 @@ def run(cfg, run: Run):
     cl64 = big[(big.chunk.astype(str) == "64") & (big.path == "exact")]
     if len(cl64):
         metrics["swamp_cl64_rel_error_maxn"] = float(cl64.rel_error.iloc[0])
-    run.summary("completed", metrics, device=device)
+    done = df.status.isin(["completed", "diverged", "skipped"]).all()
+    run.summary("completed" if done else "failed", metrics, device=device)
     plot(run.dir)
     return df
 
