@@ -98,3 +98,10 @@ def test_cfg_prints_config(run_cli):
 def test_python_dash_m(tmp_path):
     res = subprocess.run([sys.executable, "-m", "dlx", "list", "precision"], capture_output=True, text=True)
     assert res.returncode == 0 and "bf16" in res.stdout
+
+
+def test_a_run_that_fails_on_bad_settings_says_so(run_cli, tmp_path):
+    rc, _, err = run_cli("train", "model.width=0", *QUICK, "--out", str(tmp_path), "--name", "bad")
+    assert rc == 2 and "model.width" in err
+    summary = json.loads((tmp_path / "train" / "bad" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "model.width" in summary["error"]

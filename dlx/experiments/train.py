@@ -68,8 +68,13 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     from dlx.train import distributed, fit
     from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
 
-    parts = build(cfg)
     main = distributed.is_main()
+    try:
+        parts = build(cfg)
+    except DlxError as err:  # bad data or model settings: the run directory still says what happened
+        if main:
+            run.summary("failed", error=str(err))
+        raise
 
     def summary(status, metrics=None, **extra):
         return run.summary(status, metrics, device=parts.device, **extra) if main else {"status": status}
@@ -91,8 +96,8 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     except KeyboardInterrupt:
         summary("interrupted")
         raise
-    except DlxError:
-        summary("failed")
+    except DlxError as err:
+        summary("failed", error=str(err))
         raise
     extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
              "resumed": resume_from is not None}
