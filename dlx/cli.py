@@ -165,12 +165,25 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
     exp = module(cfg.kind)
     resumable = resumable or hasattr(exp, "children")  # sweep-shaped experiments resume by --name
     run_dir = resolve_dir(out, command, name or default_name(label), reuse=resumable and name is not None)
-    if (run_dir / "overrides.yaml").is_file() and read_overrides(run_dir) != list(overrides or []):
+    def same(ovs):  # order does not matter, and --fail-fast may be added or dropped on resume
+        return sorted(o for o in ovs if not o.startswith("sweep.fail_fast="))
+
+    if (run_dir / "overrides.yaml").is_file() and same(read_overrides(run_dir)) != same(overrides or []):
         raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "
                        "use the same ones to resume, or another --name")
     run = Run(run_dir, cfg.kind)
     run.save_config(cfg, overrides or [])
-    df = exp.run(cfg, run)
+    try:
+        df = exp.run(cfg, run)
+    except KeyboardInterrupt:
+        run.summary("interrupted")
+        raise
+    except DlxError as err:
+        run.summary("failed", error=str(err))
+        raise
+    except Exception as err:  # a bug: the traceback is for us, the summary says what happened
+        run.summary("failed", error=f"{type(err).__name__}: {err}"[:500])
+        raise
     _console().print(f"run directory: {run.dir}",
                      _frame_table(f"dlx {command} {label}".strip(), df, getattr(exp, "TABLE_COLUMNS", None)))
     if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote

@@ -56,6 +56,8 @@ def _check_group_choices(overrides: list[str]) -> None:
         key, value = _split(ov)
         if value is None and not ov.startswith("~"):  # '~key' deletes a key and takes no value
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
+        if ov.startswith("+") and key not in known:
+            raise DlxError(f"'{ov}' adds a key no part of dlx reads; set an existing key (see --cfg)")
         if key in known and value not in ("null",):
             opts = choices(key)
             if value not in opts:

@@ -74,7 +74,9 @@ def test_subset_stratified_and_seeded():
 def test_subset_all_and_too_small():
     x, y = balanced(50, 5)
     assert len(subset(x, y, None, 0, 5)[1]) == 50
-    assert len(subset(x, y, 500, 0, 5)[1]) == 50
+    assert len(subset(x, y, 50, 0, 5)[1]) == 50
+    with pytest.raises(DlxError, match="more than the 50"):
+        subset(x, y, 500, 0, 5)
     with pytest.raises(DlxError, match="n_train"):
         subset(x, y, 4, 0, 5)
 

@@ -4,6 +4,7 @@ one line and exit 2, writing nothing outside the run directory."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -88,11 +89,26 @@ def test_missing_data_root(run_cli, tmp_path):
 
 def test_bad_input_writes_nothing_outside_run_dir(run_cli, tmp_path):
     before = set(os.listdir(tmp_path))
-    for args in (["model=nope"], ["trainer.epochz=1"], ["trainer.epochs=x"], ["data.label_noise=2"]):
+    for args in (["model=nope"], ["trainer.epochz=1"], ["trainer.epochs=x"]):
         rc, _, _ = run_cli("train", *args, "--out", str(tmp_path / "o"))
         assert rc == 2
-    created = set(os.listdir(tmp_path)) - before
-    assert created <= {"o"}
-    # config errors are caught before a run directory exists; data errors leave only their own run dir
-    out = tmp_path / "o"
-    assert not out.exists() or all(p.parent.name == "train" for p in out.glob("*/*"))
+    assert set(os.listdir(tmp_path)) - before == set()  # config errors stop before any directory exists
+    rc, _, _ = run_cli("train", "data.label_noise=2", "--out", str(tmp_path / "o"), "--name", "d")
+    assert rc == 2  # a data error is found once the run exists: its directory says so, nothing else is made
+    assert [p.name for p in (tmp_path / "o" / "train").iterdir()] == ["d"]
+    assert json.loads((tmp_path / "o" / "train" / "d" / "summary.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "trainer.epochs=0"], "trainer.epochs must be >= 1"),
+    (["train", "trainer.batch_size=0"], "trainer.batch_size must be >= 1"),
+    (["train", "task.label_smoothing=2"], "label_smoothing"),
+    (["train", "data.n_train=5000"], "more than the 1348 training examples"),
+    (["train", "+foo=1"], "adds a key no part of dlx reads"),
+    (["sweep", "double-descent", "data.n_train=100"], "set sweep.n_train"),
+    (["sweep", "double-descent", "seed=3"], "set sweep.seeds"),
+    (["sweep", "grid", "model.width=2,3", "model.width=4"], "varied by this sweep"),
+])
+def test_settings_that_cannot_work_are_refused(run_cli, tmp_path, args, needle):
+    rc, _, err = run_cli(*args, "--out", str(tmp_path))
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1

@@ -69,8 +69,10 @@ def carve_val(x, y, fraction: float, seed: int, num_classes: int):
 
 
 def subset(x, y, n_train, seed: int, num_classes: int):
-    """Stratified seeded subset of ``n_train`` examples; ``None`` or ``n_train >= len`` keeps all."""
-    if n_train is None or int(n_train) >= len(y):
+    """Stratified seeded subset of ``n_train`` examples; ``None`` or ``n_train == len`` keeps all."""
+    if n_train is not None and int(n_train) > len(y):
+        raise DlxError(f"data.n_train={int(n_train)} is more than the {len(y)} training examples available")
+    if n_train is None or int(n_train) == len(y):
         return x, y
     n_train = int(n_train)
     if n_train < num_classes:

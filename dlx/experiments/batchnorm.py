@@ -27,6 +27,8 @@ from dlx.errors import DlxError
 from dlx.runs import Run, write_csv
 
 CONFIG = "batchnorm"
+SWEPT_BY = {"optimizer.lr": "set sweep.lrs=[...]", "model.batchnorm": "set sweep.bn=[...]",
+            "seed": "set sweep.seeds=N (seeds 0..N-1)"}
 TABLE_COLUMNS = ["bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "epochs",
                  "wall_s"]
 

@@ -19,6 +19,8 @@ from dlx.runs import Run, write_csv
 
 CONFIG = "sweep_double_descent"
 GRID_KEYS = ("model.width", "data.label_noise", "data.n_train", "seed")
+SWEPT_BY = {"model.width": "set sweep.widths=[...]", "data.label_noise": "set sweep.label_noise=[...]",
+            "data.n_train": "set sweep.n_train=[...]", "seed": "set sweep.seeds=N (seeds 0..N-1)"}
 TABLE_COLUMNS = ["width", "label_noise", "n_train", "seed", "params", "train_error", "test_error", "status",
                  "wall_s"]
 

@@ -31,6 +31,7 @@ def _model_overrides(cfg, label: str) -> list[str]:
 
 
 CONFIG = "fp8"
+SWEPT_BY = {"model": "set fp8.models / fp8.model_overrides", "precision": "set fp8.precisions=[...]"}
 
 
 def children(cfg):

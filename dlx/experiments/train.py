@@ -99,11 +99,18 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     except DlxError as err:
         summary("failed", error=str(err))
         raise
+    except Exception as err:  # a bug or a torch error: the traceback is for us, the summary for the user
+        summary("failed", error=f"{type(err).__name__}: {err}"[:500])
+        raise
     extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
              "resumed": resume_from is not None}
     if hist.status == "diverged":
-        # 1-based like metrics.csv: the epoch in which the loss blew up
-        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.epoch + 1)
+        from dlx.train.loop import plan_steps
+
+        # 1-based like metrics.csv: the epoch in which the loss blew up (from the step: exact even when
+        # the check was buffered and ran at an epoch end)
+        spe = plan_steps(len(parts.data.train), cfg.trainer)[0]
+        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
     result = summary(hist.status, final_metrics(hist.rows), **extra)
     if draw and hist.rows and main:
         plot(run.dir)

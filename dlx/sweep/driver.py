@@ -19,8 +19,21 @@ def status_frame(children, statuses: dict):
                           "status": statuses.get(c.run_id) or "pending"} for c in children])
 
 
+def check_fixed(base: list[str], children, hints: dict | None = None) -> None:
+    """A fixed override on a key the sweep varies would be silently overwritten in every child."""
+    from dlx.errors import DlxError
+
+    swept = {k for c in children for k in c.params}
+    for ov in base:
+        key = ov.split("=", 1)[0].lstrip("+~")
+        if key in swept:
+            how = (hints or {}).get(key, "give it as an axis of the sweep instead")
+            raise DlxError(f"{key} is varied by this sweep, so '{ov}' would be overwritten; {how}")
+
+
 def run_sweep(cfg, run: Run, module):
     children = module.children(cfg)
+    check_fixed(read_overrides(run.dir), children, getattr(module, "SWEPT_BY", None))
     base = [*read_overrides(run.dir), "trainer.progress=none"]
     run.summary("running", n_children=len(children))
     try:

@@ -10,7 +10,11 @@ class Classify:
     name = "classify"
 
     def __init__(self, cfg=None):
+        from dlx.errors import DlxError
+
         self.label_smoothing = float(cfg.get("label_smoothing", 0.0)) if cfg is not None else 0.0
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise DlxError(f"task.label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
     def loss(self, model, batch) -> torch.Tensor:
         x, y = batch

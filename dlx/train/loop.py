@@ -60,6 +60,14 @@ class History:
 
 def plan_steps(n_train: int, cfg) -> tuple[int, int, int]:
     """(steps_per_epoch, epochs, total_steps) from trainer.epochs or trainer.steps."""
+    from dlx.errors import DlxError
+
+    if int(cfg.batch_size) < 1:
+        raise DlxError(f"trainer.batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.get("steps") is not None and int(cfg.steps) < 1:
+        raise DlxError(f"trainer.steps must be >= 1 (or null to train by epochs), got {cfg.steps}")
+    if not cfg.get("steps") and int(cfg.epochs) < 1:
+        raise DlxError(f"trainer.epochs must be >= 1, got {cfg.epochs}")
     spe = max(1, math.ceil(n_train / int(cfg.batch_size)))
     if cfg.get("steps"):
         total = int(cfg.steps)
