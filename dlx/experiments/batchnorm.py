@@ -300,6 +300,7 @@ def finalize(cfg, run: Run, children):
     import pandas as pd
 
     from dlx.sweep import collect
+    from dlx.sweep.execute import DONE
 
     results, curves = collect(run.dir, children)
     results = tidy(child_extras(run.dir, results))
@@ -315,7 +316,7 @@ def finalize(cfg, run: Run, children):
                        float(cfg.analysis.min_acc))
     names = ("relative_loss", "activations", "gradients")
     init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
-    done = results.status.isin(["completed", "diverged"]).all()
+    done = results.status.isin(DONE).all()
     metrics = {k: v for k, v in analysis.items() if k not in ("per_lr", "claims")}
     run.summary("completed" if done else "failed", metrics, analysis=analysis, init=init,
                 model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,

@@ -98,12 +98,13 @@ def run(cfg, run: Run):
 def finalize(cfg, run: Run, children):
     """Collect the children, analyse, write results.csv / curves.csv / summary.json and the figures."""
     from dlx.sweep import collect
+    from dlx.sweep.execute import DONE
 
     results, curves = collect(run.dir, children)
     write_csv(run.path("results.csv"), results)
     write_csv(run.path("curves.csv"), curves)
     analysis = analyse(results, float(cfg.analysis.epsilon), float(cfg.analysis.min_rise))
-    done = results.status.isin(["completed", "diverged"]).all()
+    done = results.status.isin(DONE).all()
     run.summary("completed" if done else "failed", analysis["main"], analysis=analysis,
                 model=cfg.model.name, data=cfg.data.name)
     plot(run.dir)

@@ -139,6 +139,7 @@ def finalize(cfg, run: Run, kids):
 
     from dlx.device import resolve_device
     from dlx.sweep import collect
+    from dlx.sweep.execute import DONE
 
     device = resolve_device(cfg.get("device", "auto"))
     rows, curves = cells(*collect(run.dir, kids))
@@ -166,7 +167,7 @@ def finalize(cfg, run: Run, kids):
     cl64 = big[(big.chunk.astype(str) == "64") & (big.path == "exact")]
     if len(cl64):
         metrics["swamp_cl64_rel_error_maxn"] = float(cl64.rel_error.iloc[0])
-    done = df.status.isin(["completed", "diverged", "skipped"]).all()
+    done = df.status.isin([*DONE, "skipped"]).all()
     run.summary("completed" if done else "failed", metrics, device=device)
     plot(run.dir)
     return df

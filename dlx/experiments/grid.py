@@ -70,12 +70,13 @@ def run(cfg, run: Run):
 
 def finalize(cfg, run: Run, kids):
     from dlx.sweep import collect
+    from dlx.sweep.execute import DONE
 
     results, curves = collect(run.dir, kids, with_config=True)
     write_csv(run.path("results.csv"), results)
     if not curves.empty:
         write_csv(run.path("curves.csv"), curves)
-    done = results.status.isin(["completed", "diverged"]).all()
+    done = results.status.isin(DONE).all()
     best = results.loc[results.test_error.idxmin()] if results.test_error.notna().any() else None
     metrics = {} if best is None else {"best_run": best.run_id, "best_test_error": float(best.test_error)}
     counts = results.status.value_counts().to_dict()
