@@ -186,10 +186,15 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
         raise
     _console().print(f"run directory: {run.dir}",
                      _frame_table(f"dlx {command} {label}".strip(), df, getattr(exp, "TABLE_COLUMNS", None)))
-    if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote
-        from dlx.runs import read_json
+    from dlx.runs import read_json
 
-        _console().print(exp.headline(read_json(run.dir / "summary.json")))
+    summary = read_json(run.dir / "summary.json")
+    if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote
+        _console().print(exp.headline(summary))
+    if summary.get("status") == "failed":  # e.g. a sweep child failed: scripts must not read success
+        print(f"dlx: error: {command} {label} finished with status failed; see {run.dir / 'summary.json'}"
+              " (a re-run with the same --name retries what did not finish)", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -213,13 +218,13 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing")):
     """Any train overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child."""
+    from dlx.config import quote
     from dlx.experiments.grid import is_axis
 
     overrides = _sweep_flags(overrides, detach, fail_fast)
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
-    quoted = ",".join("'" + a.replace("'", "") + "'" for a in axes)
-    extra = [f"sweep.axes=[{quoted}]"] + (["sweep.zip=true"] if zipped else [])
+    extra = [f"sweep.axes=[{','.join(quote(a) for a in axes)}]"] + (["sweep.zip=true"] if zipped else [])
     run_experiment("sweep", "sweep_grid", fixed + extra, out, name, cfg_only, "grid", resumable=True)
 
 

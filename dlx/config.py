@@ -6,6 +6,7 @@ Deliberately free of torch: `dlx list` and `dlx --help` go through here.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from dlx.errors import DlxError
@@ -144,6 +145,14 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     _check_types(cfg, base, overrides)
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def quote(text: str) -> str:
+    """`text` as a single-quoted Hydra override string that parses back to exactly `text`: quotes are
+    escaped, and so are the backslashes before a quote or at the end (Hydra's only escape rules)."""
+    out = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    out = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, out)
+    return f"'{out}'"
 
 
 def to_yaml(cfg) -> str:

@@ -152,6 +152,17 @@ class Run:
     t0: float = field(default_factory=time.time)
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
+        prev = self.dir / "summary.json"
+        if prev.is_file():
+            try:
+                old = json.loads(prev.read_text())
+            except (OSError, ValueError):
+                return
+            self.extra.setdefault("first_started", old.get("first_started") or old.get("started"))
+            self.extra.setdefault("invocations", int(old.get("invocations") or 1) + 1)
+
     def path(self, name: str) -> Path:
         return self.dir / name
 

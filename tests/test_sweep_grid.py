@@ -12,7 +12,10 @@ import time
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dlx.config import quote
 from dlx.experiments.grid import is_axis, parse_axes, split_axis
 
 FIXED = ["trainer=quick", "trainer.steps=3", "trainer.threads=1", "data.n_train=100"]
@@ -25,6 +28,25 @@ def test_axis_parsing():
     assert is_axis("model.width=4,8") and not is_axis("sweep.widths=[4,8]") and not is_axis("seed=1")
     assert parse_axes(["model.width=4,8", "data.n_train=null,100"]) == {
         "model.width": [4, 8], "data.n_train": [None, 100]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab,'\"\\[]= ", max_size=12))
+def test_quote_round_trips_through_hydra(text):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_override(f"sweep.axes=[{quote(text)}]").value()
+    assert parsed == [text]
+
+
+def test_grid_axis_with_quoted_comma(run_cli, tmp_path):
+    """A quoted comma stays inside its value: two children, not three."""
+    rc, out, err = run_cli("sweep", "grid", "data.root='/a,b',/c", *FIXED, "--cfg")
+    assert rc == 0, err
+    from omegaconf import OmegaConf
+
+    axes = OmegaConf.create(out).sweep.axes
+    assert parse_axes(axes) == {"data.root": ["/a,b", "/c"]}
 
 
 def test_grid_cartesian_and_zip(run_cli, tmp_path):
@@ -105,16 +127,28 @@ def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(ref[SAME], got[SAME])
 
 
+def test_resumed_sweep_keeps_its_first_start(run_cli, tmp_path):
+    args = ["model.width=4,8", *FIXED, "launcher=inline", "--out", str(tmp_path), "--name", "again"]
+    assert run_cli("sweep", "grid", *args)[0] == 0
+    first = json.loads((tmp_path / "sweep" / "again" / "summary.json").read_text())
+    assert "invocations" not in first
+    assert run_cli("sweep", "grid", *args)[0] == 0
+    second = json.loads((tmp_path / "sweep" / "again" / "summary.json").read_text())
+    assert second["invocations"] == 2 and second["first_started"] == first["started"]
+    assert second["status"] == "completed"
+
+
 def test_failed_child_is_recorded_and_fail_fast_stops(run_cli, tmp_path):
     args = ["model.depth=-1,2,3", *FIXED, "launcher=inline", "--out", str(tmp_path)]
     rc, out, err = run_cli("sweep", "grid", *args, "--name", "go-on")
-    assert rc == 0, err
+    assert rc == 1 and "status failed" in err and "Traceback" not in err  # scripts see the failure
+    assert "depth" in out  # ... after the table of what did finish
     res = pd.read_csv(tmp_path / "sweep" / "go-on" / "results.csv")
     assert res.status.tolist() == ["failed", "completed", "completed"]
     assert "depth" in res.error.iloc[0]
     assert json.loads((tmp_path / "sweep" / "go-on" / "summary.json").read_text())["status"] == "failed"
 
     rc, _, err = run_cli("sweep", "grid", *args, "--fail-fast", "--name", "stop")
-    assert rc == 0, err
+    assert rc == 1, err
     res = pd.read_csv(tmp_path / "sweep" / "stop" / "results.csv")
     assert res.status.tolist() == ["failed", "missing", "missing"]
