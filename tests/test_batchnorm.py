@@ -112,6 +112,14 @@ def test_analyse_rules():
     assert a["claims"] == {"stable_lr_ratio>=10": True, "bn_best>nobn_best": True, "close_at_small_lr": True}
     json.dumps(a, allow_nan=False)  # NaN never reaches summary.json
     assert not bnx.analyse(df, small_lr=1e-2)["small_lr_close"]
+    assert a["best_gap"] == pytest.approx(0.95 - 0.81) and a["best_gap_welch_p"] is None  # one seed
+    seeds = pd.concat([df, df.assign(seed=1, test_acc=df.test_acc + 0.01)], ignore_index=True)
+    p = bnx.analyse(seeds)["best_gap_welch_p"]
+    assert 0 <= p < 0.01  # a 14-point gap with 1-point seed spread is no accident
+    # the curve figure's large lr: the smallest lr where BN is stable and no-BN is not (1e-2: no-BN at 40%)
+    assert a["large_lr"] == 1e-2 and bnx.analyse(df, large_lr=1.0)["large_lr"] == 1.0
+    same = df[df.lr <= 1e-3]  # no lr where only BN trains: fall back to BN's best
+    assert bnx.analyse(same)["large_lr"] == bnx.analyse(same)["bn_best_lr"] == 1e-3
 
 
 TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.epochs=2", "model.depth=8",
@@ -122,6 +130,7 @@ TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.ep
 def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     rc, out, err = run_cli("reproduce", "batchnorm", *TINY, "--out", str(tmp_path), "--name", "bn")
     assert rc == 0, err
+    assert "batchnorm: largest stable lr" in out and "Welch" not in out  # one seed: no noise estimate
     d = tmp_path / "reproduce" / "bn"
     res = pd.read_csv(d / "results.csv")
     assert len(res) == 4 and set(res.bn) == {True, False} and set(res.lr) == {0.03, 30.0}

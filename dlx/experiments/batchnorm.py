@@ -13,6 +13,8 @@ stuck at chance, is not counted as stable; the largest merely non-diverged lr is
 best = highest seed-mean final test accuracy over non-diverged lrs. The matched *small lr* is
 analysis.small_lr, or by default no-BN's best lr (in the paper, no-BN's best is also its largest trainable
 lr, 1e-4); the two are *close* when their seed-mean test accuracies differ by <= analysis.close_tol.
+The training-curve figure adds BN at analysis.large_lr, by default the smallest lr at which BN is stable
+and no-BN is not.
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ def lr_table(df):
             .reset_index().sort_values(["bn", "lr"]))
 
 
-def analyse(df, small_lr: float | None = None, close_tol: float = 0.03, min_acc: float = 0.5) -> dict:
-    """Largest stable lr, best accuracy and its lr per network; the matched small-lr comparison."""
+def analyse(df, small_lr: float | None = None, close_tol: float = 0.03, min_acc: float = 0.5,
+            large_lr: float | None = None) -> dict:
+    """Largest stable lr, best accuracy and its lr per network; the matched small-lr comparison; the
+    large lr the training-curve figure shows BN at."""
     table = lr_table(df)
     records = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN is not JSON
     out: dict = {"per_lr": records}
@@ -86,6 +90,7 @@ def analyse(df, small_lr: float | None = None, close_tol: float = 0.03, min_acc:
     out["stable_lr_ratio"] = a / b if a and b else None
     out["bn_best_above_nobn"] = (out["bn_best_test_acc"] is not None and out["nobn_best_test_acc"] is not None
                                  and out["bn_best_test_acc"] > out["nobn_best_test_acc"])
+    out.update(best_gap(df, out))
     small = float(small_lr) if small_lr is not None else out["nobn_best_lr"]
     out["small_lr"] = small
     if small is not None:
@@ -96,10 +101,37 @@ def analyse(df, small_lr: float | None = None, close_tol: float = 0.03, min_acc:
         if out["small_lr_bn_test_acc"] is not None and out["small_lr_nobn_test_acc"] is not None:
             out["small_lr_gap"] = out["small_lr_bn_test_acc"] - out["small_lr_nobn_test_acc"]
             out["small_lr_close"] = abs(out["small_lr_gap"]) <= close_tol
+    out["large_lr"] = float(large_lr) if large_lr is not None else beyond_nobn(table, min_acc, out)
     out["claims"] = {"stable_lr_ratio>=10": bool(out["stable_lr_ratio"] and out["stable_lr_ratio"] >= 10),
                      "bn_best>nobn_best": bool(out["bn_best_above_nobn"]),
                      "close_at_small_lr": bool(out.get("small_lr_close"))}
     return out
+
+
+def best_gap(df, out: dict) -> dict:
+    """BN's best minus no-BN's best seed-mean accuracy, and whether seed noise could explain it: Welch's
+    t-test p-value over the per-seed accuracies at the two best lrs (None with fewer than 2 seeds each)."""
+    if out["bn_best_test_acc"] is None or out["nobn_best_test_acc"] is None:
+        return {}
+    from scipy import stats
+
+    a = df[(df.bn == True) & (df.lr == out["bn_best_lr"])].test_acc.dropna()  # noqa: E712
+    b = df[(df.bn == False) & (df.lr == out["nobn_best_lr"])].test_acc.dropna()  # noqa: E712
+    p = None
+    if min(len(a), len(b)) >= 2 and (a.std() > 0 or b.std() > 0):
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return {"best_gap": out["bn_best_test_acc"] - out["nobn_best_test_acc"], "best_gap_welch_p": p}
+
+
+def beyond_nobn(table, min_acc: float, out: dict) -> float | None:
+    """The smallest lr at which BN is stable and no-BN is not (diverged, or below min_acc): the lr that
+    shows what BN makes possible. BN's best lr when there is none."""
+    def stable(t):
+        return set(t[~t.diverged & (t.test_acc >= min_acc)].lr)
+
+    bn, nobn = stable(table[table.bn == True]), stable(table[table.bn == False])  # noqa: E712
+    only_bn = sorted(lr for lr in bn - nobn if not nobn or lr > max(nobn))
+    return float(only_bn[0]) if only_bn else out["bn_best_lr"]
 
 
 # ---- init-time analyses (a fresh model, no training) -------------------------------------------------
@@ -313,14 +345,14 @@ def finalize(cfg, run: Run, children):
         curves = curves.rename(columns={"batchnorm": "bn"})
     write_csv(run.path("curves.csv"), curves)
     analysis = analyse(results, cfg.analysis.small_lr, float(cfg.analysis.close_tol),
-                       float(cfg.analysis.min_acc))
+                       float(cfg.analysis.min_acc), cfg.analysis.large_lr)
     names = ("relative_loss", "activations", "gradients")
     init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
     done = results.status.isin(DONE).all()
     metrics = {k: v for k, v in analysis.items() if k not in ("per_lr", "claims")}
     run.summary("completed" if done else "failed", metrics, analysis=analysis, init=init,
                 model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,
-                large_lr=cfg.analysis.large_lr, children=len(children),
+                children=len(children),
                 children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1),
                 cpu_s=round(cpu_seconds(), 1))
     plot(run.dir)
@@ -336,10 +368,14 @@ def headline(summary: dict) -> str:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
     claims = a.get("claims", {})
+    p = a.get("best_gap_welch_p")
+    noise = "" if p is None else f" (Welch p={p:.2g} over seeds)"
+    r = a.get("stable_lr_ratio")
+    ratio = "ratio n/a" if r is None else f"{r:.3g}x"
     return (f"batchnorm: largest stable lr {a.get('bn_max_stable_lr')} with BN vs "
-            f"{a.get('nobn_max_stable_lr')} without ({a.get('stable_lr_ratio')}x; "
+            f"{a.get('nobn_max_stable_lr')} without ({ratio}; "
             f"{'holds' if claims.get('stable_lr_ratio>=10') else 'fails'} >= 10x); best test accuracy "
-            f"{pct(a.get('bn_best_test_acc'))} vs {pct(a.get('nobn_best_test_acc'))}; "
+            f"{pct(a.get('bn_best_test_acc'))} vs {pct(a.get('nobn_best_test_acc'))}{noise}; "
             f"at lr {a.get('small_lr')}: "
             f"{pct(a.get('small_lr_bn_test_acc'))} vs {pct(a.get('small_lr_nobn_test_acc'))} "
             f"({'close' if claims.get('close_at_small_lr') else 'not close'})")

@@ -125,9 +125,9 @@ def gradients(grad, path: Path, title: str) -> Path:
 
 
 def curve_picks(summary: dict) -> list[tuple[bool, float]]:
-    """(BN, small lr), (no BN, small lr), (BN, large lr): the large lr is analysis.large_lr or BN's best."""
+    """(BN, small lr), (no BN, small lr), (BN, large lr), both lrs as the analysis chose them."""
     m = summary.get("metrics", {})
-    small, large = m.get("small_lr"), summary.get("large_lr") or m.get("bn_best_lr")
+    small, large = m.get("small_lr"), m.get("large_lr") or m.get("bn_best_lr")
     picks = [(True, small), (False, small), (True, large)]
     return [(bn, float(lr)) for bn, lr in picks if lr is not None]
 
