@@ -191,10 +191,17 @@ def run_experiment(command: str, config: str, overrides: list[str] | None, out: 
     summary = read_json(run.dir / "summary.json")
     if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote
         _console().print(exp.headline(summary))
-    if summary.get("status") == "failed":  # e.g. a sweep child failed: scripts must not read success
-        print(f"dlx: error: {command} {label} finished with status failed; see {run.dir / 'summary.json'}"
-              " (a re-run with the same --name retries what did not finish)", file=sys.stderr)
-        raise typer.Exit(1)
+    _exit_if_failed(summary, run.dir, retry=resumable)
+
+
+def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
+    """A run whose status is failed (e.g. a sweep child failed) ends the command with exit code 1, so
+    scripts never read it as success; the table has already been printed."""
+    if summary.get("status") != "failed":
+        return
+    hint = f"; re-run with --name {run_dir.name} to retry what did not finish" if retry else ""
+    print(f"dlx: error: {run_dir} has status failed (see its summary.json){hint}", file=sys.stderr)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -245,6 +252,7 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
         summary = read_json(path / "summary.json")
         _console().print(_metrics_table(f"{path} ({summary['kind']})",
                                         {"status": summary["status"], **summary.get("metrics", {})}))
+    _exit_if_failed(summary, path, retry=table is not None)
 
 
 @app.command("detect-adversarial")

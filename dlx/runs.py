@@ -152,16 +152,23 @@ class Run:
     t0: float = field(default_factory=time.time)
     extra: dict = field(default_factory=dict)
 
+    new_invocation: bool = True
+
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
-        prev = self.dir / "summary.json"
-        if prev.is_file():
-            try:
-                old = json.loads(prev.read_text())
-            except (OSError, ValueError):
-                return
+        old = read_summary(self.dir)
+        if old and self.new_invocation:
             self.extra.setdefault("first_started", old.get("first_started") or old.get("started"))
-            self.extra.setdefault("invocations", int(old.get("invocations") or 1) + 1)
+            self.extra.setdefault("invocations", _count(old) + 1)
+
+    @classmethod
+    def reopen(cls, run_dir: Path, kind: str, **extra) -> Run:
+        """The invocation that wrote run_dir's summary, continued elsewhere (a detached sweep finished by
+        `dlx status`, a child whose worker died): keeps its started, first_started and invocations."""
+        old = read_summary(run_dir)
+        keep = {k: old[k] for k in ("first_started", "invocations") if k in old}
+        return cls(Path(run_dir), kind, started=old.get("started") or now_iso(), extra={**keep, **extra},
+                   new_invocation=False)
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -196,11 +203,21 @@ def read_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
 
 
-def status(run_dir: Path) -> str | None:
-    path = Path(run_dir) / "summary.json"
-    if not path.is_file():
-        return None
+def read_summary(run_dir: Path) -> dict:
+    """run_dir's summary.json, or {} when it is missing or unreadable (never raises)."""
     try:
-        return json.loads(path.read_text()).get("status")
-    except json.JSONDecodeError:
-        return None
+        data = json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _count(summary: dict) -> int:
+    try:
+        return max(1, int(summary.get("invocations") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def status(run_dir: Path) -> str | None:
+    return read_summary(run_dir).get("status")

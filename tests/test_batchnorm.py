@@ -116,10 +116,17 @@ def test_analyse_rules():
     seeds = pd.concat([df, df.assign(seed=1, test_acc=df.test_acc + 0.01)], ignore_index=True)
     p = bnx.analyse(seeds)["best_gap_welch_p"]
     assert 0 <= p < 0.01  # a 14-point gap with 1-point seed spread is no accident
-    # the curve figure's large lr: the smallest lr where BN is stable and no-BN is not (1e-2: no-BN at 40%)
+    # the curve figure's large lr: the smallest lr above no-BN's last stable one (1e-3) where BN is stable
     assert a["large_lr"] == 1e-2 and bnx.analyse(df, large_lr=1.0)["large_lr"] == 1.0
-    same = df[df.lr <= 1e-3]  # no lr where only BN trains: fall back to BN's best
-    assert bnx.analyse(same)["large_lr"] == bnx.analyse(same)["bn_best_lr"] == 1e-3
+    both = df[(df.lr != 1e-2) & ~((~df.bn) & (df.lr >= 1e-1))]  # no-BN also stable at the top: 1e-3 and 0.1
+    both = pd.concat([both, _frame([(False, 1e-1, 0, 0.90, 0.9, False)])], ignore_index=True)
+    b = bnx.analyse(both)
+    assert b["bn_best_lr"] == 0.1 and b["large_lr"] == 0.1  # nothing beyond no-BN: BN's best, not 1e-3
+    only_bn = bnx.analyse(df[df.bn])  # a sweep without no-BN runs
+    assert only_bn["large_lr"] == only_bn["bn_best_lr"] == 0.1
+    from dlx.plots.batchnorm import curve_picks
+
+    assert curve_picks({"metrics": a}) == [(True, 1e-3), (False, 1e-3), (True, 1e-2)]
 
 
 TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.epochs=2", "model.depth=8",

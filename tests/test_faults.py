@@ -112,3 +112,15 @@ def test_bad_input_writes_nothing_outside_run_dir(run_cli, tmp_path):
 def test_settings_that_cannot_work_are_refused(run_cli, tmp_path, args, needle):
     rc, _, err = run_cli(*args, "--out", str(tmp_path))
     assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"invocations": "x", "started": "s"}', "{not json", ""])
+def test_odd_summary_files_do_not_break_a_resumed_run(tmp_path, text):
+    from dlx.runs import Run, status
+
+    (tmp_path / "summary.json").write_text(text)
+    run = Run(tmp_path, "train")
+    assert run.extra.get("invocations") in (None, 2)
+    assert status(tmp_path) is None
+    assert run.summary("completed")["status"] == "completed"
+    assert Run.reopen(tmp_path, "train").summary("failed").get("invocations") == run.extra.get("invocations")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -95,6 +96,8 @@ def test_slurm_launcher_on_submitit_local_executor(run_cli, tmp_path):
         time.sleep(0.5)
     assert rc == 0 and "completed: 2" in out
     assert len(pd.read_csv(d / "results.csv")) == 2
+    final = json.loads((d / "summary.json").read_text())
+    assert "invocations" not in final  # finishing a detached sweep is not a second start
 
 
 def _dlx(*args, cwd):
@@ -127,6 +130,51 @@ def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(ref[SAME], got[SAME])
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """Spawned pool workers of process `pid` (not multiprocessing's resource tracker)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds pool workers through /proc")
+def test_killed_pool_worker_fails_only_running_children(tmp_path):
+    """kill -9 of one pool worker (as the OOM killer would): the children that were running are
+    recorded failed, the ones that had not started run in a fresh pool, the command exits 1, and a
+    re-run with the same name finishes the failed ones."""
+    args = ["sweep", "grid", "model.width=4,5,6,7", *FIXED, "trainer.steps=600", "launcher=local",
+            "sweep.workers=2", "--out", str(tmp_path), "--name", "oom"]
+    proc = _dlx(*args, cwd=tmp_path)
+    runs = tmp_path / "sweep" / "oom" / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # both workers inside a child
+        summaries = list(runs.glob("*/summary.json")) if runs.is_dir() else []
+        running = [p for p in summaries if '"running"' in p.read_text()]
+        if len(running) >= 2:
+            break
+        time.sleep(0.05)
+    workers = _pool_workers(proc.pid)
+    assert len(running) >= 2 and workers, (running, workers)
+    os.kill(workers[0], signal.SIGKILL)
+    assert proc.wait(timeout=300) == 1  # a failed child: not success
+    res = pd.read_csv(tmp_path / "sweep" / "oom" / "results.csv")
+    failed, completed = res[res.status == "failed"], res[res.status == "completed"]
+    assert len(failed) >= 1 and len(completed) >= 2 and len(failed) + len(completed) == 4
+    assert failed.error.str.contains("worker process died").all()
+    for rid in failed.run_id:  # recorded as the invocation that died, not a new one
+        assert "invocations" not in json.loads((runs / rid / "summary.json").read_text())
+    assert _dlx(*args, cwd=tmp_path).wait(timeout=300) == 0
+    res = pd.read_csv(tmp_path / "sweep" / "oom" / "results.csv")
+    assert (res.status == "completed").all() and len(res) == 4
+
+
 def test_resumed_sweep_keeps_its_first_start(run_cli, tmp_path):
     args = ["model.width=4,8", *FIXED, "launcher=inline", "--out", str(tmp_path), "--name", "again"]
     assert run_cli("sweep", "grid", *args)[0] == 0
@@ -147,6 +195,8 @@ def test_failed_child_is_recorded_and_fail_fast_stops(run_cli, tmp_path):
     assert res.status.tolist() == ["failed", "completed", "completed"]
     assert "depth" in res.error.iloc[0]
     assert json.loads((tmp_path / "sweep" / "go-on" / "summary.json").read_text())["status"] == "failed"
+    rc, out, err = run_cli("status", str(tmp_path / "sweep" / "go-on"))
+    assert rc == 1 and "failed: 1" in out and "--name go-on" in err
 
     rc, _, err = run_cli("sweep", "grid", *args, "--fail-fast", "--name", "stop")
     assert rc == 1, err

@@ -13,8 +13,8 @@ stuck at chance, is not counted as stable; the largest merely non-diverged lr is
 best = highest seed-mean final test accuracy over non-diverged lrs. The matched *small lr* is
 analysis.small_lr, or by default no-BN's best lr (in the paper, no-BN's best is also its largest trainable
 lr, 1e-4); the two are *close* when their seed-mean test accuracies differ by <= analysis.close_tol.
-The training-curve figure adds BN at analysis.large_lr, by default the smallest lr at which BN is stable
-and no-BN is not.
+The training-curve figure adds BN at analysis.large_lr, by default the smallest lr above no-BN's largest
+stable lr at which BN is stable.
 """
 
 from __future__ import annotations
@@ -124,14 +124,17 @@ def best_gap(df, out: dict) -> dict:
 
 
 def beyond_nobn(table, min_acc: float, out: dict) -> float | None:
-    """The smallest lr at which BN is stable and no-BN is not (diverged, or below min_acc): the lr that
-    shows what BN makes possible. BN's best lr when there is none."""
+    """The smallest lr above no-BN's largest stable lr at which BN is stable: the lr that shows what BN
+    makes possible. BN's best lr when there is none, or when the sweep has no no-BN runs."""
     def stable(t):
         return set(t[~t.diverged & (t.test_acc >= min_acc)].lr)
 
-    bn, nobn = stable(table[table.bn == True]), stable(table[table.bn == False])  # noqa: E712
-    only_bn = sorted(lr for lr in bn - nobn if not nobn or lr > max(nobn))
-    return float(only_bn[0]) if only_bn else out["bn_best_lr"]
+    nobn_rows = table[table.bn == False]  # noqa: E712
+    if not len(nobn_rows):
+        return out["bn_best_lr"]
+    bn, nobn = stable(table[table.bn == True]), stable(nobn_rows)  # noqa: E712
+    beyond = sorted(lr for lr in bn if not nobn or lr > max(nobn))
+    return float(beyond[0]) if beyond else out["bn_best_lr"]
 
 
 # ---- init-time analyses (a fresh model, no training) -------------------------------------------------

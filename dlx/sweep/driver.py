@@ -63,7 +63,6 @@ def sweep_status(run_dir: Path):
     children = mod.children(cfg)
     statuses = {c.run_id: run_status(child_dir(run_dir, c)) for c in children}
     if all(s in DONE for s in statuses.values()) and summary.get("status") != "completed":
-        keep = {k: summary[k] for k in ("first_started", "invocations") if k in summary}  # not a new run
-        mod.finalize(cfg, Run(run_dir, summary["kind"], started=summary.get("started"), extra=keep), children)
+        mod.finalize(cfg, Run.reopen(run_dir, summary["kind"]), children)
         summary = read_json(run_dir / "summary.json")
     return status_frame(children, statuses), summary

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def _worker_died(sweep_dir: Path, child, config: str, err: Exception) -> str:
     d = child_dir(sweep_dir, child)
     if run_status(d) in DONE:
         return run_status(d)
-    Run(d, "train", extra={"config": config}).summary("failed", error=f"worker process died: {err!r}"[:500])
+    Run.reopen(d, "train", config=config).summary("failed", error=f"worker process died: {err!r}"[:500])
     return "failed"
 
 
@@ -125,23 +126,45 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
                 if fail_fast and statuses[c.run_id] == "failed":
                     break
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                pending = {pool.submit(run_child, *args(c), threads): c for c in todo}
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        c = pending.pop(fut)
-                        try:
-                            statuses[c.run_id] = fut.result()
-                        except Exception as err:  # the worker died (e.g. killed for memory): pool broken
-                            statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
-                        report.finished(c, statuses[c.run_id])
-                        if fail_fast and statuses[c.run_id] == "failed":
-                            for f in pending:
-                                f.cancel()
-                            pending = {}
-                            break
+            _pool(todo, args, statuses, report, sweep_dir, config, workers, fail_fast)
     finally:
         report.close()
     return statuses
+
+
+def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fast: bool) -> None:
+    """Children in a spawn process pool. A worker that dies (e.g. killed for memory) breaks the pool:
+    the children that were running are recorded as failed, the ones that never started go to a fresh
+    pool (unless nothing started at all, which would only repeat)."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+
+    def stamp(c):  # a child that starts rewrites its summary ('running'), so an unchanged one never ran
+        path = child_dir(sweep_dir, c) / "summary.json"
+        return path.stat().st_mtime_ns if path.is_file() else None
+
+    while todo:
+        requeue, before = [], {c.run_id: stamp(c) for c in todo}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            pending = {pool.submit(run_child, *args(c), threads): c for c in todo}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    c = pending.pop(fut)
+                    try:
+                        statuses[c.run_id] = fut.result()
+                    except Exception as err:  # the pool broke: this child's worker, or another, died
+                        if isinstance(err, BrokenProcessPool) and stamp(c) == before[c.run_id]:
+                            requeue.append(c)  # never started: not its fault
+                            continue
+                        statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
+                    report.finished(c, statuses[c.run_id])
+                    if fail_fast and statuses[c.run_id] == "failed":
+                        for f in pending:
+                            f.cancel()
+                        return
+        if len(requeue) == len(todo):  # no child even started: the pool itself cannot run
+            for c in requeue:
+                statuses[c.run_id] = _worker_died(sweep_dir, c, config, RuntimeError("no worker started"))
+                report.finished(c, statuses[c.run_id])
+            return
+        todo = requeue
