@@ -5,6 +5,7 @@ Nothing heavy is imported at module level: `dlx --help` and `dlx list` never loa
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -292,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dlx: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug, not bad input: one line here, the traceback on request
+        if os.environ.get("DLX_TRACEBACK"):
+            raise
+        print(f"dlx: internal error: {type(err).__name__}: {err} (DLX_TRACEBACK=1 shows where; please report"
+              " it)", file=sys.stderr)
+        return 1
     return rc if isinstance(rc, int) else 0
 
 

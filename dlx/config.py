@@ -147,6 +147,41 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     return cfg
 
 
+def name_list(value, known, key: str, what: str = "name") -> list[str]:
+    """A list of names from `known` (a bare name counts as a list of one), or one clear error naming
+    the config key and the valid choices."""
+    from omegaconf import ListConfig
+
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple, ListConfig)):
+        items = list(value)
+    else:
+        items = None
+    if items is None or any(not isinstance(n, str) for n in items):
+        raise DlxError(f"{key} must be a list of {what}s, got {value!r}")
+    for n in items:
+        if n not in known:
+            raise DlxError(f"unknown {what} '{n}' in {key} (choose from: {', '.join(known)})")
+    return items
+
+
+def positive_floats(value, key: str) -> list[float]:
+    """A non-empty list of finite positive numbers (a bare number counts as a list of one)."""
+    import math
+
+    from omegaconf import ListConfig
+
+    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    try:
+        out = [float(v) for v in items if not isinstance(v, bool)]
+    except (TypeError, ValueError):
+        out = []
+    if not out or len(out) != len(items) or any(not (v > 0 and math.isfinite(v)) for v in out):
+        raise DlxError(f"{key} must be a non-empty list of positive numbers, got {value!r}")
+    return out
+
+
 def quote(text: str) -> str:
     """`text` as a single-quoted Hydra override string that parses back to exactly `text`: quotes are
     escaped, and so are the backslashes before a quote or at the end (Hydra's only escape rules)."""

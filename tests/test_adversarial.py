@@ -183,6 +183,8 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
 @pytest.mark.parametrize("args, needle", [
     (["attacks=[fgsm,nope]"], "unknown attack 'nope'"),
     (["detectors=[idefender,magic]"], "unknown detector 'magic'"),
+    (["attacks=nope"], "unknown attack 'nope' in attacks"),  # a bare name is a list of one
+    (["attacks=[1]"], "attacks must be a list of attacks"),
     (["classifier.run=/nonexistent/run"], "not a directory"),
     (["detector.idefender.layers=[fc9]"], "unknown feature layer 'fc9'"),
 ])

@@ -178,12 +178,20 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
 @pytest.mark.parametrize("override, needle", [
     ("sweep.lrs=[]", "sweep.lrs"),
     ("sweep.lrs=[-0.1]", "sweep.lrs"),
+    ("sweep.lrs=[0.1,abc]", "sweep.lrs"),
+    ("sweep.lrs=abc", "sweep.lrs"),
+    ("analysis.step_sizes=[a]", "analysis.step_sizes"),
+    ("analysis.close_tol=-1", "analysis.close_tol"),
+    ("analysis.batches=0", "analysis.batches"),
+    ("analysis.small_lr=0", "analysis.small_lr"),
     ("sweep.seeds=0", "sweep.seeds"),
     ("experiment=bn_nope", "unknown experiment 'bn_nope'"),
 ])
 def test_bad_input_is_one_line(run_cli, tmp_path, override, needle):
     rc, _, err = run_cli("reproduce", "batchnorm", override, "--out", str(tmp_path))
-    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    for summary in tmp_path.rglob("runs/*/summary.json"):  # refused before any child ran
+        raise AssertionError(f"a child ran: {summary}")
 
 
 def test_every_preset_composes():

@@ -41,9 +41,13 @@ def test_list_shows_choices_with_descriptions(run_cli):
     (["plot", "/nonexistent/run"], "not a dlx run directory"),
     (["train", "data=mnist"], "data.root"),
     (["frobnicate"], "No such command"),
+    (["train", "optimizer.schedule=step", "optimizer.milestones=[2]"], "optimizer.milestones"),
+    (["train", "trainer.eval_every=0"], "trainer.eval_every"),
+    (["reproduce", "fp8", "fp8.precisions=[fp32,nope]"], "unknown precision 'nope' in fp8.precisions"),
 ])
 def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):
-    rc, _, err = run_cli(*args, "--out", str(tmp_path)) if args[0] == "train" else run_cli(*args)
+    writes = args[0] in ("train", "reproduce")
+    rc, _, err = run_cli(*args, "--out", str(tmp_path)) if writes else run_cli(*args)
     assert rc == 2
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, err
@@ -88,6 +92,21 @@ def test_name_collision_gets_suffix(run_cli, tmp_path):
     for _ in range(2):
         assert run_cli("train", *QUICK, "trainer.epochs=1", "--out", str(tmp_path), "--name", "same")[0] == 0
     assert (tmp_path / "train" / "same").is_dir() and (tmp_path / "train" / "same-1").is_dir()
+
+
+def test_a_bug_is_one_line_exit_1_unless_asked(run_cli, monkeypatch):
+    import dlx.config
+
+    def boom(*_a, **_k):
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(dlx.config, "compose", boom)
+    rc, _, err = run_cli("train")
+    assert rc == 1 and err.strip() == ("dlx: internal error: ZeroDivisionError: planted (DLX_TRACEBACK=1 "
+                                       "shows where; please report it)")
+    monkeypatch.setenv("DLX_TRACEBACK", "1")
+    with pytest.raises(ZeroDivisionError):
+        run_cli("train")
 
 
 def test_cfg_prints_config(run_cli):

@@ -15,12 +15,10 @@ ATTACKS = ("fgsm", "bim", "pgd", "deepfool", "cw")
 LINF = ("fgsm", "bim", "pgd")  # bounded by eps; deepfool and cw are minimal-perturbation attacks
 
 
-def check_attacks(names) -> list[str]:
-    names = [str(n) for n in names]
-    for n in names:
-        if n not in ATTACKS:
-            raise DlxError(f"unknown attack '{n}' (choose from: {', '.join(ATTACKS)})")
-    return names
+def check_attacks(names, key: str = "attacks") -> list[str]:
+    from dlx.config import name_list
+
+    return name_list(names, list(ATTACKS), key, "attack")
 
 
 def art_classifier(pixel_model: torch.nn.Module, input_shape, num_classes: int, clip, device: str):

@@ -122,8 +122,8 @@ def run(cfg, run: Run):
     from dlx.adversarial.features import check_layers, observe
     from dlx.adversarial.wrap import PixelModel, from_pixels, norm_stats, to_pixels
 
-    attack_names = atk.check_attacks(cfg.attacks)
-    det_names = check_detectors(cfg.detectors)
+    attack_names = atk.check_attacks(cfg.attacks, "attacks")
+    det_names = check_detectors(cfg.detectors, "detectors")
     settings = [str(s) for s in cfg.settings]
     for s in settings:
         if s not in SETTINGS:
@@ -133,7 +133,7 @@ def run(cfg, run: Run):
         raise DlxError(f"detector.fpr must be in (0, 1), got {fpr}")
     lid_attack = str(cfg.detector.lid.train_attack)
     if "lid" in det_names:
-        atk.check_attacks([lid_attack])
+        atk.check_attacks([lid_attack], "detector.lid.train_attack")
 
     t0 = time.time()
     tcfg, parts = classifier(cfg, run)
@@ -199,7 +199,7 @@ def run(cfg, run: Run):
     sources = {"graybox": target}
     if "blackbox" in settings:
         sources["blackbox"] = pixel_clf(substitute(cfg, tcfg, run))
-    blackbox_attacks = atk.check_attacks(cfg.substitute.attacks)
+    blackbox_attacks = atk.check_attacks(cfg.substitute.attacks, "substitute.attacks")
     for setting in settings:
         for a in attack_names if setting == "graybox" else [b for b in attack_names if b in blackbox_attacks]:
             cap = (cfg.attack.get(a) or {}).get("max_examples")

@@ -37,10 +37,9 @@ TABLE_COLUMNS = ["bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diver
 
 def grid(sweep) -> dict[str, list]:
     """Validate the sweep block and turn it into the grid (bn, lr, seed)."""
-    lrs = [float(v) for v in sweep.lrs]
-    if not lrs or any(not (v > 0 and math.isfinite(v)) for v in lrs):
-        raise DlxError(f"sweep.lrs must be a non-empty list of positive learning rates, got"
-                       f" {list(sweep.lrs)}")
+    from dlx.config import positive_floats
+
+    lrs = positive_floats(sweep.lrs, "sweep.lrs")
     bns = list(sweep.bn)
     if not bns or any(not isinstance(b, bool) for b in bns):
         raise DlxError(f"sweep.bn must be a list of true/false, got {bns}")
@@ -49,6 +48,22 @@ def grid(sweep) -> dict[str, list]:
     # large lrs first: the no-BN ones diverge fast, and a pool then ends with the long small-lr runs evenly
     return {"model.batchnorm": bns, "optimizer.lr": sorted(set(lrs), reverse=True),
             "seed": list(range(int(sweep.seeds)))}
+
+
+def check_analysis(a) -> None:
+    """Refuse analysis settings that would make the verdict meaningless, in one line each."""
+    from dlx.config import positive_floats
+
+    positive_floats(a.step_sizes, "analysis.step_sizes")
+    for key in ("small_lr", "large_lr", "batch_size"):
+        if a.get(key) is not None:
+            positive_floats(a[key], f"analysis.{key}")
+    if not isinstance(a.batches, int) or a.batches < 1:
+        raise DlxError(f"analysis.batches must be an integer >= 1, got {a.batches!r}")
+    if not 0 <= float(a.close_tol) <= 1:
+        raise DlxError(f"analysis.close_tol is an accuracy difference in [0, 1], got {a.close_tol}")
+    if not 0 <= float(a.min_acc) <= 1:
+        raise DlxError(f"analysis.min_acc is an accuracy in [0, 1], got {a.min_acc}")
 
 
 def tidy(results):
@@ -324,6 +339,8 @@ def run(cfg, run: Run):
     """Init-time analyses in this process (cheap), then the lr x bn x seed sweep of child runs."""
     from dlx.sweep.driver import run_sweep
 
+    check_analysis(cfg.analysis)
+    grid(cfg.sweep)  # bad sweep settings stop here, before the init analyses
     rel, act, grad = init_analyses(cfg, list(cfg.sweep.bn))
     write_csv(run.path("relative_loss.csv"), rel)
     write_csv(run.path("activations.csv"), act)

@@ -36,9 +36,11 @@ SWEPT_BY = {"model": "set fp8.models / fp8.model_overrides", "precision": "set f
 
 def children(cfg):
     """One child train run per (model label, precision); each label stands for a list of overrides."""
+    from dlx.config import choices, name_list
     from dlx.sweep import Child, run_id
 
-    precisions = list(cfg.fp8.precisions) + (["fp8_wang_nochunk"] if cfg.fp8.nochunk else [])
+    chosen = name_list(cfg.fp8.precisions, choices("precision"), "fp8.precisions", "precision")
+    precisions = chosen + (["fp8_wang_nochunk"] if cfg.fp8.nochunk else [])
     kids = []
     for label in cfg.fp8.models:
         model_ov = _model_overrides(cfg, label)

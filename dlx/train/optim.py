@@ -33,7 +33,10 @@ def lr_multiplier(cfg, total_steps: int):
     warmup = int(cfg.get("warmup_steps", 0) or 0)
     if kind not in SCHEDULES:
         raise DlxError(f"unknown optimizer.schedule '{kind}' (choose from: {', '.join(SCHEDULES)})")
-    milestones = [int(float(m) * total_steps) for m in cfg.get("milestones", [0.5, 0.75])]
+    fractions = list(cfg.get("milestones", [0.5, 0.75]))
+    if kind == "step" and any(not isinstance(m, (int, float)) or not 0 < m <= 1 for m in fractions):
+        raise DlxError(f"optimizer.milestones are fractions of training in (0, 1], got {fractions}")
+    milestones = [int(float(m) * total_steps) for m in fractions]
     gamma = float(cfg.get("gamma", 0.1))
 
     def factor(step: int) -> float:

@@ -38,12 +38,10 @@ class Detector(ABC):
 DETECTORS = ("idefender", "max_softmax", "mahalanobis", "kd_bu", "lid")
 
 
-def check_detectors(names) -> list[str]:
-    names = [str(n) for n in names]
-    for n in names:
-        if n not in DETECTORS:
-            raise DlxError(f"unknown detector '{n}' (choose from: {', '.join(DETECTORS)})")
-    return names
+def check_detectors(names, key: str = "detectors") -> list[str]:
+    from dlx.config import name_list
+
+    return name_list(names, list(DETECTORS), key, "detector")
 
 
 def build_detector(name: str, cfg, seed: int = 0) -> Detector:
