@@ -67,6 +67,13 @@ def test_idefender_prefers_the_mixture_of_the_predicted_class():
     one = OmegaConf.merge(DET_CFG, {"idefender": {"components": 1}})
     det1 = build_detector("idefender", one).fit(train, y)
     assert det.loglik(x).mean() > det1.loglik(x).mean()
+    # a class with a single training point gets no mixture: inputs predicted as it are never typical
+    lone = np.flatnonzero(y == 1)[1:]
+    keep = np.setdiff1d(np.arange(len(y)), lone)
+    few = build_detector("idefender", DET_CFG).fit(Observed({k: v[keep] for k, v in train.feats.items()},
+                                                            train.logits[keep]), y[keep])
+    ll = few.loglik(x)
+    assert np.isneginf(ll[x.pred == 1]).all() and np.isfinite(ll[x.pred == 0]).all()
 
 
 def test_lid_supervised_and_estimator():
@@ -94,6 +101,16 @@ def test_max_softmax_and_uncertainty():
     disagree = np.array([[[0.9, 0.1]], [[0.1, 0.9]]] * 2)
     assert mc_uncertainty(agree)[0] == pytest.approx(0.0, abs=1e-12)
     assert mc_uncertainty(disagree)[0] == pytest.approx(0.32)
+
+
+def test_perturbation_of_nothing_fooled():
+    from dlx.adversarial.attacks import perturbation
+
+    x = np.zeros((0, 1, 8, 8), np.float32)
+    l2, linf = perturbation(x, x)
+    assert l2.shape == linf.shape == (0,)
+    l2, linf = perturbation(np.zeros((2, 1, 2, 2)), np.full((2, 1, 2, 2), 0.5))
+    assert l2 == pytest.approx([1.0, 1.0]) and linf == pytest.approx([0.5, 0.5])
 
 
 def test_threshold_hits_target_fpr():

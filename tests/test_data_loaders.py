@@ -92,14 +92,18 @@ def test_mnist_missing_root_or_file(tmp_path):
         build_data({"name": "mnist", "root": str(tmp_path)})
 
 
-def write_cifar10(folder, n_per=4):
-    """Tiny batches pickled exactly like the real ones: dicts with bytes keys, uint8 rows, label lists."""
+def write_cifar10(folder, n_per=4, learnable=False):
+    """Tiny batches pickled exactly like the real ones: dicts with bytes keys, uint8 rows, label lists.
+    learnable: each image is its label's grey level plus noise, so a classifier can fit it."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     rows = []
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (n_per, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, n_per)]
+        data = rng.integers(0, 256, (n_per, 3072), dtype=np.uint8)
+        if learnable:
+            noise = rng.integers(0, 20, (n_per, 3072))
+            data = (np.asarray(labels)[:, None] * 23 + noise).astype(np.uint8)
         batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
                  b"filenames": [f"img{i}.png".encode() for i in range(n_per)]}
         with open(folder / name, "wb") as f:

@@ -78,5 +78,5 @@ def craft(name: str, clf, x_pix: np.ndarray, y: np.ndarray, cfg, seed: int = 0) 
 
 def perturbation(x: np.ndarray, x_adv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-example (L2, L-inf) norms of the perturbation in pixel units."""
-    d = (x_adv - x).reshape(len(x), -1)
+    d = (x_adv - x).reshape(len(x), int(np.prod(x.shape[1:])))  # -1 is ambiguous when nothing was fooled
     return np.linalg.norm(d, axis=1), np.abs(d).max(axis=1, initial=0.0)

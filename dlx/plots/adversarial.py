@@ -108,8 +108,9 @@ def plot_adversarial_run(run_dir: Path) -> list[Path]:
 
     run_dir = Path(run_dir)
     results = pd.read_csv(run_dir / "results.csv")
-    scores = pd.read_csv(run_dir / "scores.csv", keep_default_na=False, na_values=[""])
-    scores["setting"] = scores["setting"].fillna("")
+    scores = pd.read_csv(run_dir / "scores.csv", keep_default_na=False, na_values=[""],
+                         dtype={"setting": str, "attack": str, "detector": str})
+    scores["setting"] = scores["setting"].fillna("")  # clean rows have no setting
     out = [plot_roc(scores, results, run_dir / "roc.png")]
     hist = plot_loglik(scores, run_dir / "loglik_hist.png")
     if hist is not None:

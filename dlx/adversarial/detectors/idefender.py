@@ -56,6 +56,8 @@ class IDefender(Detector):
             z = self._transform(layer, f)
             for c in self.classes:
                 zc = z[y == c]
+                if len(zc) < 2:  # EM needs two points; such a class is treated as absent (see loglik)
+                    continue
                 gmm = GaussianMixture(min(self.k, len(zc)), covariance_type=self.covariance,
                                       reg_covar=self.reg_covar, max_iter=self.max_iter, n_init=1,
                                       random_state=self.seed)
@@ -70,7 +72,7 @@ class IDefender(Detector):
             z = self._transform(layer, obs.feats[layer])
             for c in np.unique(pred):
                 m = pred == c
-                if (layer, int(c)) not in self.gmms:  # a class absent from training: nothing is typical
+                if (layer, int(c)) not in self.gmms:  # class (nearly) absent from training: nothing typical
                     total[m] = -np.inf
                     continue
                 total[m] += self.gmms[layer, int(c)].score_samples(z[m])
