@@ -55,11 +55,13 @@ def _check_group_choices(overrides: list[str]) -> None:
     known = groups()
     for ov in overrides:
         key, value = _split(ov)
-        if value is None and not ov.startswith("~"):  # '~key' deletes a key and takes no value
+        if ov.startswith("~"):  # every key is read by some part of dlx: deleting one can only break it
+            raise DlxError(f"'{ov}' deletes a key dlx needs; set it to another value instead (see --cfg)")
+        if value is None:
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
         if ov.startswith("+") and key not in known:
             raise DlxError(f"'{ov}' adds a key no part of dlx reads; set an existing key (see --cfg)")
-        if key in known and value not in ("null",):
+        if key in known:
             opts = choices(key)
             if value not in opts:
                 raise DlxError(f"unknown {key} '{value}'{_nearest(value, opts)} "

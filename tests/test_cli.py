@@ -43,6 +43,10 @@ def test_list_shows_choices_with_descriptions(run_cli):
     (["frobnicate"], "No such command"),
     (["train", "optimizer.schedule=step", "optimizer.milestones=[2]"], "optimizer.milestones"),
     (["train", "trainer.eval_every=0"], "trainer.eval_every"),
+    (["train", "~model"], "deletes a key dlx needs"),
+    (["train", "model=null"], "unknown model 'null'"),
+    (["train", "optimizer=adam", "optimizer.betas=[2,3]"], "optimizer.betas"),
+    (["train", "optimizer.momentum=-1"], "optimizer.momentum"),
     (["reproduce", "fp8", "fp8.precisions=[fp32,nope]"], "unknown precision 'nope' in fp8.precisions"),
 ])
 def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):

@@ -175,6 +175,16 @@ def test_killed_pool_worker_fails_only_running_children(tmp_path):
     assert (res.status == "completed").all() and len(res) == 4
 
 
+def test_one_bad_input_in_every_child_is_one_line_exit_2(run_cli, tmp_path):
+    rc, out, err = run_cli("sweep", "grid", "model.width=4,5", *FIXED, "data=mnist", "launcher=inline",
+                           "--out", str(tmp_path), "--name", "nodata")
+    errors = [ln for ln in err.strip().splitlines() if not ln.startswith("sweep [")]  # progress lines
+    assert rc == 2 and len(errors) == 1, err
+    assert "data.root is required for mnist" in errors[0] and "every child" in errors[0]
+    summary = json.loads((tmp_path / "sweep" / "nodata" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "data.root" in summary["error"]
+
+
 def test_resumed_sweep_keeps_its_first_start(run_cli, tmp_path):
     args = ["model.width=4,8", *FIXED, "launcher=inline", "--out", str(tmp_path), "--name", "again"]
     assert run_cli("sweep", "grid", *args)[0] == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlx.runs import Run, read_json, read_overrides
+from dlx.runs import Run, read_json, read_overrides, read_summary
 from dlx.runs import status as run_status
 from dlx.sweep.execute import DONE, child_dir, execute
 
@@ -45,7 +45,20 @@ def run_sweep(cfg, run: Run, module):
     if "submitted" in statuses.values():  # detached: `dlx status DIR` collects later
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)
+    same_usage_error(run.dir, children, statuses)
     return module.finalize(cfg, run, children)
+
+
+def same_usage_error(run_dir: Path, children, statuses: dict) -> None:
+    """Every child refused with one and the same bad-input error (e.g. a missing data.root): that is the
+    sweep's own bad input, so it ends as one line and exit 2 rather than a table of failures."""
+    from dlx.errors import DlxError
+
+    if not children or any(statuses.get(c.run_id) != "failed" for c in children):
+        return
+    errors = {read_summary(child_dir(run_dir, c)).get("error") for c in children}
+    if len(errors) == 1 and str(next(iter(errors))).startswith("DlxError: "):
+        raise DlxError(f"{next(iter(errors)).removeprefix('DlxError: ')} (every child of the sweep)")
 
 
 def sweep_status(run_dir: Path):

@@ -15,13 +15,19 @@ def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     name, lr, wd = cfg.get("name"), float(cfg.get("lr")), float(cfg.get("weight_decay", 0.0))
     if lr <= 0:
         raise DlxError(f"optimizer.lr must be > 0, got {lr}")
+    if wd < 0:
+        raise DlxError(f"optimizer.weight_decay must be >= 0, got {wd}")
     if name == "sgd":
         momentum, nesterov = float(cfg.get("momentum", 0.0)), bool(cfg.get("nesterov", False))
+        if not 0 <= momentum < 1:
+            raise DlxError(f"optimizer.momentum must be in [0, 1), got {momentum}")
         if nesterov and momentum <= 0:
             raise DlxError("optimizer.nesterov=true needs optimizer.momentum > 0")
         return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd)
     if name in ("adam", "adamw"):
         betas = tuple(float(b) for b in cfg.get("betas", (0.9, 0.999)))
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise DlxError(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         return cls(params, lr=lr, betas=betas, weight_decay=wd)
     raise DlxError(f"unknown optimizer '{name}' (choose from: adam, adamw, sgd)")
