@@ -293,11 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dlx: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # a bug, not bad input: one line here, the traceback on request
-        if os.environ.get("DLX_TRACEBACK"):
+    except Exception as err:  # one line here, the traceback on request
+        if os.environ.get("DLX_TRACEBACK", "0") not in ("", "0"):
             raise
-        print(f"dlx: internal error: {type(err).__name__}: {err} (DLX_TRACEBACK=1 shows where; please report"
-              " it)", file=sys.stderr)
+        msg = " ".join(f"{type(err).__name__}: {err}".split())
+        if isinstance(err, (OSError, MemoryError)):  # the machine, not dlx: disk full, permissions, memory
+            print(f"dlx: error: {msg}", file=sys.stderr)
+        else:  # a bug, not bad input
+            print(f"dlx: internal error: {msg} (DLX_TRACEBACK=1 shows where; please report it)",
+                  file=sys.stderr)
         return 1
     return rc if isinstance(rc, int) else 0
 

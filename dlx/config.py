@@ -55,12 +55,16 @@ def _check_group_choices(overrides: list[str]) -> None:
     known = groups()
     for ov in overrides:
         key, value = _split(ov)
-        if ov.startswith("~"):  # every key is read by some part of dlx: deleting one can only break it
+        if ov == "~experiment":  # drops the command's default preset
+            continue
+        if ov.startswith("~"):  # every other key is read by some part of dlx: deleting one can only break it
             raise DlxError(f"'{ov}' deletes a key dlx needs; set it to another value instead (see --cfg)")
         if value is None:
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
         if ov.startswith("+") and key not in known:
             raise DlxError(f"'{ov}' adds a key no part of dlx reads; set an existing key (see --cfg)")
+        if key == "experiment" and value == "null":
+            raise DlxError("to run without the default preset, give ~experiment (not experiment=null)")
         if key in known:
             opts = choices(key)
             if value not in opts:
@@ -166,6 +170,22 @@ def name_list(value, known, key: str, what: str = "name") -> list[str]:
         if n not in known:
             raise DlxError(f"unknown {what} '{n}' in {key} (choose from: {', '.join(known)})")
     return items
+
+
+def number(value, key: str, lo: float | None = None, hi: float | None = None, integer: bool = False,
+           closed_hi: bool = True) -> float | int:
+    """One number within [lo, hi] (hi open unless closed_hi), or one clear error naming the key."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (not integer or float(value).is_integer())
+    ok = ok and (lo is None or value >= lo) and (hi is None or (value <= hi if closed_hi else value < hi))
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bounds = f" in [{lo}, {hi}{']' if closed_hi else ')'}" if hi is not None else \
+            (f" >= {lo}" if lo is not None else "")
+        raise DlxError(f"{key} must be {kind}{bounds}, got {value!r}")
+    return int(value) if integer else float(value)
 
 
 def positive_floats(value, key: str) -> list[float]:

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from dlx.adversarial import attacks as atk
 from dlx.adversarial.detectors import build_detector, separation, threshold
+from dlx.adversarial.detectors.idefender import UNSEEN
 from dlx.adversarial.detectors.kd_bu import mc_uncertainty
 from dlx.adversarial.detectors.lid import lid_mle
 from dlx.adversarial.features import Observed, layer_names, observe
@@ -73,7 +74,10 @@ def test_idefender_prefers_the_mixture_of_the_predicted_class():
     few = build_detector("idefender", DET_CFG).fit(Observed({k: v[keep] for k, v in train.feats.items()},
                                                             train.logits[keep]), y[keep])
     ll = few.loglik(x)
-    assert np.isneginf(ll[x.pred == 1]).all() and np.isfinite(ll[x.pred == 0]).all()
+    assert (ll[x.pred == 1] <= UNSEEN).all() and (ll[x.pred == 0] > UNSEEN).all() and np.isfinite(ll).all()
+    clean = few.score(x)  # and scores stay usable for thresholds and ROC
+    sep = separation(clean, clean[::-1], threshold(clean, 0.05))
+    assert np.isfinite(sep["auroc"])
 
 
 def test_lid_supervised_and_estimator():

@@ -184,6 +184,9 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     ("analysis.close_tol=-1", "analysis.close_tol"),
     ("analysis.batches=0", "analysis.batches"),
     ("analysis.small_lr=0", "analysis.small_lr"),
+    ("analysis.small_lr=[0.1,0.2]", "analysis.small_lr"),
+    ("analysis.batch_size=2.5", "analysis.batch_size"),
+    ("analysis.min_acc=2", "analysis.min_acc"),
     ("sweep.seeds=0", "sweep.seeds"),
     ("experiment=bn_nope", "unknown experiment 'bn_nope'"),
 ])
@@ -192,6 +195,16 @@ def test_bad_input_is_one_line(run_cli, tmp_path, override, needle):
     assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     for summary in tmp_path.rglob("runs/*/summary.json"):  # refused before any child ran
         raise AssertionError(f"a child ran: {summary}")
+
+
+def test_tilde_experiment_turns_the_preset_off():
+    from dlx.config import compose
+    from dlx.errors import DlxError
+
+    assert compose("batchnorm", ["~experiment"]).sweep.seeds == 1  # batchnorm.yaml's own default
+    assert compose("batchnorm").sweep.seeds == 3  # bn_digits
+    with pytest.raises(DlxError, match="~experiment"):
+        compose("batchnorm", ["experiment=null"])
 
 
 def test_every_preset_composes():

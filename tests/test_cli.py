@@ -45,6 +45,7 @@ def test_list_shows_choices_with_descriptions(run_cli):
     (["train", "trainer.eval_every=0"], "trainer.eval_every"),
     (["train", "~model"], "deletes a key dlx needs"),
     (["train", "model=null"], "unknown model 'null'"),
+    (["train", "optimizer.momentum=1.5"], "optimizer.momentum must be a number in [0, 1)"),
     (["train", "optimizer=adam", "optimizer.betas=[2,3]"], "optimizer.betas"),
     (["train", "optimizer.momentum=-1"], "optimizer.momentum"),
     (["reproduce", "fp8", "fp8.precisions=[fp32,nope]"], "unknown precision 'nope' in fp8.precisions"),
@@ -101,15 +102,23 @@ def test_name_collision_gets_suffix(run_cli, tmp_path):
 def test_a_bug_is_one_line_exit_1_unless_asked(run_cli, monkeypatch):
     import dlx.config
 
-    def boom(*_a, **_k):
-        raise ZeroDivisionError("planted")
+    planted = [ZeroDivisionError("planted\n  on two lines")]
 
+    def boom(*_a, **_k):
+        raise planted[0]
+
+    monkeypatch.delenv("DLX_TRACEBACK", raising=False)
     monkeypatch.setattr(dlx.config, "compose", boom)
     rc, _, err = run_cli("train")
-    assert rc == 1 and err.strip() == ("dlx: internal error: ZeroDivisionError: planted (DLX_TRACEBACK=1 "
-                                       "shows where; please report it)")
+    assert rc == 1 and err.strip() == ("dlx: internal error: ZeroDivisionError: planted on two lines "
+                                       "(DLX_TRACEBACK=1 shows where; please report it)")
+    planted[0] = OSError(28, "No space left on device")  # the machine's problem, not a dlx bug
+    rc, _, err = run_cli("train")
+    assert rc == 1 and err.strip() == "dlx: error: OSError: [Errno 28] No space left on device"
+    monkeypatch.setenv("DLX_TRACEBACK", "0")
+    assert run_cli("train")[0] == 1
     monkeypatch.setenv("DLX_TRACEBACK", "1")
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(OSError):
         run_cli("train")
 
 

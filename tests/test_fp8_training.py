@@ -112,6 +112,7 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
     assert set(res.precision) == {"fp32", "fp8_wang", "fp8_native"}
     assert res.set_index("precision").loc["fp8_native", "status"] == "skipped"
     assert (d / "cost.csv").is_file() and (d / "swamping.png").is_file() and (d / "curves.png").is_file()
+    assert set(pd.read_csv(d / "cost.csv").variant) == {"fp32", "fp8_wang (fast)", "fp8_wang (exact)"}
 
     done = sorted(d.glob("runs/*/metrics.csv"))
     stamps = [p.stat().st_mtime_ns for p in done]
@@ -120,7 +121,24 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
     pd.testing.assert_series_equal(pd.read_csv(d / "results.csv").test_error, res.test_error)
 
 
+@pytest.mark.parametrize("exact, variants", [(True, 3), (False, 2)])
+def test_cost_variants(tmp_path, exact, variants):
+    from dlx.experiments.fp8 import cost
+    from dlx.runs import Run
+
+    ovs = ["data=synthetic", "data.shape=[1,4,4]", "fp8.models=[cnn]",
+           "fp8.model_overrides.cnn=['model=cnn5','model.width=2']", "fp8.cost.steps=1",
+           f"fp8.cost.exact={str(exact).lower()}"]
+    run = Run(tmp_path, "fp8")
+    cfg = compose("fp8", ovs)
+    run.save_config(cfg, ovs)
+    rows = cost(cfg, run)
+    assert len(rows) == variants and all(r["step_s"] > 0 for r in rows)
+    assert cost(compose("fp8", [*ovs, "fp8.cost.steps=0"]), run) == []
+
+
 def test_paper_scale_preset_composes():
     cfg = compose("fp8", ["experiment=fp8_cifar10", "data.root=/nowhere"])
     assert cfg.data.name == "cifar10" and cfg.fp8.nochunk and cfg.kind == "fp8"
+    assert cfg.fp8.cost.exact is False  # exact emulation at paper size: minutes a step
     assert compose("fp8").data.name == "digits"

@@ -52,18 +52,17 @@ def grid(sweep) -> dict[str, list]:
 
 def check_analysis(a) -> None:
     """Refuse analysis settings that would make the verdict meaningless, in one line each."""
-    from dlx.config import positive_floats
+    from dlx.config import number, positive_floats
 
     positive_floats(a.step_sizes, "analysis.step_sizes")
-    for key in ("small_lr", "large_lr", "batch_size"):
-        if a.get(key) is not None:
-            positive_floats(a[key], f"analysis.{key}")
-    if not isinstance(a.batches, int) or a.batches < 1:
-        raise DlxError(f"analysis.batches must be an integer >= 1, got {a.batches!r}")
-    if not 0 <= float(a.close_tol) <= 1:
-        raise DlxError(f"analysis.close_tol is an accuracy difference in [0, 1], got {a.close_tol}")
-    if not 0 <= float(a.min_acc) <= 1:
-        raise DlxError(f"analysis.min_acc is an accuracy in [0, 1], got {a.min_acc}")
+    for key in ("small_lr", "large_lr"):
+        if a.get(key) is not None and number(a[key], f"analysis.{key}", lo=0) <= 0:
+            raise DlxError(f"analysis.{key} must be a positive learning rate or null, got {a[key]}")
+    if a.get("batch_size") is not None:
+        number(a.batch_size, "analysis.batch_size", lo=1, integer=True)
+    number(a.batches, "analysis.batches", lo=1, integer=True)
+    number(a.close_tol, "analysis.close_tol", lo=0, hi=1)
+    number(a.min_acc, "analysis.min_acc", lo=0, hi=1)
 
 
 def tidy(results):

@@ -36,6 +36,7 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
         torch.set_num_threads(int(threads))
     run = Run(Path(run_dir), "train", extra={"config": config})
     Path(run_dir).mkdir(parents=True, exist_ok=True)
+    run.summary("running")  # first: a worker that dies from here on killed a child that had started
     try:
         cfg = compose(config, overrides)
         run.save_config(cfg, overrides)
@@ -142,7 +143,8 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
         path = child_dir(sweep_dir, c) / "summary.json"
         return path.stat().st_mtime_ns if path.is_file() else None
 
-    while todo:
+    stop = False
+    while todo and not stop:
         requeue, before = [], {c.run_id: stamp(c) for c in todo}
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             pending = {pool.submit(run_child, *args(c), threads): c for c in todo}
@@ -150,6 +152,8 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     c = pending.pop(fut)
+                    if fut.cancelled():
+                        continue
                     try:
                         statuses[c.run_id] = fut.result()
                     except Exception as err:  # the pool broke: this child's worker, or another, died
@@ -158,10 +162,12 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
                             continue
                         statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
                     report.finished(c, statuses[c.run_id])
-                    if fail_fast and statuses[c.run_id] == "failed":
-                        for f in pending:
-                            f.cancel()
-                        return
+                    if fail_fast and statuses[c.run_id] == "failed" and not stop:
+                        stop = True  # cancel what has not started; record what is running as it ends
+                        for f in [f for f in pending if f.cancel()]:
+                            pending.pop(f)
+        if stop:
+            return
         if len(requeue) == len(todo):  # no child even started: the pool itself cannot run
             for c in requeue:
                 statuses[c.run_id] = _worker_died(sweep_dir, c, config, RuntimeError("no worker started"))

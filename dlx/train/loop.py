@@ -68,8 +68,10 @@ def plan_steps(n_train: int, cfg) -> tuple[int, int, int]:
         raise DlxError(f"trainer.steps must be >= 1 (or null to train by epochs), got {cfg.steps}")
     if not cfg.get("steps") and int(cfg.epochs) < 1:
         raise DlxError(f"trainer.epochs must be >= 1, got {cfg.epochs}")
-    if int(cfg.get("eval_every", 1)) < 1:
-        raise DlxError(f"trainer.eval_every must be >= 1 (evaluate every N epochs), got {cfg.eval_every}")
+    if not cfg.get("eval_points"):  # eval_points, when set, replaces eval_every
+        from dlx.config import number
+
+        number(cfg.get("eval_every", 1), "trainer.eval_every (evaluate every N epochs)", lo=1, integer=True)
     spe = max(1, math.ceil(n_train / int(cfg.batch_size)))
     if cfg.get("steps"):
         total = int(cfg.steps)

@@ -12,22 +12,26 @@ SCHEDULES = ("constant", "cosine", "step", "inv_sqrt")
 
 
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
-    name, lr, wd = cfg.get("name"), float(cfg.get("lr")), float(cfg.get("weight_decay", 0.0))
+    from omegaconf import ListConfig
+
+    from dlx.config import number
+
+    name = cfg.get("name")
+    lr = number(cfg.get("lr"), "optimizer.lr", lo=0)
     if lr <= 0:
         raise DlxError(f"optimizer.lr must be > 0, got {lr}")
-    if wd < 0:
-        raise DlxError(f"optimizer.weight_decay must be >= 0, got {wd}")
+    wd = number(cfg.get("weight_decay", 0.0), "optimizer.weight_decay", lo=0)
     if name == "sgd":
-        momentum, nesterov = float(cfg.get("momentum", 0.0)), bool(cfg.get("nesterov", False))
-        if not 0 <= momentum < 1:
-            raise DlxError(f"optimizer.momentum must be in [0, 1), got {momentum}")
+        momentum = number(cfg.get("momentum", 0.0), "optimizer.momentum", lo=0, hi=1, closed_hi=False)
+        nesterov = bool(cfg.get("nesterov", False))
         if nesterov and momentum <= 0:
             raise DlxError("optimizer.nesterov=true needs optimizer.momentum > 0")
         return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=wd)
     if name in ("adam", "adamw"):
-        betas = tuple(float(b) for b in cfg.get("betas", (0.9, 0.999)))
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise DlxError(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
+        raw = cfg.get("betas", (0.9, 0.999))
+        if not isinstance(raw, (list, tuple, ListConfig)) or len(raw) != 2:
+            raise DlxError(f"optimizer.betas must be two numbers in [0, 1), got {raw!r}")
+        betas = tuple(number(b, "optimizer.betas", lo=0, hi=1, closed_hi=False) for b in raw)
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         return cls(params, lr=lr, betas=betas, weight_decay=wd)
     raise DlxError(f"unknown optimizer '{name}' (choose from: adam, adamw, sgd)")

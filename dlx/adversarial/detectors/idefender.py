@@ -14,6 +14,7 @@ from dlx.adversarial.detectors import Detector
 from dlx.errors import DlxError
 
 COVARIANCES = ("full", "tied", "diag", "spherical")
+UNSEEN = -1e12  # log-likelihood under a class with no mixture: below any real one, finite for ROC
 
 
 class IDefender(Detector):
@@ -73,7 +74,7 @@ class IDefender(Detector):
             for c in np.unique(pred):
                 m = pred == c
                 if (layer, int(c)) not in self.gmms:  # class (nearly) absent from training: nothing typical
-                    total[m] = -np.inf
+                    total[m] += UNSEEN
                     continue
                 total[m] += self.gmms[layer, int(c)].score_samples(z[m])
         return total
