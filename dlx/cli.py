@@ -1,6 +1,7 @@
-"""The dlx command line. Commands are thin: compose a config, call an experiment, print a table.
+"""The dlx command line. Commands are thin: compose a config, call a registered experiment, print a table.
 
-Nothing heavy is imported at module level: `dlx --help` and `dlx list` never load torch.
+Nothing heavy is imported at module level: `dlx --help`, `dlx reproduce --help` and `dlx list` never load
+torch. Papers come from the experiment registry (dlx/experiments/), so adding one never touches this file.
 """
 
 from __future__ import annotations
@@ -12,19 +13,40 @@ from pathlib import Path
 import typer
 
 from dlx.errors import DlxError
+from dlx.experiments.registry import EXPERIMENTS, canonical, papers
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT,
                   help="dlx: reproduce, extend and compare deep-learning experiments from one CLI.")
-sweep_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                        help="Sweeps of child training runs; re-running the same --name resumes.")
+sweep_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT,
+                        help="Sweeps of child runs; re-running the same --name resumes.")
 app.add_typer(sweep_app, name="sweep")
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=cnn5 data=mnist1d trainer.epochs=10")
 OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<command>/<name>/")
-NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices)")
+NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices); "
+                                         "a sweep given an existing name resumes it")
 CFG = typer.Option(False, "--cfg", help="Print the composed config and exit")
 DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and return; see dlx status")
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
+
+
+def _version(value: bool) -> None:
+    if value:
+        import dlx
+
+        typer.echo(f"dlx {dlx.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print dlx's version and exit")):
+    """dlx: reproduce, extend and compare deep-learning experiments from one CLI."""
+
+
+def _spelling(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def _sweep_flags(overrides: list[str] | None, detach: bool, fail_fast: bool) -> list[str]:
@@ -45,25 +67,51 @@ def _console():
     return Console()
 
 
-def _compose(command: str, overrides: list[str] | None, show: bool):
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _compose(config: str, overrides: list[str] | None, show: bool):
     from dlx.config import compose, to_yaml
 
-    cfg = compose(command, overrides or [])
+    cfg = compose(config, overrides or [])
     if show:
         typer.echo(to_yaml(cfg), nl=False)
         raise typer.Exit(0)
     return cfg
 
 
-def _metrics_table(title: str, rows: dict):
-    from rich.table import Table
+def _open_run(out: Path, command: str, name: str | None, default: str, kind: str, cfg, overrides,
+              resumable: bool, same_overrides: bool = True):
+    """The run directory, announced before any work: a resumable run given an existing --name continues
+    there (a sweep only with the same overrides), anything else gets a fresh directory (a taken name gets a
+    numeric suffix, and says so)."""
+    from dlx.runs import Run, read_overrides, resolve_dir
 
-    table = Table(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in rows.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
-    return table
+    run_dir = resolve_dir(out, command, name or default, reuse=resumable and name is not None)
+    if name is not None and run_dir.name != name:
+        _say(f"dlx: {Path(out) / command / name} exists; writing to {run_dir} instead")
+
+    def same(ovs):  # order does not matter, and --fail-fast may be added or dropped on resume
+        return sorted(o for o in ovs if not o.startswith("sweep.fail_fast="))
+
+    if same_overrides and (run_dir / "overrides.yaml").is_file() and \
+            same(read_overrides(run_dir)) != same(overrides or []):
+        raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "
+                       "use the same ones to resume, or another --name")
+    return Run(run_dir, kind, config=(cfg, list(overrides or [])),
+               on_open=lambda d: _say(f"run directory: {d}"))
+
+
+def _single_run_table(title: str, summary: dict):
+    """status, size and the task's headline metric per split of a train or fit run."""
+    from dlx.tables import metrics_table
+
+    m, p = summary.get("metrics", {}), summary.get("primary", "error")
+    keys = [f"train_{p}", f"val_{p}", f"test_{p}", f"best_test_{p}", "test_loss"]
+    shown = {"status": summary["status"], "params": summary.get("params"), "epochs": summary.get("epochs"),
+             **{k: m[k] for k in keys if k in m}, "wall_s": summary["wall_s"]}
+    return metrics_table(title, {k: v for k, v in shown.items() if v is not None})
 
 
 @app.command()
@@ -71,31 +119,38 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
           cfg_only: bool = CFG):
     """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
     cfg = _compose("train", overrides, cfg_only)
-    from dlx.experiments import train as exp
-    from dlx.runs import Run, default_name, resolve_dir
+    from dlx.experiments import get
+    from dlx.runs import Run, default_name
     from dlx.train import distributed
 
     distributed.init(cfg.trainer.get("strategy", "none"))
     main = distributed.is_main()
-    run_dir = None
-    if main:  # one run directory, resolved once and shared with every rank
-        run_dir = str(resolve_dir(out, "train", name or default_name(cfg.model.name, cfg.data.name),
-                                  reuse=bool(cfg.trainer.resume)))
-    run_dir = Path(distributed.broadcast_str(run_dir))
-    run = Run(run_dir, "train")
-    if main:
-        run.save_config(cfg, overrides or [])
     try:
-        summary = exp.run(cfg, run)
+        run = None
+        if main:  # one run directory, resolved once and shared with every rank
+            run = _open_run(out, "train", name, default_name(cfg.model.name, cfg.data.name), "train", cfg,
+                            overrides, resumable=bool(cfg.trainer.resume), same_overrides=False)
+        run_dir = Path(distributed.broadcast_str(str(run.dir) if main else None))
+        summary = get("train").run(cfg, run or Run(run_dir, "train"))
     finally:
         distributed.shutdown()
-    if not main:
-        return
-    m = summary["metrics"]
-    shown = {"status": summary["status"], "params": summary["params"], "epochs": summary["epochs"],
-             **{k: m[k] for k in ("train_error", "test_error", "best_test_error", "test_loss") if k in m},
-             "wall_s": summary["wall_s"]}
-    _console().print(f"run directory: {run_dir}", _metrics_table("dlx train", shown))
+    if main:
+        _console().print(f"run directory: {run_dir}", _single_run_table("dlx train", summary))
+        _exit_if_failed(summary, run_dir, retry=False)
+
+
+@app.command()
+def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+        cfg_only: bool = CFG):
+    """Fit one non-torch baseline (baseline=logistic|ridge|gbt) on a dataset and task, scored like train."""
+    cfg = _compose("fit", overrides, cfg_only)
+    from dlx.experiments import get
+    from dlx.runs import default_name
+
+    run = _open_run(out, "fit", name, default_name(cfg.baseline.name, cfg.data.name), "fit", cfg, overrides,
+                    resumable=False)
+    summary = get("fit").run(cfg, run)
+    _console().print(f"run directory: {run.dir}", _single_run_table("dlx fit", summary))
 
 
 @app.command("eval")
@@ -103,11 +158,12 @@ def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           overrides: list[str] | None = OVERRIDES,
           split: str = typer.Option("test", "--split", help="train | val | test")):
     """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval.json."""
-    from dlx.experiments.train import evaluate_run
+    from dlx.experiments.train.experiment import evaluate_run
+    from dlx.tables import metrics_table
 
     result = evaluate_run(run_dir, overrides or [], split)
     rows = {"data": result["data"], "split": split, "n": result["n"], **result["metrics"]}
-    _console().print(f"wrote {run_dir / 'eval.json'}", _metrics_table("dlx eval", rows))
+    _console().print(f"wrote {run_dir / 'eval.json'}", metrics_table("dlx eval", rows))
 
 
 @app.command()
@@ -122,86 +178,83 @@ def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holdi
 
 
 @app.command("list")
-def list_(group: str | None = typer.Argument(None, help="A config group, e.g. model")):
-    """List the choices of each config group with a one-line description."""
+def list_(group: str | None = typer.Argument(None, help="A config group (e.g. model), or 'experiments'")):
+    """List the choices of each config group with a one-line description, or the registered experiments."""
     from rich.markup import escape
     from rich.table import Table
 
     from dlx.config import choices, describe, groups
 
+    if group == "experiments":
+        table = Table(show_header=True)
+        for col in ("experiment", "command", "what it shows"):
+            table.add_column(col, overflow="fold")
+        for exp in sorted(EXPERIMENTS.values(), key=lambda e: (not e.paper, e.name)):
+            how = f"dlx reproduce {_spelling(exp.name)}" if exp.paper else f"dlx {exp.command}"
+            if exp.paper and exp.command != "reproduce":
+                how += f" | dlx {exp.command}"
+            table.add_row(exp.name, how, escape(f"{exp.cite}: {exp.claim}" if exp.paper else exp.title))
+        _console().print(table)
+        return
     known = groups()
     if group is not None and group not in known:
-        raise DlxError(f"unknown config group '{group}' (choose from: {', '.join(known)})")
+        raise DlxError(f"unknown config group '{group}' (choose from: {', '.join(known)}, or experiments)")
     table = Table(show_header=True)
     for col in ("group", "choice", "description"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for g in [group] if group else known:
         for c in choices(g):
             table.add_row(g, c, escape(describe(g, c)))
     _console().print(table)
 
 
-def _frame_table(title: str, df, columns: list[str] | None = None):
-    from rich.table import Table
+def run_experiment(command: str, experiment: str, overrides: list[str] | None, out: Path, name: str | None,
+                   cfg_only: bool, label: str) -> None:
+    """Shared path of every experiment command: compose its config, open the run directory, run it under
+    the one lifecycle record (failed/interrupted), print its table and headline."""
+    from dlx.experiments import get
+    from dlx.runs import default_name, read_json
 
-    table = Table(title=title)
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    for col in cols:
-        table.add_column(str(col), justify="right")
-    for _, r in df[cols].iterrows():
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
-    return table
-
-
-def run_experiment(command: str, config: str, overrides: list[str] | None, out: Path, name: str | None,
-                   cfg_only: bool, label: str, resumable: bool = False) -> None:
-    """Shared path of every experiment command: compose, make the run directory, run, print results.
-
-    A resumable command (a sweep) given an existing --name continues in that directory, provided the
-    overrides are the same; otherwise an existing name gets a numeric suffix."""
-    cfg = _compose(config, overrides, cfg_only)
-    from dlx.experiments import module
-    from dlx.runs import Run, default_name, read_overrides, resolve_dir
-
-    exp = module(cfg.kind)
-    resumable = resumable or hasattr(exp, "children")  # sweep-shaped experiments resume by --name
-    run_dir = resolve_dir(out, command, name or default_name(label), reuse=resumable and name is not None)
-    def same(ovs):  # order does not matter, and --fail-fast may be added or dropped on resume
-        return sorted(o for o in ovs if not o.startswith("sweep.fail_fast="))
-
-    if (run_dir / "overrides.yaml").is_file() and same(read_overrides(run_dir)) != same(overrides or []):
-        raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "
-                       "use the same ones to resume, or another --name")
-    run = Run(run_dir, cfg.kind)
-    run.save_config(cfg, overrides or [])
-    try:
+    exp = get(experiment)
+    cfg = _compose(exp.name, overrides, cfg_only)
+    run = _open_run(out, command, name, default_name(label), exp.name, cfg, overrides,
+                    resumable=exp.sweep is not None)
+    with run.recording():
         df = exp.run(cfg, run)
-    except KeyboardInterrupt:
-        run.summary("interrupted")
-        raise
-    except DlxError as err:
-        run.summary("failed", error=str(err))
-        raise
-    except Exception as err:  # a bug: the traceback is for us, the summary says what happened
-        run.summary("failed", error=f"{type(err).__name__}: {err}"[:500])
-        raise
-    _console().print(f"run directory: {run.dir}",
-                     _frame_table(f"dlx {command} {label}".strip(), df, getattr(exp, "TABLE_COLUMNS", None)))
-    from dlx.runs import read_json
+    from dlx.tables import frame_table
 
+    _console().print(f"run directory: {run.dir}",
+                     frame_table(f"dlx {command} {label}".strip(), df, list(exp.table_columns) or None))
     summary = read_json(run.dir / "summary.json")
-    if hasattr(exp, "headline"):  # the experiment's claim in one line, from what it wrote
-        _console().print(exp.headline(summary))
-    _exit_if_failed(summary, run.dir, retry=resumable)
+    line = exp.headline_of(summary)
+    if line:  # the experiment's claim in one line, from what it wrote
+        _console().print(line, markup=False, highlight=False)
+    _exit_if_failed(summary, run.dir, retry=exp.sweep is not None)
+
+
+def _failure_lines(run_dir: Path, summary: dict) -> list[str]:
+    """What went wrong, from the summaries: the run's own error, or each failed child's."""
+    from dlx.runs import read_summary
+
+    if summary.get("error"):
+        return [str(summary["error"])]
+    lines = []
+    for child in sorted((run_dir / "runs").glob("*/summary.json")) if (run_dir / "runs").is_dir() else []:
+        s = read_summary(child.parent)
+        if s.get("status") == "failed":
+            lines.append(f"{child.parent.name}: {s.get('error') or 'no error recorded'}")
+    return lines
 
 
 def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
     """A run whose status is failed (e.g. a sweep child failed) ends the command with exit code 1, so
-    scripts never read it as success; the table has already been printed."""
+    scripts never read it as success; the table has already been printed, the errors follow."""
     if summary.get("status") != "failed":
         return
+    for line in _failure_lines(run_dir, summary)[:10]:
+        _say(f"  {line}")
     hint = f"; re-run with --name {run_dir.name} to retry what did not finish" if retry else ""
-    print(f"dlx: error: {run_dir} has status failed (see its summary.json){hint}", file=sys.stderr)
+    _say(f"dlx: error: {run_dir} has status failed{hint}")
     raise typer.Exit(1)
 
 
@@ -216,24 +269,25 @@ def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
 @sweep_app.command("double-descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                          cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST):
-    """Model-, epoch- and sample-wise double descent (preset via experiment=dd_mnist1d|dd_digits|...)."""
-    run_experiment("sweep", "sweep_double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
-                   cfg_only, "double-descent", resumable=True)
+    """Model-, epoch- and sample-wise double descent (presets: experiment=double_descent_mnist1d|...)."""
+    run_experiment("sweep", "double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
+                   cfg_only, "double-descent")
 
 
 @sweep_app.command("grid")
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing")):
-    """Any train overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child."""
+    """Any overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child
+    (children are train runs; sweep.child=fit makes them baseline fits)."""
     from dlx.config import quote
-    from dlx.experiments.grid import is_axis
+    from dlx.experiments.grid.experiment import is_axis
 
     overrides = _sweep_flags(overrides, detach, fail_fast)
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
     extra = [f"sweep.axes=[{','.join(quote(a) for a in axes)}]"] + (["sweep.zip=true"] if zipped else [])
-    run_experiment("sweep", "sweep_grid", fixed + extra, out, name, cfg_only, "grid", resumable=True)
+    run_experiment("sweep", "grid", fixed + extra, out, name, cfg_only, "grid")
 
 
 @app.command()
@@ -241,38 +295,44 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
     """Show a run's or sweep's status; a finished detached sweep is collected and analysed here."""
     from dlx.runs import read_json
     from dlx.sweep.driver import sweep_status
+    from dlx.tables import frame_table, metrics_table
 
     if not (path / "summary.json").is_file():
         raise DlxError(f"{path} is not a dlx run directory (no summary.json)")
     table, summary = sweep_status(path)
     if table is not None:
         counts = table.status.value_counts().to_dict()
-        _console().print(_frame_table(f"{path} ({summary['kind']}): {summary['status']}", table),
-                         "  ".join(f"{k}: {v}" for k, v in counts.items()))
+        _console().print(f"{path} ({summary['kind']}): {summary['status']}",
+                         frame_table("", table), "  ".join(f"{k}: {v}" for k, v in counts.items()))
     else:
         summary = read_json(path / "summary.json")
-        _console().print(_metrics_table(f"{path} ({summary['kind']})",
-                                        {"status": summary["status"], **summary.get("metrics", {})}))
+        _console().print(f"{path} ({summary['kind']})",
+                         metrics_table("", {"status": summary["status"], **summary.get("metrics", {})}))
     _exit_if_failed(summary, path, retry=table is not None)
 
 
 @app.command("detect-adversarial")
 def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                        cfg_only: bool = CFG):
-    """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks."""
-    run_experiment("detect-adversarial", "detect_adversarial", overrides, out, name, cfg_only, "idefender")
+    """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks
+    (the same run as dlx reproduce idefender)."""
+    run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender")
 
 
-@app.command()
-def reproduce(paper: str = typer.Argument(..., help="Which paper's experiment"),
+PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers())
+
+
+@app.command(help="Run a paper's experiment: CPU scale on embedded data by default, paper scale with "
+                  "experiment=<preset> (see dlx list experiment).\n\n\b\nPapers:\n" +
+                  "\n".join(f"  {_spelling(e.name):<15} {e.cite}: {e.claim}"[:79] for e in papers()))
+def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
               cfg_only: bool = CFG):
-    """Run a paper's experiment preset (CPU scale by default; paper scale via experiment=...)."""
-    from dlx.experiments import REPRODUCE
-
-    if paper not in REPRODUCE:
-        raise DlxError(f"unknown paper '{paper}' (choose from: {', '.join(sorted(REPRODUCE)) or 'none yet'})")
-    run_experiment("reproduce", REPRODUCE[paper], overrides, out, name, cfg_only, paper)
+    exp = EXPERIMENTS.get(canonical(paper))
+    if exp is None or not exp.paper:
+        known = ", ".join(_spelling(e.name) for e in papers())
+        raise DlxError(f"unknown paper '{paper}' (choose from: {known})")
+    run_experiment("reproduce", exp.name, overrides, out, name, cfg_only, _spelling(exp.name))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,15 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except typer.Exit as ex:
         return ex.exit_code
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("dlx: interrupted", file=sys.stderr)
         return 130
     except typer.TyperException as err:  # usage errors: unknown command or option, missing argument
         print(f"dlx: error: {err.format_message()}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("dlx: interrupted", file=sys.stderr)
-        return 130
     except Exception as err:  # one line here, the traceback on request
         if os.environ.get("DLX_TRACEBACK", "0") not in ("", "0"):
             raise

@@ -11,6 +11,25 @@ from pathlib import Path
 
 from dlx.errors import DlxError
 
+# earlier names of top-level configs (sweep children record theirs) and of presets, so run directories and
+# scripts from before the one-name-per-experiment layout still compose
+RENAMED_CONFIGS = {"sweep_double_descent": "double_descent", "sweep_grid": "grid",
+                   "detect_adversarial": "idefender"}
+RENAMED_PRESETS = {"dd_mnist1d": "double_descent_mnist1d", "dd_digits": "double_descent_digits",
+                   "dd_cnn5_cifar10": "double_descent_cnn5_cifar10",
+                   "dd_resnet18_cifar10": "double_descent_resnet18_cifar10", "bn_digits": "batchnorm_digits",
+                   "bn_resnet110_cifar10": "batchnorm_resnet110_cifar10"}
+
+
+def renamed(overrides: list[str]) -> list[str]:
+    """``experiment=<old preset name>`` -> its current name."""
+    out = []
+    for ov in overrides:
+        key, sep, value = ov.partition("=")
+        old = sep and key == "experiment" and value in RENAMED_PRESETS
+        out.append(f"{key}={RENAMED_PRESETS[value]}" if old else ov)
+    return out
+
 
 def conf_dir() -> Path:
     """The shipped config directory: dlx/conf in a wheel, ../conf next to the package in a checkout."""
@@ -127,7 +146,8 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     """conf/<command>.yaml + groups + overrides -> a struct-mode DictConfig, or a one-line DlxError."""
     from omegaconf import OmegaConf
 
-    overrides = list(overrides)
+    command = RENAMED_CONFIGS.get(command, command)
+    overrides = renamed(list(overrides))
     _check_group_choices(overrides)
     group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
     try:

@@ -12,6 +12,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,19 +127,27 @@ def default_name(*parts: str) -> str:
     return "_".join([stamp, *[str(p) for p in parts if p]])
 
 
+def check_name(name: str) -> str:
+    """A run name is one path component: no separators, no '.' or '..', nothing hidden."""
+    name = str(name)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise DlxError(f"--name must be a plain directory name (no '/', not '.' or '..', not hidden), "
+                       f"got {name!r}")
+    return name
+
+
 def resolve_dir(out: str | os.PathLike, command: str, name: str, reuse: bool = False) -> Path:
-    """<out>/<command>/<name>; an existing name gets a numeric suffix unless the run is reused (resume)."""
+    """<out>/<command>/<name>; an existing name gets a numeric suffix unless the run is reused (resume).
+    Nothing is created here: a run's directory appears with its first write (Run.open)."""
     base = Path(out) / command
-    path = base / name
+    path = base / check_name(name)
     if path.exists() and not reuse:
         i = 1
         while (base / f"{name}-{i}").exists():
             i += 1
         path = base / f"{name}-{i}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DlxError(f"cannot create run directory {path}: {err.strerror}") from None
+    if path.exists() and not path.is_dir():
+        raise DlxError(f"cannot use {path} as a run directory: it is a file")
     return path
 
 
@@ -153,6 +162,11 @@ class Run:
     extra: dict = field(default_factory=dict)
 
     new_invocation: bool = True
+    writes: bool = True  # False on DDP ranks other than 0: summary() computes but never writes
+    metrics: dict = field(default_factory=dict)  # the last metrics written; kept when a run stops early
+    config: tuple | None = None  # (cfg, overrides) to save as config.yaml/overrides.yaml when the run opens
+    on_open: object = None  # called with the directory when it is first created (the CLI announces it)
+    opened: bool = False
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
@@ -168,10 +182,31 @@ class Run:
         old = read_summary(run_dir)
         keep = {k: old[k] for k in ("first_started", "invocations") if k in old}
         return cls(Path(run_dir), kind, started=old.get("started") or now_iso(), extra={**keep, **extra},
-                   new_invocation=False)
+                   new_invocation=False, opened=True)
+
+    def open(self) -> Run:
+        """Create the directory and save the pending config: the first write of a run does this, so a
+        config refused before then leaves no directory behind."""
+        if self.opened or not self.writes:
+            return self
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DlxError(f"cannot create run directory {self.dir}: {err.strerror}") from None
+        self.opened = True
+        if self.config is not None:
+            self.save_config(*self.config)
+        if callable(self.on_open):
+            self.on_open(self.dir)
+        return self
+
+    def overrides(self) -> list[str]:
+        """The overrides this run was started with (pending, or from overrides.yaml)."""
+        return list(self.config[1]) if self.config is not None else read_overrides(self.dir)
 
     def path(self, name: str) -> Path:
-        return self.dir / name
+        """A file of this run (opening the run: asking for a path means a write follows)."""
+        return self.open().dir / name
 
     def save_config(self, cfg, overrides) -> None:
         from dlx.config import to_yaml
@@ -180,14 +215,44 @@ class Run:
         write_text(self.dir / "overrides.yaml", "".join(f"- {_yaml_str(o)}\n" for o in overrides) or "[]\n")
 
     def summary(self, status: str, metrics: dict | None = None, device: str | None = None, **extra) -> dict:
+        """Write summary.json; ``metrics=None`` keeps the last ones written, ``device`` is remembered."""
         assert status in STATUSES, status
         self.extra.update(extra)
+        if device is not None:
+            self.device = device
+        if metrics is not None:
+            self.metrics = metrics
         done = status != "running"
-        data = {"kind": self.kind, "status": status, "metrics": metrics or {}, "env": env_info(device),
-                "started": self.started, "finished": now_iso() if done else None,
-                "wall_s": round(time.time() - self.t0, 3), **self.extra}
-        write_json(self.dir / "summary.json", data)
+        if self.writes and not self.opened:
+            if status in ("failed", "interrupted"):  # refused or stopped before it began: touch nothing
+                return {"kind": self.kind, "status": status, "metrics": self.metrics, **self.extra}
+            self.open()
+        data = {"kind": self.kind, "status": status, "metrics": self.metrics,
+                "env": env_info(getattr(self, "device", None)), "started": self.started,
+                "finished": now_iso() if done else None, "wall_s": round(time.time() - self.t0, 3),
+                **self.extra}
+        if self.writes:
+            write_json(self.dir / "summary.json", data)
         return data
+
+    @contextmanager
+    def recording(self):
+        """The one place a run's early end is recorded: Ctrl-C leaves 'interrupted', an exception 'failed'
+        with its one-line error (a DlxError's own message; a bug's type and message). Re-raises."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.summary("interrupted")
+            raise
+        except Exception as err:  # the traceback (of a bug) is for us, the summary for the user
+            self.fail(err)
+            raise
+
+    def fail(self, err: BaseException) -> dict:
+        """Record ``err`` as this run's failure: a DlxError (bad input) by its message, anything else (a bug,
+        a torch error) by type and message; ``error_type`` tells them apart."""
+        msg = str(err) if isinstance(err, DlxError) else f"{type(err).__name__}: {err}"
+        return self.summary("failed", error=" ".join(msg.split())[:500], error_type=type(err).__name__)
 
 
 def _yaml_str(s: str) -> str:
@@ -217,6 +282,16 @@ def _count(summary: dict) -> int:
         return max(1, int(summary.get("invocations") or 1))
     except (TypeError, ValueError):
         return 1
+
+
+def usage_error(summary: dict) -> str | None:
+    """The bad-input message of a run that failed on a DlxError (None for other failures)."""
+    err = summary.get("error")
+    if summary.get("status") != "failed" or not isinstance(err, str):
+        return None
+    if summary.get("error_type") == "DlxError":
+        return err
+    return err.removeprefix("DlxError: ") if err.startswith("DlxError: ") else None  # older runs
 
 
 def status(run_dir: Path) -> str | None:

@@ -11,14 +11,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dlx.adversarial import attacks as atk
-from dlx.adversarial.detectors import build_detector, separation, threshold
-from dlx.adversarial.detectors.idefender import UNSEEN
-from dlx.adversarial.detectors.kd_bu import mc_uncertainty
-from dlx.adversarial.detectors.lid import lid_mle
-from dlx.adversarial.features import Observed, layer_names, observe
-from dlx.adversarial.wrap import PixelModel
 from dlx.config import compose
+from dlx.experiments.idefender import attacks as atk
+from dlx.experiments.idefender.detectors import build_detector, separation, threshold
+from dlx.experiments.idefender.detectors.idefender import UNSEEN
+from dlx.experiments.idefender.detectors.kd_bu import mc_uncertainty
+from dlx.experiments.idefender.detectors.lid import lid_mle
+from dlx.experiments.idefender.features import Observed, layer_names, observe
+from dlx.experiments.idefender.wrap import PixelModel
 
 
 def blobs(n_per: int, rng, shift=0.0, dim=6):
@@ -108,7 +108,7 @@ def test_max_softmax_and_uncertainty():
 
 
 def test_perturbation_of_nothing_fooled():
-    from dlx.adversarial.attacks import perturbation
+    from dlx.experiments.idefender.attacks import perturbation
 
     x = np.zeros((0, 1, 8, 8), np.float32)
     l2, linf = perturbation(x, x)
@@ -150,7 +150,7 @@ def test_attacks_stay_in_clip_range_and_eps(name):
     model = tiny_model()
     pm = PixelModel(model, torch.full((1, 1, 1, 1), 0.3), torch.full((1, 1, 1, 1), 0.4))
     clf = atk.art_classifier(pm, (1, 8, 8), 10, (0.0, 1.0), "cpu")
-    cfg = compose("detect_adversarial", ["attack.eps=0.1", "attack.bim.max_iter=5", "attack.pgd.max_iter=5",
+    cfg = compose("idefender", ["attack.eps=0.1", "attack.bim.max_iter=5", "attack.pgd.max_iter=5",
                                          "attack.cw.max_iter=5", "attack.cw.binary_search_steps=1",
                                          "attack.deepfool.max_iter=5"]).attack
     x = np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float32)
@@ -187,7 +187,7 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     assert ((df.linf <= 0.3 + 1e-5) & (df.n <= df.n_attacked) & (df.n_attacked <= 60)).all()
     assert df.auroc.between(0, 1).all() and df.clean_acc.gt(0.5).all()
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["kind"] == "adversarial" and summary["status"] == "completed"
+    assert summary["kind"] == "idefender" and summary["status"] == "completed"
     assert "graybox.fgsm.idefender.auroc" in summary["metrics"]
     assert "idefender" in out  # the rich table
     (run / "roc.png").unlink()
@@ -222,5 +222,5 @@ def test_classifier_run_without_checkpoint(run_cli, tmp_path):
 
 
 def test_presets_compose():
-    cfg = compose("detect_adversarial", ["experiment=idefender_cifar10"])
+    cfg = compose("idefender", ["experiment=idefender_cifar10"])
     assert cfg.data.name == "cifar10" and cfg.attack.eps == pytest.approx(8 / 255, rel=1e-3)

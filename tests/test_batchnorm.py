@@ -4,19 +4,19 @@ rules, and a tiny sweep end to end through the CLI (divergence recorded, figures
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlx.data.bundle import Meta
 from dlx.errors import DlxError
-from dlx.experiments import batchnorm as bnx
+from dlx.experiments.batchnorm import analysis, experiment, probes
 from dlx.models import build_model, count_params
 from dlx.tasks.classify import Classify
 
-DIGITS = SimpleNamespace(name="digits", num_classes=10, input_shape=(1, 8, 8))
+DIGITS = Meta("digits", "classify", (1, 8, 8), 10)
 
 
 def resnet(depth=8, bn=True, seed=0, init="he", meta=DIGITS):
@@ -31,7 +31,7 @@ def batch(n=32, seed=0):
 
 
 def test_resnet_params_match_he_et_al():
-    cifar = SimpleNamespace(name="cifar10", num_classes=10, input_shape=(3, 32, 32))
+    cifar = Meta("cifar10", "classify", (3, 32, 32), 10)
     cfg = {"name": "resnet", "width": 16, "batchnorm": True}
     # the well-known counts of the option-A CIFAR ResNets: 0.27M and 1.7M
     assert count_params(build_model(OmegaConf.create({**cfg, "depth": 20}), cifar)) == 269_722
@@ -70,7 +70,7 @@ def test_bad_depth(depth):
 def test_relative_loss_is_one_at_tiny_steps_and_leaves_the_model_alone(bn):
     model, task = resnet(bn=bn), Classify()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    rows = bnx.relative_loss(model, task, [batch(seed=1), batch(seed=2)], [0.0, 1e-7, 1e-3, 1e3])
+    rows = probes.relative_loss(model, task, [batch(seed=1), batch(seed=2)], [0.0, 1e-7, 1e-3, 1e3])
     df = pd.DataFrame(rows)
     assert len(df) == 8 and set(df.batch) == {0, 1}
     assert df[df.eta == 0].ratio.tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
@@ -83,10 +83,10 @@ def test_relative_loss_is_one_at_tiny_steps_and_leaves_the_model_alone(bn):
 @pytest.mark.parametrize("bn", [True, False])
 def test_activation_stats_one_row_per_layer(bn):
     model = resnet(depth=14, bn=bn)
-    rows = bnx.activation_stats(model, batch())
+    rows = probes.activation_stats(model, batch())
     assert [r["layer"] for r in rows] == list(range(1 + 6))  # stem + 3 stages x 2 blocks
     assert all(r["std"] > 0 and r["abs_mean"] >= 0 for r in rows)
-    name, grads = bnx.middle_gradients(model, Classify(), batch())
+    name, grads = probes.middle_gradients(model, Classify(), batch())
     assert "conv" in name
     assert grads.ndim == 1 and len(grads) > 0 and (grads != 0).any()
 
@@ -104,27 +104,27 @@ def test_analyse_rules():
         (False, 1e-3, 0, 0.81, 0.83, False), (False, 1e-2, 0, 0.40, 0.42, False),
         (False, 1e-1, 0, nan, nan, True), (False, 1.0, 0, nan, nan, True),
     ])
-    a = bnx.analyse(df, close_tol=0.03, min_acc=0.5)
+    a = analysis.analyse(df, close_tol=0.03, min_acc=0.5)
     assert a["bn_max_stable_lr"] == 0.1 and a["bn_max_nondiverged_lr"] == 1.0  # chance is not "stable"
     assert a["nobn_max_stable_lr"] == 1e-3 and a["nobn_diverged_lrs"] == [0.1, 1.0]
     assert a["stable_lr_ratio"] == pytest.approx(100)
     assert a["small_lr"] == 1e-3 and a["small_lr_gap"] == pytest.approx(-0.01) and a["small_lr_close"]
     assert a["claims"] == {"stable_lr_ratio>=10": True, "bn_best>nobn_best": True, "close_at_small_lr": True}
     json.dumps(a, allow_nan=False)  # NaN never reaches summary.json
-    assert not bnx.analyse(df, small_lr=1e-2)["small_lr_close"]
+    assert not analysis.analyse(df, small_lr=1e-2)["small_lr_close"]
     assert a["best_gap"] == pytest.approx(0.95 - 0.81) and a["best_gap_welch_p"] is None  # one seed
     seeds = pd.concat([df, df.assign(seed=1, test_acc=df.test_acc + 0.01)], ignore_index=True)
-    p = bnx.analyse(seeds)["best_gap_welch_p"]
+    p = analysis.analyse(seeds)["best_gap_welch_p"]
     assert 0 <= p < 0.01  # a 14-point gap with 1-point seed spread is no accident
     # the curve figure's large lr: the smallest lr above no-BN's last stable one (1e-3) where BN is stable
-    assert a["large_lr"] == 1e-2 and bnx.analyse(df, large_lr=1.0)["large_lr"] == 1.0
+    assert a["large_lr"] == 1e-2 and analysis.analyse(df, large_lr=1.0)["large_lr"] == 1.0
     both = df[(df.lr != 1e-2) & ~((~df.bn) & (df.lr >= 1e-1))]  # no-BN also stable at the top: 1e-3 and 0.1
     both = pd.concat([both, _frame([(False, 1e-1, 0, 0.90, 0.9, False)])], ignore_index=True)
-    b = bnx.analyse(both)
+    b = analysis.analyse(both)
     assert b["bn_best_lr"] == 0.1 and b["large_lr"] == 0.1  # nothing beyond no-BN: BN's best, not 1e-3
-    only_bn = bnx.analyse(df[df.bn])  # a sweep without no-BN runs
+    only_bn = analysis.analyse(df[df.bn])  # a sweep without no-BN runs
     assert only_bn["large_lr"] == only_bn["bn_best_lr"] == 0.1
-    from dlx.plots.batchnorm import curve_picks
+    from dlx.experiments.batchnorm.plots import curve_picks
 
     assert curve_picks({"metrics": a}) == [(True, 1e-3), (False, 1e-3), (True, 1e-2)]
 
@@ -170,7 +170,7 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
 
     kept = d / "runs" / res.run_id.iloc[0] / "summary.json"
     mtime = kept.stat().st_mtime_ns
-    again = bnx.run(compose("batchnorm", TINY), Run(d, "batchnorm"))
+    again = experiment.run(compose("batchnorm", TINY), Run(d, "batchnorm"))
     assert kept.stat().st_mtime_ns == mtime
     pd.testing.assert_series_equal(again.reset_index(drop=True).test_acc, res.test_acc, check_names=False)
 
@@ -202,7 +202,7 @@ def test_tilde_experiment_turns_the_preset_off():
     from dlx.errors import DlxError
 
     assert compose("batchnorm", ["~experiment"]).sweep.seeds == 1  # batchnorm.yaml's own default
-    assert compose("batchnorm").sweep.seeds == 3  # bn_digits
+    assert compose("batchnorm").sweep.seeds == 3  # batchnorm_digits
     with pytest.raises(DlxError, match="~experiment"):
         compose("batchnorm", ["experiment=null"])
 
@@ -210,9 +210,9 @@ def test_tilde_experiment_turns_the_preset_off():
 def test_every_preset_composes():
     from dlx.config import compose
 
-    for exp in ("bn_digits", "bn_resnet110_cifar10"):
+    for exp in ("batchnorm_digits", "batchnorm_resnet110_cifar10"):
         cfg = compose("batchnorm", [f"experiment={exp}"])
-        assert cfg.kind == "batchnorm" and cfg.model.name == "resnet"
+        assert cfg.model.name == "resnet"
         assert cfg.optimizer.schedule == "step" and list(cfg.optimizer.milestones) == [0.5, 0.75]
         assert cfg.trainer.divergence_factor == 1000 and cfg.optimizer.weight_decay == 0.0005
-    assert compose("batchnorm", ["experiment=bn_resnet110_cifar10"]).model.depth == 110
+    assert compose("batchnorm", ["experiment=batchnorm_resnet110_cifar10"]).model.depth == 110

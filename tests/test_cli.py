@@ -132,8 +132,17 @@ def test_python_dash_m(tmp_path):
     assert res.returncode == 0 and "bf16" in res.stdout
 
 
-def test_a_run_that_fails_on_bad_settings_says_so(run_cli, tmp_path):
+def test_refused_settings_leave_no_directory_and_a_failure_during_the_run_is_recorded(run_cli, tmp_path,
+                                                                                     monkeypatch):
     rc, _, err = run_cli("train", "model.width=0", *QUICK, "--out", str(tmp_path), "--name", "bad")
-    assert rc == 2 and "model.width" in err
+    assert rc == 2 and "model.width" in err and not (tmp_path / "train").exists()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("dlx.train.fit", boom)
+    rc, _, err = run_cli("train", *QUICK, "--out", str(tmp_path), "--name", "bad")
+    assert rc == 1 and "disk on fire" in err
     summary = json.loads((tmp_path / "train" / "bad" / "summary.json").read_text())
-    assert summary["status"] == "failed" and "model.width" in summary["error"]
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: disk on fire"
+    assert summary["error_type"] == "RuntimeError"

@@ -146,13 +146,15 @@ def test_augment_only_for_images():
     with pytest.raises(DlxError, match="augment"):
         build_data({"name": "synthetic", "shape": [1, 32], "augment": True})
     b = build_data({"name": "synthetic", "shape": [1, 8, 8], "augment": True, "crop_pad": 1})
-    assert b.augment is not None and b.augment(b.train.x, torch.Generator()).shape == b.train.x.shape
+    x, y = b.augment((b.train.x, b.train.y), torch.Generator())  # acts on whole (x, y) batches
+    assert x.shape == b.train.x.shape and torch.equal(y, b.train.y)
     assert build_data({"name": "synthetic", "shape": [1, 8, 8]}).augment is None
 
 
 def test_bundle_noise_fields_consistent():
     b = build_data({"name": "synthetic", "n": 200, "label_noise": 0.25, "noise_seed": 5, "val_fraction": 0.1})
     assert len(b.train) == 180 and len(b.val) == 20
-    assert b.noise_mask.dtype == bool and b.noise_mask.sum() == 45
-    assert np.array_equal(b.train.y.numpy() != b.train_clean_y, b.noise_mask)
+    noise = b.notes["label_noise"]
+    assert noise.mask.dtype == bool and noise.mask.sum() == 45
+    assert np.array_equal(b.train.y.numpy() != noise.clean, noise.mask)
     assert b.train.x.dtype == torch.float32 and b.train.y.dtype == torch.int64

@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from dlx.experiments.double_descent import curve_stats
+from dlx.experiments.double_descent.analysis import curve_stats
 
 W = [2, 4, 8, 16, 32, 64, 128]
 TRAIN = [0.8, 0.6, 0.3, 0.08, 0.02, 0.0, 0.0]

@@ -4,7 +4,6 @@ one line and exit 2, writing nothing outside the run directory."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import struct
 import subprocess
@@ -93,10 +92,10 @@ def test_bad_input_writes_nothing_outside_run_dir(run_cli, tmp_path):
         rc, _, _ = run_cli("train", *args, "--out", str(tmp_path / "o"))
         assert rc == 2
     assert set(os.listdir(tmp_path)) - before == set()  # config errors stop before any directory exists
-    rc, _, _ = run_cli("train", "data.label_noise=2", "--out", str(tmp_path / "o"), "--name", "d")
-    assert rc == 2  # a data error is found once the run exists: its directory says so, nothing else is made
-    assert [p.name for p in (tmp_path / "o" / "train").iterdir()] == ["d"]
-    assert json.loads((tmp_path / "o" / "train" / "d" / "summary.json").read_text())["status"] == "failed"
+    for args in (["data.label_noise=2"], ["trainer.epochs=0"], ["optimizer.momentum=2"], ["data=mnist"]):
+        rc, _, _ = run_cli("train", *args, "--out", str(tmp_path / "o"), "--name", "d")
+        assert rc == 2  # data, trainer and optimizer settings are checked before the run directory exists
+    assert set(os.listdir(tmp_path)) - before == set()
 
 
 @pytest.mark.parametrize("args, needle", [

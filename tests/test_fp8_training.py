@@ -123,7 +123,7 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
 
 @pytest.mark.parametrize("exact, variants", [(True, 3), (False, 2)])
 def test_cost_variants(tmp_path, exact, variants):
-    from dlx.experiments.fp8 import cost
+    from dlx.experiments.fp8.experiment import cost
     from dlx.runs import Run
 
     ovs = ["data=synthetic", "data.shape=[1,4,4]", "fp8.models=[cnn]",
@@ -139,6 +139,6 @@ def test_cost_variants(tmp_path, exact, variants):
 
 def test_paper_scale_preset_composes():
     cfg = compose("fp8", ["experiment=fp8_cifar10", "data.root=/nowhere"])
-    assert cfg.data.name == "cifar10" and cfg.fp8.nochunk and cfg.kind == "fp8"
+    assert cfg.data.name == "cifar10" and cfg.fp8.nochunk
     assert cfg.fp8.cost.exact is False  # exact emulation at paper size: minutes a step
     assert compose("fp8").data.name == "digits"

@@ -11,11 +11,11 @@ from test_data_loaders import write_cifar10
 
 SWEEP = ["trainer.threads=1", "launcher=inline"]
 PRESETS = {
-    "dd_cnn5_cifar10": ("sweep", "double-descent",
+    "double_descent_cnn5_cifar10": ("sweep", "double-descent",
                         [*SWEEP, "sweep.widths=[2]", "sweep.label_noise=[0.1]", "trainer.steps=2"]),
-    "dd_resnet18_cifar10": ("sweep", "double-descent",
+    "double_descent_resnet18_cifar10": ("sweep", "double-descent",
                             [*SWEEP, "sweep.widths=[2]", "sweep.label_noise=[0.1]", "trainer.steps=2"]),
-    "bn_resnet110_cifar10": ("reproduce", "batchnorm",
+    "batchnorm_resnet110_cifar10": ("reproduce", "batchnorm",
                              [*SWEEP, "sweep.lrs=[0.1]", "sweep.seeds=1", "trainer.epochs=1",
                               "analysis.batches=1", "analysis.step_sizes=[0.01,1.0]"]),
     # fp32 only: emulated FP8 of these paper-size nets takes minutes a step on a CPU (tested on digits)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlx.config import quote
-from dlx.experiments.grid import is_axis, parse_axes, split_axis
+from dlx.experiments.grid.experiment import is_axis, parse_axes, split_axis
 
 FIXED = ["trainer=quick", "trainer.steps=3", "trainer.threads=1", "data.n_train=100"]
 SAME = ["width", "seed", "run_id", "status", "params", "train_error", "test_error", "train_loss", "test_loss"]
@@ -178,7 +178,8 @@ def test_killed_pool_worker_fails_only_running_children(tmp_path):
 def test_one_bad_input_in_every_child_is_one_line_exit_2(run_cli, tmp_path):
     rc, out, err = run_cli("sweep", "grid", "model.width=4,5", *FIXED, "data=mnist", "launcher=inline",
                            "--out", str(tmp_path), "--name", "nodata")
-    errors = [ln for ln in err.strip().splitlines() if not ln.startswith("sweep [")]  # progress lines
+    progress = ("sweep [", "run directory:")  # the sweep started: its progress lines precede the error
+    errors = [ln for ln in err.strip().splitlines() if not ln.startswith(progress)]
     assert rc == 2 and len(errors) == 1, err
     assert "data.root is required for mnist" in errors[0] and "every child" in errors[0]
     summary = json.loads((tmp_path / "sweep" / "nodata" / "summary.json").read_text())

@@ -1,4 +1,6 @@
-"""Dataset registry: ``build_data(cfg)`` loads the dataset named by ``cfg.name`` and runs the shared prep."""
+"""Dataset registry: ``build_data(cfg)`` loads the dataset named by ``cfg.name``. A builder returns either
+``Raw`` arrays of a classification dataset, which go through the shared class-based prep (subset, label
+noise, normalization, augmentation), or a finished ``DataBundle`` (other data families)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ from dlx.data.bundle import DataBundle
 from dlx.data.prep import Raw, prepare
 from dlx.errors import DlxError
 
-DATASETS: dict[str, Callable[..., Raw]] = {}
+DATASETS: dict[str, Callable[..., Raw | DataBundle]] = {}
 
 
 def register_data(name: str):
-    """Decorator: register ``fn(cfg) -> Raw`` as dataset ``name``."""
+    """Decorator: register ``fn(cfg) -> Raw | DataBundle`` as dataset ``name``."""
 
-    def deco(fn: Callable[..., Raw]) -> Callable[..., Raw]:
+    def deco(fn):
         DATASETS[name] = fn
         return fn
 
@@ -27,12 +29,17 @@ def list_data() -> list[str]:
 
 
 def build_data(cfg, device="cpu") -> DataBundle:
-    """Load dataset ``cfg.name`` and apply subset, label noise, normalization and augmentation settings."""
+    """Load dataset ``cfg.name`` with its splits on ``device``."""
     name = cfg.get("name") if cfg is not None else None
     if name not in DATASETS:
         raise DlxError(f"unknown data '{name}'; choose one of: {', '.join(list_data())}")
-    return prepare(cfg, DATASETS[name](cfg), device)
+    built = DATASETS[name](cfg)
+    if isinstance(built, Raw):
+        return prepare(cfg, built, device)
+    built.train, built.test = built.train.to(device), built.test.to(device)
+    built.val = None if built.val is None else built.val.to(device)
+    return built
 
 
 # imported after the registry exists: each module registers its builders on import
-from dlx.data import cifar, digits, mnist, mnist1d, synthetic  # noqa: E402, F401
+from dlx.data import cifar, diabetes, digits, mnist, mnist1d, synthetic, synthetic_binary  # noqa: E402, F401

@@ -1,5 +1,6 @@
 """Steps every classification dataset goes through after loading: val carve-out, subset, label noise,
-normalization, tensor conversion and (for images) a batch augmentation."""
+normalization, tensor conversion and (for images) a batch augmentation. Builders of other data families
+return a finished DataBundle instead (dlx/data/tabular.py has the shared steps for feature tables)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dlx.data.bundle import Augment, DataBundle, Meta, Split
+from dlx.data.bundle import Augment, DataBundle, Meta, TensorSplit
 from dlx.errors import DlxError
+
+
+@dataclass
+class LabelNoise:
+    """Which training labels label noise changed: ``clean`` labels and a bool ``mask`` per example."""
+
+    clean: np.ndarray
+    mask: np.ndarray
 
 
 @dataclass
@@ -120,19 +129,29 @@ def norm_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32).reshape(shape), std.astype(np.float32).reshape(shape)
 
 
-def to_split(x: np.ndarray, y: np.ndarray, device) -> Split:
-    """Float32 inputs and int64 labels as tensors on ``device``."""
-    return Split(_tensor(x, torch.float32, device), _tensor(y, torch.int64, device))
+def to_split(x: np.ndarray, y: np.ndarray, device, y_dtype: torch.dtype = torch.int64) -> TensorSplit:
+    """Float32 inputs and (by default int64) targets as an (x, y) split on ``device``."""
+    return TensorSplit((tensor(x, torch.float32, device), tensor(y, y_dtype, device)))
 
 
-def _tensor(a: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
+def tensor(a: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
     a = np.ascontiguousarray(a)
     if not a.flags.writeable:
         a = a.copy()  # read-only arrays are cached loader output; the tensor must not alias them
     return torch.as_tensor(a, dtype=dtype, device=device)
 
 
-def make_augment(crop_pad: int = 4, flip: bool = True, fill=None) -> Augment:
+def on_inputs(fn) -> Augment:
+    """An image transform ``fn(x, generator) -> x`` as a batch augmentation of (x, y) batches."""
+
+    def augment(batch, generator=None):
+        x, *rest = batch
+        return (fn(x, generator), *rest)
+
+    return augment
+
+
+def make_augment(crop_pad: int = 4, flip: bool = True, fill=None):
     """Batch augmentation for (N, C, H, W): random crop from a padded image plus random h-flip.
 
     The padding is a black (zero) pixel of the *raw* image: after normalization that is ``fill``
@@ -191,13 +210,12 @@ def prepare(cfg, raw: Raw, device="cpu") -> DataBundle:
         if x_tr.ndim != 4:
             raise DlxError(f"data.augment needs image inputs (C, H, W); '{meta.name}' has shape "
                            f"{tuple(x_tr.shape[1:])}")
-        augment = make_augment(opt(cfg, "crop_pad", 4), bool(opt(cfg, "flip", True)), fill)
+        augment = on_inputs(make_augment(opt(cfg, "crop_pad", 4), bool(opt(cfg, "flip", True)), fill))
     return DataBundle(
         train=to_split(x_tr, y_noisy, device),
         test=to_split(x_te, raw.y_test, device),
         val=None if x_val is None else to_split(x_val, y_val, device),
         meta=meta,
         augment=augment,
-        train_clean_y=y_clean,
-        noise_mask=mask,
+        notes={"label_noise": LabelNoise(y_clean, mask)} if mask.any() else {},
     )

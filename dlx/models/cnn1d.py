@@ -31,5 +31,5 @@ def build_cnn1d(cfg, meta) -> nn.Module:
         layers += [nn.Conv1d(c_in, width, kernel, stride=stride, padding=pad), norm(1, width, bn), nn.ReLU()]
         length = (length + 2 * pad - kernel) // stride + 1
         c_in = width
-    layers += [nn.Flatten(), nn.Linear(width * length, int(meta.num_classes))]
+    layers += [nn.Flatten(), nn.Linear(width * length, int(meta.num_outputs))]
     return nn.Sequential(*layers)

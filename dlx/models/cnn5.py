@@ -31,5 +31,5 @@ def build_cnn5(cfg, meta) -> nn.Module:
             layers.append(maxpool(dims)(2))
             size //= 2
         c_in = c
-    layers += [global_max(dims), nn.Flatten(), nn.Linear(8 * k, int(meta.num_classes))]
+    layers += [global_max(dims), nn.Flatten(), nn.Linear(8 * k, int(meta.num_outputs))]
     return nn.Sequential(*layers)

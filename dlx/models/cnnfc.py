@@ -46,5 +46,5 @@ def build_cnnfc(cfg, meta) -> nn.Module:
         if p > 0:
             layers.append(nn.Dropout(p))
         fan_in = width
-    layers.append(nn.Linear(fan_in, int(meta.num_classes)))
+    layers.append(nn.Linear(fan_in, int(meta.num_outputs)))
     return nn.Sequential(*layers)

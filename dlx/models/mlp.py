@@ -25,5 +25,5 @@ def build_mlp(cfg, meta) -> nn.Module:
         if p > 0:
             layers.append(nn.Dropout(p))
         fan_in = width
-    layers.append(nn.Linear(fan_in, int(meta.num_classes)))
+    layers.append(nn.Linear(fan_in, int(meta.num_outputs)))
     return nn.Sequential(*layers)

@@ -57,5 +57,5 @@ def build_resnet18k(cfg, meta) -> nn.Module:
         for s in (stride, 1):
             layers.append(PreActBlock(dims, c, width, s, bn))
             c = width
-    layers += [global_avg(dims), nn.Flatten(), nn.Linear(8 * k, int(meta.num_classes))]
+    layers += [global_avg(dims), nn.Flatten(), nn.Linear(8 * k, int(meta.num_outputs))]
     return nn.Sequential(*layers)

@@ -111,5 +111,5 @@ def _build(cfg, meta, depth: int, w: int, bn: bool) -> nn.Sequential:
         for i in range(n):
             layers.append(BasicBlock(dims, c, width, stride if i == 0 else 1, bn))
             c = width
-    layers += [global_avg(dims), nn.Flatten(), nn.Linear(4 * w, int(meta.num_classes))]
+    layers += [global_avg(dims), nn.Flatten(), nn.Linear(4 * w, int(meta.num_outputs))]
     return nn.Sequential(*layers)

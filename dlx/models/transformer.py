@@ -58,5 +58,5 @@ def build_transformer(cfg, meta) -> nn.Module:
     depth = positive_int(cfg, "depth", 2, "transformer")
     heads = pick_heads(width, positive_int(cfg, "heads", 4, "transformer"))
     patch = positive_int(cfg, "patch", 4, "transformer")
-    return PatchTransformer(meta.input_shape, int(meta.num_classes), width, depth, heads, patch,
+    return PatchTransformer(meta.input_shape, int(meta.num_outputs), width, depth, heads, patch,
                             dropout_p(cfg, "transformer"))

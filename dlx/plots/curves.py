@@ -1,41 +1,62 @@
-"""Learning curves of a train run: loss and error per split vs epoch, from metrics.csv."""
+"""Learning curves of a train run from metrics.csv: the loss and the task's primary metric per split vs
+epoch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dlx.plots import pyplot, save
+from dlx.plots import (
+    band,
+    figure,
+    integer_ticks,
+    metric_axis,
+    need_table,
+    plain_log_ticks,
+    save,
+    style,
+)
+
+SPLITS = (("train", "-"), ("val", ":"), ("test", "--"))
 
 
-def learning_curves(df, path: Path, title: str = "") -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for split, style in (("train", "-"), ("val", ":"), ("test", "--")):
-        for ax, metric, scale in ((axes[0], "loss", 1.0), (axes[1], "error", 100.0)):
-            col = f"{split}_{metric}"
+def learning_curves(df, path: Path, title: str = "", loss: str = "cross-entropy loss",
+                    primary: str = "error") -> Path:
+    fig, (loss_ax, metric_ax) = figure(2, size=(5, 3.8))
+    label, scale = metric_axis(primary)
+    for split, ls in SPLITS:
+        for ax, col, k in ((loss_ax, f"{split}_loss", 1.0), (metric_ax, f"{split}_{primary}", scale)):
             if col in df:
-                ax.plot(df["epoch"], df[col] * scale, style, marker="o", ms=3, label=split)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
-    axes[1].set(xlabel="epoch", ylabel="error (%)", title="error")
-    if "train_loss" in df and (df["train_loss"] > 0).all():
-        axes[0].set_yscale("log")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    save(fig, path)
-    return Path(path)
+                band(ax, df["epoch"], df[col] * k, label=split, style=f"{ls}o")
+    positive = "train_loss" in df and (df["train_loss"] > 0).all()
+    style(loss_ax, title="loss", xlabel="epoch", ylabel=loss, logy=positive)
+    style(metric_ax, title=primary, xlabel="epoch", ylabel=label)
+    if positive:
+        plain_log_ticks(loss_ax)
+    for ax in (loss_ax, metric_ax):
+        integer_ticks(ax)
+    return save(fig, path, title=title)
+
+
+def run_title(run_dir: Path) -> str:
+    """'mlp on digits, fp32 — <run name>' from the run's resolved config.yaml (what it lacks is left out)."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        cfg = {}
+    name = {k: (cfg.get(k) or {}).get("name") for k in ("model", "data", "precision")}
+    what = " on ".join(str(name[k]) for k in ("model", "data") if name[k])
+    what = ", ".join(str(s) for s in (what, name["precision"]) if s)
+    return f"{what} — {run_dir.name}" if what else run_dir.name
 
 
 def plot_train_run(run_dir: Path) -> list[Path]:
-    import pandas as pd
-
-    from dlx.errors import DlxError
+    from dlx.runs import read_summary
 
     run_dir = Path(run_dir)
-    csv = run_dir / "metrics.csv"
-    if not csv.is_file():
-        raise DlxError(f"{csv} not found: nothing to plot (did the run finish an evaluation?)")
-    df = pd.read_csv(csv)
-    return [learning_curves(df, run_dir / "learning_curves.png", title=run_dir.name)]
+    df = need_table(run_dir / "metrics.csv")
+    summary = read_summary(run_dir)  # runs older than tasks say nothing of it: classification
+    loss, primary = summary.get("loss_name") or "cross-entropy loss", summary.get("primary") or "error"
+    return [learning_curves(df, run_dir / "learning_curves.png", title=run_title(run_dir), loss=loss,
+                            primary=primary)]

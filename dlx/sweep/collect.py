@@ -1,12 +1,13 @@
 """collect(): the children's run directories -> results (a row per child) and curves (a row per
-child and evaluated epoch), with the grid values as columns."""
+child and evaluated epoch), with the grid values as columns. Every metric a child's summary.json
+records becomes a column, whatever the task (error, auc, rmse, ...)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-FINAL = ("train_error", "test_error", "train_loss", "test_loss", "best_test_error")
+SKIP = ("epoch", "step", "lr")  # per-row bookkeeping of metrics.csv, already in epochs/steps
 
 
 def collect(sweep_dir: Path, children, with_config: bool = False):
@@ -24,11 +25,12 @@ def collect(sweep_dir: Path, children, with_config: bool = False):
             s = json.loads((d / "summary.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             s = {"status": "missing"}
-        m = s.get("metrics", {})
+        m = s.get("metrics", {}) if isinstance(s.get("metrics"), dict) else {}
         rows.append({**grid, "run_id": c.run_id, "status": s.get("status"), "params": s.get("params"),
                      "n_train": s.get("n_train", grid.get("n_train")), "epochs": s.get("epochs"),
-                     **{k: m.get(k) for k in FINAL}, "wall_s": s.get("wall_s"),
-                     "diverged_step": s.get("diverged_step"), "error": s.get("error")})
+                     **{k: v for k, v in m.items() if k not in SKIP and k not in grid},
+                     "wall_s": s.get("wall_s"), "diverged_step": s.get("diverged_step"),
+                     "error": s.get("error"), "error_type": s.get("error_type")})
         if with_config and (d / "config.yaml").is_file():
             flat = flatten(yaml.safe_load((d / "config.yaml").read_text()) or {})
             rows[-1].update({k: v for k, v in flat.items() if k not in rows[-1]})

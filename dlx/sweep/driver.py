@@ -1,13 +1,14 @@
-"""The path every sweep-shaped experiment shares: expand -> execute -> finalize, and `dlx status`.
+"""The path every sweep-shaped experiment shares: expand -> execute -> finish, and `dlx status`.
 
-An experiment module provides `children(cfg) -> [Child]` and `finalize(cfg, run, children) -> DataFrame`
-(collect, analyse, write results and figures). `CONFIG` names the config its children compose."""
+A sweep experiment (registry record with ``sweep=Sweep(...)``) provides ``children(cfg) -> [Child]`` and
+``finalize(cfg, run, children)``, which collects and analyses and ends with ``finish(...)``: the one place
+a sweep writes its tables, decides completed or failed, and draws its figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dlx.runs import Run, read_json, read_overrides, read_summary
+from dlx.runs import Run, read_json, read_summary, usage_error, write_csv
 from dlx.runs import status as run_status
 from dlx.sweep.execute import DONE, child_dir, execute
 
@@ -31,22 +32,50 @@ def check_fixed(base: list[str], children, hints: dict | None = None) -> None:
             raise DlxError(f"{key} is varied by this sweep, so '{ov}' would be overwritten; {how}")
 
 
-def run_sweep(cfg, run: Run, module):
-    children = module.children(cfg)
-    check_fixed(read_overrides(run.dir), children, getattr(module, "SWEPT_BY", None))
-    base = [*read_overrides(run.dir), "trainer.progress=none"]
+def check_children(config: str, base: list[str], children) -> None:
+    """Compose every child's config before the first one starts: a bad axis value (model.width=abc,
+    model=nope) is one line and exit 2, not a table of failures after the good children trained."""
+    from dlx.config import compose
+    from dlx.errors import DlxError
+
+    for c in children:
+        try:
+            compose(config, [*base, *c.overrides])
+        except DlxError as err:
+            raise DlxError(f"{err} (in sweep child {' '.join(c.overrides)})") from None
+
+
+def run_sweep(cfg, run: Run, exp):
+    """Run ``exp``'s children (skipping finished ones) and finalize; detached SLURM sweeps return early."""
+    children = exp.children(cfg)
+    given = run.overrides()
+    check_fixed(given, children, exp.sweep.swept_by)
+    base = [*given, "trainer.progress=none"]
+    check_children(exp.name, base, children)
     run.summary("running", n_children=len(children))
-    try:
-        statuses = execute(children, module.CONFIG, base, run.dir, launcher=cfg.launcher,
-                           workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast)
-    except KeyboardInterrupt:
-        run.summary("interrupted")
-        raise
+    statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher, workers=cfg.sweep.workers,
+                       fail_fast=cfg.sweep.fail_fast)
     if "submitted" in statuses.values():  # detached: `dlx status DIR` collects later
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)
     same_usage_error(run.dir, children, statuses)
-    return module.finalize(cfg, run, children)
+    return exp.finalize(cfg, run, children)
+
+
+def finish(exp, run: Run, results, metrics: dict, *, curves=None, ok=DONE, tables: dict | None = None,
+           **extra):
+    """Write results.csv (and curves.csv and any other ``tables``), record the sweep as completed when every
+    row's status is in ``ok`` (failed otherwise), draw the figures; returns ``results``."""
+    write_csv(run.path("results.csv"), results)
+    if curves is not None:
+        write_csv(run.path("curves.csv"), curves)
+    for name, df in (tables or {}).items():
+        write_csv(run.path(f"{name}.csv"), df)
+    done = bool(results.status.isin(ok).all()) if len(results) else False
+    counts = {str(k): int(v) for k, v in results.status.value_counts().items()} if len(results) else {}
+    run.summary("completed" if done else "failed", metrics, statuses=counts, **extra)
+    exp.plot(run.dir)
+    return results
 
 
 def same_usage_error(run_dir: Path, children, statuses: dict) -> None:
@@ -56,26 +85,26 @@ def same_usage_error(run_dir: Path, children, statuses: dict) -> None:
 
     if not children or any(statuses.get(c.run_id) != "failed" for c in children):
         return
-    errors = {read_summary(child_dir(run_dir, c)).get("error") for c in children}
-    if len(errors) == 1 and str(next(iter(errors))).startswith("DlxError: "):
-        raise DlxError(f"{next(iter(errors)).removeprefix('DlxError: ')} (every child of the sweep)")
+    errors = {usage_error(read_summary(child_dir(run_dir, c))) for c in children}
+    if len(errors) == 1 and None not in errors:
+        raise DlxError(f"{next(iter(errors))} (every child of the sweep)")
 
 
 def sweep_status(run_dir: Path):
     """Children's statuses from their run directories; finalizes the sweep once all are done."""
     from omegaconf import OmegaConf
 
-    from dlx.experiments import module as experiment
+    from dlx.experiments import get
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
-    mod = experiment(summary.get("kind"))
-    if not hasattr(mod, "children"):
+    exp = get(summary.get("kind"))
+    if exp.sweep is None:
         return None, summary
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    children = mod.children(cfg)
+    children = exp.children(cfg)
     statuses = {c.run_id: run_status(child_dir(run_dir, c)) for c in children}
     if all(s in DONE for s in statuses.values()) and summary.get("status") != "completed":
-        mod.finalize(cfg, Run.reopen(run_dir, summary["kind"]), children)
+        exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)
         summary = read_json(run_dir / "summary.json")
     return status_frame(children, statuses), summary

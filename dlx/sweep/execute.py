@@ -6,8 +6,6 @@ A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast)
 from __future__ import annotations
 
 import os
-import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -24,28 +22,30 @@ def child_dir(sweep_dir: Path, child) -> Path:
     return Path(sweep_dir) / "runs" / child.run_id
 
 
-def run_child(config: str, overrides: list[str], run_dir: str, threads: int | None = None) -> str:
-    """Train one child here and return its status; training failures are recorded, not raised."""
-    import torch
-
+def run_child(config: str, overrides: list[str], run_dir: str, threads: int | None = None,
+              kind: str = "train") -> str:
+    """Run one child here (a train run, or another registered kind such as a baseline fit) and return its
+    status; failures are recorded in its summary.json, not raised."""
+    from dlx.build import set_threads
     from dlx.config import compose
-    from dlx.experiments.train import run as train_run
+    from dlx.experiments import get
     from dlx.runs import Run
 
-    if threads:
-        torch.set_num_threads(int(threads))
-    run = Run(Path(run_dir), "train", extra={"config": config})
+    set_threads(threads)
+    exp = get(kind)
+    run = Run(Path(run_dir), exp.name, extra={"config": config})
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     run.summary("running")  # first: a worker that dies from here on killed a child that had started
     try:
-        cfg = compose(config, overrides)
-        run.save_config(cfg, overrides)
-        return train_run(cfg, run, draw=False)["status"]
+        with run.recording():
+            cfg = compose(config, overrides)
+            run.save_config(cfg, overrides)
+            exp.run(cfg, run)
     except KeyboardInterrupt:
         raise
-    except Exception as err:  # one bad child must not sink the sweep; its summary says why
-        run.summary("failed", error=f"{type(err).__name__}: {err}"[:500])
-        return "failed"
+    except Exception:  # one bad child must not sink the sweep; its summary says why
+        pass
+    return run_status(Path(run_dir)) or "failed"
 
 
 def _worker_died(sweep_dir: Path, child, config: str, err: Exception) -> str:
@@ -55,35 +55,25 @@ def _worker_died(sweep_dir: Path, child, config: str, err: Exception) -> str:
     d = child_dir(sweep_dir, child)
     if run_status(d) in DONE:
         return run_status(d)
-    Run.reopen(d, "train", config=config).summary("failed", error=f"worker process died: {err!r}"[:500])
+    Run.reopen(d, child.kind, config=config).fail(RuntimeError(f"worker process died: {err!r}"))
     return "failed"
 
 
 class _Report:
-    """Sweep progress: a rich bar on a terminal, a line per finished child otherwise."""
+    """Sweep progress on the one progress display: a line per finished child."""
 
     def __init__(self, total: int, done: int, mode: str):
-        self.total, self.done, self.t0 = total, done, time.perf_counter()
-        self.mode = ("rich" if sys.stderr.isatty() else "plain") if mode == "auto" else mode
-        if self.mode == "rich":
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from dlx.progress import ProgressLine
 
-            self.bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("{task.fields[last]}"))
-            self.bar.start()
-            self.task = self.bar.add_task("sweep", total=total, completed=done, last="")
+        self.done = done
+        self.line = ProgressLine("sweep", total, "children", mode, done=done)
 
     def finished(self, child, status: str) -> None:
         self.done += 1
-        if self.mode == "rich":
-            self.bar.update(self.task, completed=self.done, last=f"{child.run_id}: {status}")
-        elif self.mode == "plain":
-            print(f"sweep [{self.done}/{self.total}] {child.run_id}: {status} "
-                  f"({time.perf_counter() - self.t0:.0f}s)", file=sys.stderr, flush=True)
+        self.line.update(self.done, f"{child.run_id}: {status}")
 
     def close(self) -> None:
-        if self.mode == "rich":
-            self.bar.stop()
+        self.line.close()
 
 
 def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher="local",
@@ -99,8 +89,8 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
     todo = [c for c in children if statuses[c.run_id] not in DONE]
     report = _Report(len(children), len(children) - len(todo), progress)
 
-    def args(c):
-        return (config, [*base_overrides, *c.overrides], str(child_dir(sweep_dir, c)))
+    def args(c, threads=None):
+        return (config, [*base_overrides, *c.overrides], str(child_dir(sweep_dir, c)), threads, c.kind)
 
     try:
         if launcher == "slurm" and todo:
@@ -147,7 +137,7 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
     while todo and not stop:
         requeue, before = [], {c.run_id: stamp(c) for c in todo}
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(run_child, *args(c), threads): c for c in todo}
+            pending = {pool.submit(run_child, *args(c, threads)): c for c in todo}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:

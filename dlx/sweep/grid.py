@@ -15,6 +15,7 @@ class Child:
     run_id: str
     overrides: tuple[str, ...]  # only what distinguishes this child; the sweep's own overrides come first
     params: dict  # the grid values, for tables
+    kind: str = "train"  # the registered experiment that runs it: train, or fit for a non-torch baseline
 
 
 def _fmt(value) -> str:
@@ -30,7 +31,7 @@ def run_id(params: dict) -> str:
     return f"{short}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
-def expand(grid: dict[str, list], zipped: bool = False) -> list[Child]:
+def expand(grid: dict[str, list], zipped: bool = False, kind: str = "train") -> list[Child]:
     """{'model.width': [4, 8], 'seed': [0, 1]} -> 4 children (Cartesian) or 2 (zipped)."""
     if not grid:
         raise DlxError("the sweep is empty: give at least one key with values")
@@ -49,5 +50,6 @@ def expand(grid: dict[str, list], zipped: bool = False) -> list[Child]:
     children = []
     for combo in combos:
         params = dict(zip(keys, combo, strict=True))
-        children.append(Child(run_id(params), tuple(f"{k}={_fmt(v)}" for k, v in params.items()), params))
+        children.append(Child(run_id(params), tuple(f"{k}={_fmt(v)}" for k, v in params.items()), params,
+                              kind))
     return children

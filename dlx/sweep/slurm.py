@@ -35,7 +35,7 @@ def submit(todo, args, sweep_dir: Path, cfg) -> list:
     from dlx.sweep.execute import run_child
 
     ex = executor(sweep_dir, cfg)
-    columns = list(zip(*[(*args(c), int(cfg.get("cpus_per_task", 4))) for c in todo], strict=True))
+    columns = list(zip(*[args(c, int(cfg.get("cpus_per_task", 4))) for c in todo], strict=True))
     jobs = ex.map_array(run_child, *columns)
     write_json(Path(sweep_dir) / "jobs.json", {c.run_id: j.job_id for c, j in zip(todo, jobs, strict=True)})
     return jobs

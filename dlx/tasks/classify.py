@@ -5,13 +5,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dlx.errors import DlxError
+from dlx.tasks.base import Task
 
-class Classify:
+
+class Classify(Task):
     name = "classify"
+    primary = "error"
+    higher_is_better = False
+    accepts = ("classify",)
+    loss_name = "cross-entropy loss"
 
-    def __init__(self, cfg=None):
-        from dlx.errors import DlxError
-
+    def __init__(self, cfg=None, meta=None):
+        super().__init__(cfg, meta)
         self.label_smoothing = float(cfg.get("label_smoothing", 0.0)) if cfg is not None else 0.0
         if not 0.0 <= self.label_smoothing < 1.0:
             raise DlxError(f"task.label_smoothing must be in [0, 1), got {self.label_smoothing}")
@@ -27,7 +33,6 @@ class Classify:
         return {"loss": F.cross_entropy(logits, y, reduction="sum"),
                 "errors": (logits.argmax(1) != y).sum(), "n": torch.tensor(y.shape[0])}
 
-    @staticmethod
-    def reduce(sums: dict[str, float]) -> dict[str, float]:
-        n = max(sums["n"], 1)
-        return {"loss": sums["loss"] / n, "error": sums["errors"] / n, "accuracy": 1 - sums["errors"] / n}
+    def reduce(self, acc: dict) -> dict[str, float]:
+        n = max(acc["n"], 1)
+        return {"loss": acc["loss"] / n, "error": acc["errors"] / n, "accuracy": 1 - acc["errors"] / n}

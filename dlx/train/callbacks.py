@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,18 @@ from dlx.train.evaluate import evaluate
 
 
 class Callback:
+    """Hooks of fit(). A callback that keeps state across epochs returns it from ``state_dict`` (plain
+    values and tensors: checkpoints load with weights_only=True); resume hands it back."""
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
     def on_start(self, state) -> None: ...
 
     def on_batch_end(self, state) -> None: ...
@@ -124,44 +134,31 @@ class Checkpointer(Callback):
 
 
 class Progress(Callback):
-    """A rich progress bar on a terminal, one plain line per evaluation otherwise."""
+    """Epochs on the one progress display, with the task's primary metric per split at each evaluation."""
 
     def __init__(self, mode: str = "auto", label: str = "train"):
-        if mode == "auto":
-            mode = "rich" if sys.stderr.isatty() else "plain"
-        self.mode = mode
-        self.label = label
+        self.mode, self.label = mode, label
 
     def on_start(self, state):
-        self.t0 = time.perf_counter()
-        if self.mode == "rich":
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from dlx.progress import ProgressLine
 
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("epochs"), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
-                                transient=False)
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=state.epochs, completed=state.epoch, info="")
+        self.line = ProgressLine(self.label, state.epochs, "epochs", self.mode, done=state.epoch)
 
     def _info(self, state) -> str:
-        row = state.history[-1]
+        from dlx.tables import fmt_metric
+
+        row, primary = state.history[-1], state.task.primary
         parts = [f"loss {row.get('train_loss', float(state.loss)):.4f}" if state.loss is not None else ""]
         for split in ("train", "val", "test"):
-            if f"{split}_error" in row:
-                parts.append(f"{split} err {100 * row[f'{split}_error']:.2f}%")
+            if f"{split}_{primary}" in row:
+                parts.append(f"{split} {primary} {fmt_metric(primary, row[f'{split}_{primary}'])}")
         return "  ".join(p for p in parts if p)
 
     def on_epoch_end(self, state):
-        if self.mode == "rich":
-            self.bar.update(self.task, completed=state.epoch,
-                            info=self._info(state) if state.evaluated else None)
-        elif self.mode == "plain" and state.evaluated:
-            print(f"{self.label} epoch {state.epoch}/{state.epochs} step {state.step}  {self._info(state)}  "
-                  f"({time.perf_counter() - self.t0:.1f}s)", file=sys.stderr, flush=True)
+        info = self._info(state) if state.evaluated else ""
+        self.line.update(state.epoch, f"step {state.step}  {info}" if info else "", line=state.evaluated)
 
     def on_end(self, state, status):
-        if self.mode == "rich":
-            self.bar.stop()
-        if status == "diverged" and self.mode != "none":
-            print(f"{self.label}: diverged at step {state.diverged_step} (loss {float(state.loss)})",
-                  file=sys.stderr, flush=True)
+        if status == "diverged":
+            self.line.say(f"{self.label}: diverged at step {state.diverged_step} (loss {float(state.loss)})")
+        self.line.close()

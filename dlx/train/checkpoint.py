@@ -1,6 +1,6 @@
 """Checkpoints hold everything needed to continue bit-for-bit on CPU: weights, optimizer, schedule,
-loss scaler, the batch-order generator, torch's RNG and the history so far. Loaded with
-weights_only=True, so a checkpoint can never run code."""
+loss scaler, the batch-order generator, torch's RNG, the history so far and the state of every callback
+that keeps one. Loaded with weights_only=True, so a checkpoint can never run code."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def state_to_checkpoint(state) -> dict:
             "scheduler": state.scheduler.state_dict(), "precision": state.precision.state_dict(),
             "epoch": state.epoch, "step": state.step, "generator": state.generator.get_state(),
             "rng": torch.get_rng_state(), "history": state.history, "first_loss": state.first_loss,
-            "wall_s": state.wall_s}
+            "wall_s": state.wall_s,
+            "callbacks": {cb.state_key: sd for cb in state.callbacks if (sd := cb.state_dict())}}
     if torch.cuda.is_available():
         ckpt["cuda_rng"] = torch.cuda.get_rng_state_all()
     return ckpt
@@ -65,3 +66,7 @@ def load_checkpoint(path: Path, state) -> None:
     state.history = list(ckpt.get("history", []))
     state.first_loss = ckpt.get("first_loss")
     state.wall_s = float(ckpt.get("wall_s", 0.0))
+    saved = ckpt.get("callbacks", {})
+    for cb in state.callbacks:
+        if cb.state_key in saved:
+            cb.load_state_dict(saved[cb.state_key])

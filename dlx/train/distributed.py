@@ -70,15 +70,17 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def shard(x: torch.Tensor, y: torch.Tensor):
-    """This rank's slice of a batch; None when the batch is too short to give every rank a sample."""
+def shard(batch):
+    """This rank's slice of a (tuple or dict) batch; None when it is too short to give every rank a sample."""
+    from dlx.data.bundle import batch_size_of, map_batch
+
     n = world()
     if n == 1:
-        return x, y
-    if len(y) < n:
+        return batch
+    if batch_size_of(batch) < n:
         return None
     r = rank()
-    return x[r::n], y[r::n]
+    return map_batch(batch, lambda t: t[r::n])
 
 
 def mean_loss(loss: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""evaluate(): a task's metric sums over a split, reduced once."""
+"""evaluate(): a task's per-batch quantities over a split, accumulated (sums and concatenations) and
+reduced once."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ from contextlib import nullcontext
 
 import torch
 
+from dlx.tasks.base import accumulate, finish
+
 
 @torch.no_grad()
 def evaluate(model, task, split, batch_size: int = 2048, precision=None) -> dict[str, float]:
     was_training = model.training
     model.eval()
-    sums: dict[str, torch.Tensor] = {}
+    acc: dict = {}
     ctx = precision.autocast if precision is not None else nullcontext
-    for batch in split.batches(batch_size):
-        with ctx():
-            for k, v in task.metrics(model, batch).items():
-                v = v.detach().to(torch.float64)
-                sums[k] = sums[k] + v if k in sums else v
-    model.train(was_training)
-    return task.reduce({k: float(v) for k, v in sums.items()})
+    try:
+        for batch in split.batches(batch_size):
+            with ctx():
+                accumulate(acc, task.metrics(model, batch))
+    finally:
+        model.train(was_training)
+    return task.reduce(finish(acc))

@@ -38,6 +38,7 @@ class TrainState:
     stop: str | None = None  # "diverged" ends the loop
     diverged_step: int | None = None
     wall_s: float = 0.0  # training wall time, carried across resumes
+    callbacks: list = field(default_factory=list)  # their state_dict()s travel in the checkpoint
 
     @property
     def done(self) -> bool:
@@ -80,6 +81,13 @@ def plan_steps(n_train: int, cfg) -> tuple[int, int, int]:
     return spe, epochs, epochs * spe
 
 
+def check_settings(trainer_cfg, optim_cfg, n_train: int) -> None:
+    """Every trainer and optimizer setting checked up front (fit() would refuse them too, but only after
+    the run has started): steps, evaluation schedule, optimizer and lr schedule."""
+    plan_steps(n_train, trainer_cfg)
+    build_schedule(build_optimizer([torch.nn.Parameter(torch.zeros(1))], optim_cfg), optim_cfg, 1)
+
+
 def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, callbacks=(),
         resume_from: Path | None = None) -> History:
     """Train `model` on `data.train` under `task` and `precision`; return the evaluation history."""
@@ -90,11 +98,12 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
     scheduler = build_schedule(optimizer, optim_cfg, total)
     generator = torch.Generator().manual_seed(int(seed))
     state = TrainState(model, task, data, precision, optimizer, scheduler, generator, epochs, total, spe, cfg)
-    if resume_from is not None:
-        load_checkpoint(resume_from, state)
     check_every = 1 if next(model.parameters()).device.type == "cpu" else int(cfg.get("check_every", 50))
     guard = DivergenceGuard(cfg.get("divergence_factor"), check_every)
     cbs: list[Callback] = [guard, Evaluator(), *callbacks]
+    state.callbacks = cbs
+    if resume_from is not None:
+        load_checkpoint(resume_from, state)
     clip = cfg.get("grad_clip")
     bs = int(cfg.batch_size)
     net = distributed.wrap(model)  # DDP under torchrun; the plain model otherwise (state keeps the plain one)
@@ -106,16 +115,15 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
     try:
         model.train()
         while not state.done and state.stop is None:
-            for x, y in data.train.batches(bs, shuffle=True, generator=generator):
+            for batch in data.train.batches(bs, shuffle=True, generator=generator):
                 if data.augment is not None:
-                    x = data.augment(x, generator)
+                    batch = data.augment(batch, generator)
                 if ddp:
-                    part = distributed.shard(x, y)
-                    if part is None:
+                    batch = distributed.shard(batch)
+                    if batch is None:
                         continue
-                    x, y = part
                 with precision.autocast():
-                    loss = task.loss(net, (x, y))
+                    loss = task.loss(net, batch)
                 state.loss = distributed.mean_loss(loss.detach()) if ddp else loss.detach()
                 for cb in cbs:
                     cb.on_batch_end(state)

@@ -1,1 +1,0 @@
-"""Adversarial attacks (through ART) and detectors of adversarial inputs: I-defender and baselines."""

@@ -1,0 +1,116 @@
+"""Understanding Batch Normalization (Bjorck et al. 2018): BN's benefit is that it allows larger learning
+rates. The same network with and without BN is trained over a log-spaced lr grid (each cell an ordinary
+train run through dlx.sweep, so a re-run with the same --name resumes); divergence (NaN/inf, or a loss
+above trainer.divergence_factor x the first) ends a child as 'diverged' and the sweep goes on.
+
+Steps: validate (analysis.py) -> init-time probes of fresh models (probes.py) -> the lr x bn x seed sweep
+-> collect, analyse against the paper's claims (analysis.py), figures (plots.py).
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+from dlx.runs import Run, write_csv
+
+
+def cpu_seconds() -> float:
+    """CPU time of this command so far: this process and its finished children (the pool workers)."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def child_extras(run_dir: Path, results):
+    """diverged_epoch (1-based: the epoch in which the loss blew up) and training wall time per child."""
+    from dlx.runs import read_json
+
+    epochs, train_wall = [], []
+    for rid in results.run_id:
+        path = Path(run_dir) / "runs" / rid / "summary.json"
+        s = read_json(path) if path.is_file() else {}
+        epochs.append(s.get("diverged_epoch"))
+        train_wall.append(s.get("train_wall_s"))
+    results = results.copy()
+    results["diverged_epoch"] = epochs
+    results["train_wall_s"] = train_wall
+    return results
+
+
+def children(cfg):
+    from dlx.experiments.batchnorm.analysis import grid
+    from dlx.sweep import expand
+
+    return expand(grid(cfg.sweep))
+
+
+def run(cfg, run: Run):
+    """Init-time analyses in this process (cheap), then the lr x bn x seed sweep of child runs."""
+    from dlx.experiments import get
+    from dlx.experiments.batchnorm.analysis import check_analysis, grid
+    from dlx.experiments.batchnorm.probes import init_analyses
+    from dlx.sweep.driver import run_sweep
+
+    check_analysis(cfg.analysis)
+    grid(cfg.sweep)  # bad sweep settings stop here, before the init analyses
+    rel, act, grad = init_analyses(cfg, list(cfg.sweep.bn))
+    write_csv(run.path("relative_loss.csv"), rel)
+    write_csv(run.path("activations.csv"), act)
+    write_csv(run.path("gradients.csv"), grad)
+    return run_sweep(cfg, run, get("batchnorm"))
+
+
+def finalize(cfg, run: Run, children):
+    import pandas as pd
+
+    from dlx.experiments import get
+    from dlx.experiments.batchnorm.analysis import analyse, tidy
+    from dlx.experiments.batchnorm.probes import init_summary
+    from dlx.sweep import collect
+    from dlx.sweep.driver import finish
+
+    results, curves = collect(run.dir, children)
+    results = tidy(child_extras(run.dir, results))
+    cols = ["bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "diverged_step",
+            "status", "epochs", "train_loss", "test_loss", "params", "wall_s", "train_wall_s", "run_id",
+            "error"]
+    results = results[cols].sort_values(["bn", "lr", "seed"], ascending=[False, True, True])
+    if len(curves):
+        curves = curves.rename(columns={"batchnorm": "bn"})
+    analysis = analyse(results, cfg.analysis.small_lr, float(cfg.analysis.close_tol),
+                       float(cfg.analysis.min_acc), cfg.analysis.large_lr)
+    names = ("relative_loss", "activations", "gradients")
+    init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
+    metrics = {k: v for k, v in analysis.items() if k not in ("per_lr", "claims")}
+    return finish(get("batchnorm"), run, results, metrics, curves=curves, analysis=analysis, init=init,
+                  model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,
+                  children=len(children), children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1),
+                  cpu_s=round(cpu_seconds(), 1))
+
+
+def headline(summary: dict) -> str:
+    a = summary.get("analysis", {})
+    if not a:
+        return f"batchnorm: {summary.get('status')}"
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    claims = a.get("claims", {})
+    p = a.get("best_gap_welch_p")
+    noise = "" if p is None else f" (Welch p={p:.2g} over seeds)"
+    r = a.get("stable_lr_ratio")
+    ratio = "ratio n/a" if r is None else f"{r:.3g}x"
+    return (f"batchnorm: largest stable lr {a.get('bn_max_stable_lr')} with BN vs "
+            f"{a.get('nobn_max_stable_lr')} without ({ratio}; "
+            f"{'holds' if claims.get('stable_lr_ratio>=10') else 'fails'} >= 10x); best test accuracy "
+            f"{pct(a.get('bn_best_test_acc'))} vs {pct(a.get('nobn_best_test_acc'))}{noise}; "
+            f"at lr {a.get('small_lr')}: "
+            f"{pct(a.get('small_lr_bn_test_acc'))} vs {pct(a.get('small_lr_nobn_test_acc'))} "
+            f"({'close' if claims.get('close_at_small_lr') else 'not close'})")
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.experiments.batchnorm.plots import plot_all
+
+    return plot_all(Path(run_dir))

@@ -1,0 +1,13 @@
+"""PyTorch: An Imperative Style, High-Performance Deep Learning Library (Paszke et al., NeurIPS 2019)."""
+
+from dlx.experiments.registry import Experiment, register
+
+register(Experiment(
+    name="bench", impl="dlx.experiments.bench.experiment", command="bench",
+    cite="Paszke et al., NeurIPS 2019",
+    title="PyTorch: An Imperative Style, High-Performance Deep Learning Library "
+          "(Paszke et al., NeurIPS 2019)",
+    claim="eager PyTorch is fast; runner overhead is small",
+    table_columns=("model", "mode", "mean", "std", "unit", "pct_of_best", "ratio", "compile_s", "status"),
+    headline=True,
+))

@@ -1,0 +1,82 @@
+"""Deep double descent (Nakkiran et al. 2019): a sweep over width x label noise x training-set size x
+seed. Every child is an ordinary train run evaluated at log-spaced epochs, so one sweep yields the
+model-wise, epoch-wise and sample-wise views. The peak and threshold rules are in analysis.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlx.errors import DlxError
+from dlx.runs import Run
+
+
+def grid(sweep) -> dict[str, list]:
+    """Validate the sweep block and turn it into the grid (width, label noise, n_train, seed)."""
+    widths = list(sweep.widths)
+    if not widths:
+        raise DlxError("sweep.widths is empty: give at least one width, e.g. sweep.widths=[4,8,16]")
+    if any((not isinstance(w, int)) or w < 1 for w in widths):
+        raise DlxError(f"sweep.widths must be positive integers, got {widths}")
+    noise = list(sweep.label_noise)
+    if not noise or any(not (0.0 <= float(p) < 1.0) for p in noise):
+        raise DlxError(f"sweep.label_noise values must lie in [0, 1), got {noise}")
+    n_train = list(sweep.n_train) or [None]
+    if any(n is not None and (not isinstance(n, int) or n < 1) for n in n_train):
+        raise DlxError(f"sweep.n_train values must be positive integers or null, got {n_train}")
+    if int(sweep.seeds) < 1:
+        raise DlxError(f"sweep.seeds must be >= 1, got {sweep.seeds}")
+    # widest first: the longest children start first, so a process pool finishes evenly
+    return {"model.width": sorted(widths, reverse=True), "data.label_noise": noise, "data.n_train": n_train,
+            "seed": list(range(int(sweep.seeds)))}
+
+
+def children(cfg):
+    from dlx.sweep import expand
+
+    return expand(grid(cfg.sweep))
+
+
+def run(cfg, run: Run):
+    from dlx.experiments import get
+    from dlx.sweep.driver import run_sweep
+
+    return run_sweep(cfg, run, get("double_descent"))
+
+
+def finalize(cfg, run: Run, children):
+    """Collect the children, analyse, write results.csv / curves.csv / summary.json and the figures."""
+    from dlx.experiments import get
+    from dlx.experiments.double_descent.analysis import analyse
+    from dlx.sweep import collect
+    from dlx.sweep.driver import finish
+
+    results, curves = collect(run.dir, children)
+    analysis = analyse(results, float(cfg.analysis.epsilon), float(cfg.analysis.min_rise))
+    finish(get("double_descent"), run, results, analysis["main"], curves=curves, analysis=analysis,
+           model=cfg.model.name, data=cfg.data.name)
+    return results.sort_values(["label_noise", "n_train", "width", "seed"])
+
+
+def headline(summary: dict) -> str:
+    m = summary.get("metrics", {})
+    if summary.get("status") == "running" or not m:
+        return f"double descent: {summary.get('status')}"
+    thr = m.get("threshold_width")
+    where = f"interpolation threshold at width {thr}" if thr else "no width reaches train error <= epsilon"
+    if not m.get("peak_width"):
+        return f"double descent: not detected (fewer than 3 widths); {where}"
+    if not m.get("detected"):  # no interior bump worth the name: say so without calling anything a peak
+        rise = m.get("rise") or 0.0
+        return (f"double descent: not detected — no interior width stands above the best error on both "
+                f"sides by the required margin (largest rise {100 * max(rise, 0.0):.1f} points, at width "
+                f"{m['peak_width']}); test error {100 * m['widest_test_error']:.1f}% at the widest; {where}")
+    return (f"double descent: detected — test error {100 * m['best_before']:.1f}% at width "
+            f"{m['best_before_width']} -> peak {100 * m['peak_test_error']:.1f}% at width "
+            f"{m['peak_width']} -> {100 * m['widest_test_error']:.1f}% at the widest; {where}")
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.experiments.double_descent.plots import plot_sweep
+
+    return plot_sweep(Path(run_dir))

@@ -1,0 +1,193 @@
+"""`dlx reproduce fp8`: Wang et al. (2018), 8-bit floating-point training.
+
+Four parts, each a table: results.csv (model x precision test error and its difference to fp32),
+curves.csv (test error per epoch of every cell), swamping.csv (relative error of FP16 1-6-9 dot
+products, sequential vs chunked, against float64) and cost.csv (emulated step time over fp32).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from dlx.errors import DlxError
+from dlx.runs import Run
+
+
+def _cell_cfg(base_overrides: list[str], extra: list[str]):
+    from dlx.config import compose
+
+    return compose("fp8", [*base_overrides, *extra])
+
+
+def _model_overrides(cfg, label: str) -> list[str]:
+    known = cfg.fp8.model_overrides
+    if label not in known:
+        raise DlxError(f"fp8.models: unknown model label '{label}' (choose from: {', '.join(known)})")
+    return [str(o) for o in known[label]]
+
+
+def children(cfg):
+    """One child train run per (model label, precision); each label stands for a list of overrides."""
+    from dlx.config import choices, name_list
+    from dlx.sweep import Child, run_id
+
+    chosen = name_list(cfg.fp8.precisions, choices("precision"), "fp8.precisions", "precision")
+    precisions = chosen + (["fp8_wang_nochunk"] if cfg.fp8.nochunk else [])
+    kids = []
+    for label in cfg.fp8.models:
+        model_ov = _model_overrides(cfg, label)
+        for prec in precisions:
+            params = {"model": label, "precision": prec}
+            kids.append(Child(run_id(params), (*model_ov, f"precision={prec}"), params))
+    return kids
+
+
+def cells(results, curves):
+    """results.csv rows from the collected children. A child stopped by a DlxError (fp8_native without
+    FP8 hardware) is a documented skip, not a failure."""
+    from dlx.runs import usage_error
+
+    rows = []
+    for r in results.to_dict("records"):
+        err = r.get("error") if isinstance(r.get("error"), str) else ""
+        row = {"model": r["model"], "precision": r["precision"], "status": r["status"]}
+        skip = usage_error({"status": r["status"], "error": err, "error_type": r.get("error_type")})
+        if skip:
+            rows.append({**row, "status": "skipped", "reason": skip})
+            continue
+        rows.append({**row, "test_error": r.get("test_error"), "best_test_error": r.get("best_test_error"),
+                     "test_loss": r.get("test_loss"), "wall_s": r.get("wall_s"), "params": r.get("params"),
+                     "reason": err or None})
+    keep = ["model", "precision", "epoch", "test_error", "test_loss"]
+    return rows, (curves[keep] if len(curves) else curves)
+
+
+def swamping(cfg) -> list[dict]:
+    from dlx.precision.chunked import dot_error
+
+    sw = cfg.fp8.swamp
+    rows = []
+    for lg in sw.log2_lengths:
+        n = 2 ** int(lg)
+        for chunk in [None, *sw.chunks]:
+            err = dot_error(n, chunk, trials=int(sw.trials), seed=int(cfg.seed))
+            rows.append({"n": n, "chunk": "none" if chunk is None else int(chunk), "rel_error": err,
+                         "path": "exact"})
+            if chunk is not None:
+                rows.append({"n": n, "chunk": int(chunk), "path": "fast",
+                             "rel_error": dot_error(n, chunk, trials=int(sw.trials), seed=int(cfg.seed),
+                                                    exact=False)})
+    return rows
+
+
+def step_time(cfg, steps: int) -> float:
+    """Median seconds per training step (forward, backward, optimizer step) after 2 warm-up steps."""
+    from dlx.build import build
+    from dlx.train.optim import build_optimizer
+
+    parts = build(cfg)
+    model = parts.precision.prepare(parts.model)
+    opt = build_optimizer(model.parameters(), cfg.optimizer)
+    gen = __import__("torch").Generator().manual_seed(0)
+    batches = iter(parts.data.train.batches(int(cfg.trainer.batch_size), shuffle=True, generator=gen))
+    times = []
+    for i in range(steps + 2):
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(parts.data.train.batches(int(cfg.trainer.batch_size), shuffle=True, generator=gen))
+            batch = next(batches)
+        t0 = time.perf_counter()
+        with parts.precision.autocast():
+            loss = parts.task.loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        parts.precision.backward(loss)
+        parts.precision.step(opt)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cost(cfg, run: Run) -> list[dict]:
+    """Emulated step time over fp32 per model: fp8_wang fast, and (fp8.cost.exact) the exact sequential
+    emulation, which at paper scale takes minutes per step. fp8.cost.steps=0 skips the measurement."""
+    base = [o for o in run.overrides() if not o.startswith(("precision=", "model="))]
+    variants = {"fp32": ["precision=fp32"], "fp8_wang (fast)": ["precision=fp8_wang"]}
+    if cfg.fp8.cost.get("exact", True):
+        variants["fp8_wang (exact)"] = ["precision=fp8_wang", "precision.exact=true"]
+    rows = []
+    steps = int(cfg.fp8.cost.steps)
+    if steps < 0:
+        raise DlxError(f"fp8.cost.steps must be >= 0 (0 skips the cost measurement), got {steps}")
+    if steps == 0:
+        return rows
+    for label in cfg.fp8.models:
+        model_ov = _model_overrides(cfg, label)
+        t = {v: step_time(_cell_cfg(base, [*model_ov, *ov]), steps) for v, ov in variants.items()}
+        for v, s in t.items():
+            rows.append({"model": label, "variant": v, "step_s": s, "ratio_to_fp32": s / t["fp32"]})
+    return rows
+
+
+def run(cfg, run: Run):
+    """The model x precision cells as a sweep (resume, workers), then swamping and cost in finalize."""
+    from dlx.experiments import get
+    from dlx.sweep.driver import run_sweep
+
+    return run_sweep(cfg, run, get("fp8"))
+
+
+def finalize(cfg, run: Run, kids):
+    import pandas as pd
+
+    from dlx.device import resolve_device
+    from dlx.experiments import get
+    from dlx.sweep import collect
+    from dlx.sweep.driver import finish
+    from dlx.sweep.execute import DONE
+
+    results, curves = collect(run.dir, kids)
+    rows, curves = cells(results, curves)
+    df = pd.DataFrame(rows)
+    ref = {r["model"]: r.get("test_error") for r in rows if r["precision"] == "fp32"}
+    df["diff_to_fp32"] = [r.get("test_error") - ref[r["model"]] if r.get("test_error") is not None
+                          and ref.get(r["model"]) is not None else None for r in rows]
+    sw = pd.DataFrame(swamping(cfg))
+    cost_df = pd.DataFrame(cost(cfg, run), columns=["model", "variant", "step_s", "ratio_to_fp32"])
+    metrics = {}
+    for r in df.to_dict("records"):
+        if r.get("status") in DONE and r.get("test_error") is not None:
+            metrics[f"{r['model']}/{r['precision']}/test_error"] = r["test_error"]
+            metrics[f"{r['model']}/{r['precision']}/diff_to_fp32"] = r["diff_to_fp32"]
+    for r in cost_df.to_dict("records"):
+        if r["variant"] != "fp32":
+            key = "fast" if "fast" in r["variant"] else "exact"
+            metrics[f"{r['model']}/cost_ratio_{key}"] = r["ratio_to_fp32"]
+    big = sw[sw.n == sw.n.max()]
+    metrics["swamp_seq_rel_error_maxn"] = float(big[big.chunk.astype(str) == "none"].rel_error.iloc[0])
+    cl64 = big[(big.chunk.astype(str) == "64") & (big.path == "exact")]
+    if len(cl64):
+        metrics["swamp_cl64_rel_error_maxn"] = float(cl64.rel_error.iloc[0])
+    return finish(get("fp8"), run, df, metrics, curves=curves, ok=(*DONE, "skipped"),
+                  tables={"swamping": sw, "cost": cost_df}, device=resolve_device(cfg.get("device", "auto")))
+
+
+def headline(summary: dict) -> str:
+    """fp8: the gap of the paper's recipe (fp8_wang) and of naive fp8 to fp32, per model."""
+    m = summary.get("metrics", {})
+    parts = []
+    for key, gap in m.items():
+        model, prec, what = (key.split("/") + ["", ""])[:3]
+        if what == "diff_to_fp32" and prec in ("fp8_wang", "fp8_naive") and gap is not None:
+            parts.append(f"{model} {prec} {100 * gap:+.2f} pt")
+    if not parts:
+        return f"fp8: {summary.get('status')}"
+    return "fp8: test error vs fp32 — " + ", ".join(parts)
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.experiments.fp8.plots import plot_fp8_run
+
+    return plot_fp8_run(Path(run_dir))

@@ -1,0 +1,80 @@
+"""Figures of `dlx reproduce fp8`, drawn from its CSVs alone: test error per epoch (log scale), the final
+test error per precision against fp32, and FP16 accumulation swamping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlx.plots import band, figure, integer_ticks, plain_log_ticks, read_table, save, style
+
+
+def plot_curves(run_dir: Path) -> Path | None:
+    df = read_table(run_dir / "curves.csv")
+    if df is None:
+        return None
+    models = list(dict.fromkeys(df.model))
+    fig, axes = figure(len(models), size=(5.5, 4))
+    for ax, m in zip(axes, models, strict=True):
+        for prec, g in df[df.model == m].groupby("precision", sort=False):
+            dashed = "nearest" in prec or "nochunk" in prec
+            band(ax, g.epoch, 100 * g.test_error, label=prec, ms=6, style=".--" if dashed else ".-")
+        style(ax, title=f"{m}: test error", xlabel="epoch", ylabel="test error (%, log scale)", logy=True)
+        plain_log_ticks(ax)
+        integer_ticks(ax)
+    return save(fig, run_dir / "curves.png")
+
+
+def plot_final(run_dir: Path) -> Path | None:
+    """Final test error per precision, a panel per model: the fp32 value as a reference line, the difference
+    to it on each bar, a precision that did not finish (skipped on this device, failed) as a labelled empty
+    slot."""
+    df = read_table(run_dir / "results.csv")
+    if df is None:
+        return None
+    models = list(dict.fromkeys(df.model))
+    widest = max(int((df.model == m).sum()) for m in models)
+    fig, axes = figure(len(models), cols=3, size=(max(3.5, 0.8 * widest + 1.5), 3.8))
+    for ax, m in zip(axes, models, strict=True):
+        sub = df[df.model == m].reset_index(drop=True)
+        err = 100 * sub.test_error
+        done = (sub.status == "completed") & err.notna()
+        fp32 = err[done & (sub.precision == "fp32")]
+        ref = fp32.iloc[0] if len(fp32) else None
+        top = max(err[done].max() if done.any() else 1.0, ref or 0.0)
+        ax.bar(sub.index[done], err[done],
+               color=["#888" if p == "fp32" else "C0" for p in sub.precision[done]])
+        if ref is not None:
+            ax.axhline(ref, color="k", ls=":", lw=1, label=f"fp32: {ref:.2f}%")
+        for i, r in sub.iterrows():
+            if not done[i]:
+                ax.text(i, 0.03 * top, str(r.status), ha="center", va="bottom", rotation=90, color="#777",
+                        fontsize=8)
+            else:
+                diff = ref is not None and r.precision != "fp32"
+                ax.text(i, err[i] + 0.02 * top, f"{err[i] - ref:+.2f} pp" if diff else f"{err[i]:.2f}%",
+                        ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(sub)), sub.precision, rotation=30, ha="right", fontsize=8)
+        style(ax, title=f"{m}: final test error", ylabel="test error (%)", ylim=(0, 1.25 * top),
+              xlim=(-0.6, len(sub) - 0.4))
+    title = "final test error per precision; on each bar its difference to fp32 (percentage points)"
+    return save(fig, run_dir / "final_error.png", title=title)
+
+
+def plot_swamping(run_dir: Path) -> Path | None:
+    df = read_table(run_dir / "swamping.csv")
+    if df is None:
+        return None
+    fig, (ax,) = figure(1, size=(6, 4.2))
+    for chunk, g in df[df.path == "exact"].groupby("chunk", sort=False):
+        seq = str(chunk) == "none"
+        ax.plot(g.n, g.rel_error, marker="o", lw=2.5 if seq else 1.2,
+                label="sequential" if seq else f"CL={chunk}")
+    style(ax, title="FP16 1-6-9 accumulation of FP8 products", xlabel="dot-product length N",
+          ylabel="relative error vs float64", logy=True, legend_size=8)
+    ax.set_xscale("log", base=2)
+    return save(fig, run_dir / "swamping.png")
+
+
+def plot_fp8_run(run_dir: Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    return [p for p in (plot_curves(run_dir), plot_final(run_dir), plot_swamping(run_dir)) if p is not None]

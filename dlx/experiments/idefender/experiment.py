@@ -1,0 +1,290 @@
+"""`dlx detect-adversarial` (`dlx reproduce idefender`): I-defender (Zheng & Hong, NeurIPS 2018) and
+baselines against standard attacks.
+
+Steps: a classifier (trained here into classifier/, or an existing dlx train run) -> its correctly
+classified test inputs in [0, 1] pixels (normalization inside the model) -> detectors fit on clean
+training data, thresholded on clean validation data at `detector.fpr` -> ART's FGSM/BIM/PGD/DeepFool/CW,
+gray-box (on the classifier itself) and black-box (crafted on a separately trained substitute,
+transferred) -> each detector scored on the successful adversarials against the clean test inputs ->
+the I-defender ablation over mixture size and modelled layers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlx.errors import DlxError
+from dlx.experiments.idefender.classifier import classifier, predict, substitute
+from dlx.runs import Run, write_csv
+
+SETTINGS = ("graybox", "blackbox")
+
+
+@dataclass
+class Options:
+    attacks: list[str]
+    detectors: list[str]
+    settings: list[str]
+    fpr: float
+    lid_attack: str
+    blackbox_attacks: list[str]
+
+
+def options(cfg) -> Options:
+    """Every name and number checked before anything is trained."""
+    from dlx.config import name_list
+    from dlx.experiments.idefender.attacks import check_attacks
+    from dlx.experiments.idefender.detectors import check_detectors
+
+    fpr = float(cfg.detector.fpr)
+    if not 0.0 < fpr < 1.0:
+        raise DlxError(f"detector.fpr must be in (0, 1), got {fpr}")
+    dets = check_detectors(cfg.detectors, "detectors")
+    lid_attack = str(cfg.detector.lid.train_attack)
+    if "lid" in dets:
+        check_attacks([lid_attack], "detector.lid.train_attack")
+    return Options(check_attacks(cfg.attacks, "attacks"), dets,
+                   name_list(cfg.settings, list(SETTINGS), "settings", "setting"), fpr, lid_attack,
+                   check_attacks(cfg.substitute.attacks, "substitute.attacks"))
+
+
+def check_model_layers(cfg, model) -> None:
+    from dlx.experiments.idefender.features import check_layers
+
+    for name in ("idefender", "mahalanobis", "lid"):
+        check_layers(model, cfg.detector[name].layers)
+    check_layers(model, [cfg.detector.kd_bu.layer])
+    for spec in cfg.ablation.layers:
+        check_layers(model, str(spec).split("+"))
+
+
+@dataclass
+class Target:
+    """The attacked classifier seen from [0, 1] pixel space, and what the detectors observe of it."""
+
+    model: torch.nn.Module
+    device: str
+    mean: torch.Tensor
+    std: torch.Tensor
+    clip: tuple[float, float]
+    shape: tuple[int, ...]
+    classes: int
+    mc: int
+    seed: int
+
+    @classmethod
+    def of(cls, parts, cfg) -> Target:
+        from dlx.experiments.idefender.wrap import norm_stats
+
+        shape = tuple(parts.data.meta.input_shape)
+        mean, std = norm_stats(parts.data.meta, shape)
+        return cls(parts.model, parts.device, mean.to(parts.device), std.to(parts.device),
+                   (float(cfg.attack.clip[0]), float(cfg.attack.clip[1])), shape,
+                   int(parts.data.meta.num_classes), int(cfg.detector.mc_samples), int(cfg.seed))
+
+    def to_pixels(self, x: torch.Tensor) -> np.ndarray:
+        from dlx.experiments.idefender.wrap import to_pixels
+
+        return to_pixels(x, self.mean, self.std).clamp(*self.clip).cpu().numpy()
+
+    def model_input(self, x_pix: np.ndarray) -> torch.Tensor:
+        from dlx.experiments.idefender.wrap import from_pixels
+
+        return from_pixels(torch.as_tensor(x_pix, device=self.device), self.mean, self.std)
+
+    def predict(self, x_pix: np.ndarray) -> np.ndarray:
+        return predict(self.model, self.model_input(x_pix))
+
+    def observe(self, x_pix: np.ndarray):
+        from dlx.experiments.idefender.features import observe
+
+        return observe(self.model, self.model_input(x_pix), mc_samples=self.mc, seed=self.seed)
+
+    def art(self, model=None):
+        """An ART classifier of ``model`` (default: the target itself) in pixel space."""
+        from dlx.experiments.idefender.attacks import art_classifier
+        from dlx.experiments.idefender.wrap import PixelModel
+
+        pixel_model = PixelModel(model or self.model, self.mean, self.std).to(self.device).eval()
+        return art_classifier(pixel_model, self.shape, self.classes, self.clip, self.device)
+
+
+def splits(data, seed: int):
+    """(val, test) as (x, y) tensors; without a validation split, the test split is halved (stratified):
+    one half calibrates thresholds, the other is evaluated."""
+    from dlx.data.prep import stratified_pick
+
+    te = data.test
+    if data.val is not None:
+        return (data.val.x, data.val.y), (te.x, te.y), "val"
+    y = te.y.cpu().numpy()
+    cal, ev = stratified_pick(y, len(y) // 2, seed)
+    cal_t, ev_t = torch.as_tensor(cal, device=te.x.device), torch.as_tensor(ev, device=te.x.device)
+    return (te.x[cal_t], te.y[cal_t]), (te.x[ev_t], te.y[ev_t]), "test half"
+
+
+def sources(target: Target, x_te, y_te, max_examples) -> tuple[np.ndarray, np.ndarray, float]:
+    """The correctly classified test inputs to attack, as pixels (a seeded subset of max_examples),
+    their labels, and the clean test accuracy."""
+    y = y_te.cpu().numpy()
+    right = predict(target.model, x_te) == y
+    idx = np.flatnonzero(right)
+    if max_examples is not None and len(idx) > int(max_examples):
+        idx = np.sort(np.random.default_rng(target.seed).choice(idx, int(max_examples), replace=False))
+    if len(idx) == 0:
+        raise DlxError("the classifier gets no test input right; nothing to attack")
+    return target.to_pixels(x_te[idx]), y[idx], float(right.mean())
+
+
+def fit_detectors(cfg, opts: Options, target: Target, data, val, x_clean: np.ndarray):
+    """Detectors fit on clean training data (LID also on its known attack against validation inputs),
+    thresholded at opts.fpr on clean validation scores. Returns (detectors, supervision, thresholds,
+    clean test scores, training observations)."""
+    from dlx.experiments.idefender.attacks import craft
+    from dlx.experiments.idefender.detectors import build_detector, threshold
+    from dlx.experiments.idefender.features import observe
+
+    obs_train = observe(target.model, data.train.x)
+    y_train = data.train.y.cpu().numpy()
+    obs_val = observe(target.model, val[0], mc_samples=target.mc, seed=target.seed)
+    dets = {n: build_detector(n, cfg.detector, target.seed).fit(obs_train, y_train) for n in opts.detectors}
+    supervision = {n: "unsupervised" for n in dets}
+    if "lid" in dets:
+        y_val = val[1].cpu().numpy()
+        ok = np.flatnonzero(predict(target.model, val[0]) == y_val)
+        xv = target.to_pixels(val[0][ok])
+        xv_adv = craft(opts.lid_attack, target.art(), xv, y_val[ok], cfg.attack, target.seed)
+        hit = target.predict(xv_adv) != y_val[ok]
+        if not hit.any():
+            raise DlxError(f"LID's known attack '{opts.lid_attack}' fooled the classifier on no validation "
+                           "input")
+        dets["lid"].fit_supervised(target.observe(xv), target.observe(xv_adv[hit]))
+        supervision["lid"] = f"supervised:{opts.lid_attack}"
+    obs_clean = target.observe(x_clean)
+    thresholds, clean_scores = {}, {}
+    for n, d in dets.items():
+        d.calibrate(obs_val)
+        thresholds[n] = threshold(d.score(obs_val), opts.fpr)
+        clean_scores[n] = d.score(obs_clean)
+    return dets, supervision, thresholds, clean_scores, (obs_train, y_train, obs_clean)
+
+
+def attack_subset(cfg, attack: str, n: int, seed: int) -> np.ndarray:
+    """Indices of the sources an attack runs on: all, or a seeded subset of its own max_examples."""
+    cap = (cfg.attack.get(attack) or {}).get("max_examples")
+    if cap is None or int(cap) >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed + 1).choice(n, int(cap), replace=False))
+
+
+def run(cfg, run: Run):
+    import pandas as pd
+
+    from dlx.experiments.idefender.attacks import LINF, craft, perturbation
+    from dlx.experiments.idefender.detectors import separation
+
+    opts = options(cfg)
+    t0 = time.time()
+    tcfg, parts = classifier(cfg, run, check=lambda model: check_model_layers(cfg, model))
+    target = Target.of(parts, cfg)
+    val, (x_te, y_te), calib = splits(parts.data, target.seed)
+    x_src, y_src, clean_acc = sources(target, x_te, y_te, cfg.attack.max_examples)
+    dets, supervision, thresholds, clean_scores, (obs_train, y_train, obs_clean) = \
+        fit_detectors(cfg, opts, target, parts.data, val, x_src)
+
+    attackers = {"graybox": target.art()}
+    if "blackbox" in opts.settings:
+        attackers["blackbox"] = target.art(substitute(cfg, tcfg, run))
+    rows, adv_obs = [], {}
+    score_rows = [pd.DataFrame({"setting": "", "attack": "clean", "detector": n, "label": 0, "score": s})
+                  for n, s in clean_scores.items()]
+    for setting in opts.settings:
+        transferred = [a for a in opts.attacks if a in opts.blackbox_attacks]
+        for a in opts.attacks if setting == "graybox" else transferred:
+            k = attack_subset(cfg, a, len(y_src), target.seed)
+            ta = time.time()
+            x_adv = craft(a, attackers[setting], x_src[k], y_src[k], cfg.attack, target.seed)
+            attack_s = time.time() - ta
+            fooled = target.predict(x_adv) != y_src[k]
+            l2, linf = perturbation(x_src[k][fooled], x_adv[fooled])
+            obs_adv = target.observe(x_adv[fooled])
+            if setting == "graybox":
+                adv_obs[a] = obs_adv
+            for n, d in dets.items():
+                s = d.score(obs_adv) if len(obs_adv) else np.zeros(0)
+                rows.append({"setting": setting, "attack": a, "detector": n, "supervision": supervision[n],
+                             **separation(clean_scores[n], s, thresholds[n]), "fpr_target": opts.fpr,
+                             "success_rate": float(fooled.mean()),
+                             "l2": float(l2.mean()) if len(l2) else np.nan,
+                             "linf": float(linf.mean()) if len(linf) else np.nan, "clean_acc": clean_acc,
+                             "n": int(fooled.sum()), "n_attacked": len(fooled), "n_clean": len(obs_clean),
+                             "eps": float(cfg.attack.eps) if a in LINF else np.nan,
+                             "attack_s": round(attack_s, 3), "calibration": calib})
+                score_rows.append(pd.DataFrame({"setting": setting, "attack": a, "detector": n, "label": 1,
+                                                "score": s}))
+    df = pd.DataFrame(rows)
+    write_csv(run.path("results.csv"), df)
+    write_csv(run.path("scores.csv"), pd.concat(score_rows, ignore_index=True))
+    if "graybox" in opts.settings:
+        abl = ablation(cfg, obs_train, y_train, obs_clean, adv_obs, target.seed)
+        write_csv(run.path("ablation.csv"), abl)
+    metrics = {"clean_accuracy": clean_acc}
+    for r in rows:
+        metrics[f"{r['setting']}.{r['attack']}.{r['detector']}.auroc"] = r["auroc"]
+        metrics[f"{r['setting']}.{r['attack']}.success_rate"] = r["success_rate"]
+    run.summary("completed", metrics, device=target.device, params=parts.params, model=tcfg.model.name,
+                data=tcfg.data.name, calibration=calib, n_attacked=len(y_src),
+                experiment_s=round(time.time() - t0, 3))
+    plot(run.dir)
+    return df
+
+
+def ablation(cfg, obs_train, y_train, obs_clean, adv_obs: dict, seed: int):
+    """I-defender AUROC per gray-box attack as the mixture size or the modelled layer(s) change."""
+    import pandas as pd
+
+    from dlx.experiments.idefender.detectors import separation
+    from dlx.experiments.idefender.detectors.idefender import IDefender
+
+    c = cfg.detector.idefender
+    variants = [("components", str(k), list(c.layers), int(k)) for k in cfg.ablation.components]
+    variants += [("layer", str(spec), str(spec).split("+"), int(c.components))
+                 for spec in cfg.ablation.layers]
+    rows = []
+    for kind, value, layers, k in variants:
+        det = IDefender(layers=layers, n_components=k, covariance=str(c.covariance), pca=c.pca,
+                        reg_covar=float(c.reg_covar), seed=seed).fit(obs_train, y_train)
+        clean = det.score(obs_clean)
+        for a, obs in adv_obs.items():
+            auroc = separation(clean, det.score(obs), np.inf)["auroc"] if len(obs) else np.nan
+            rows.append({"ablation": kind, "value": value, "attack": a, "auroc": auroc,
+                         "layers": "+".join(layers), "components": k})
+    return pd.DataFrame(rows)
+
+
+def headline(summary: dict) -> str:
+    """I-defender's gray-box AUROC per attack, beside the best unsupervised baseline's."""
+    m = summary.get("metrics", {})
+    parts = []
+    for key, v in m.items():
+        setting, attack, det, what = (key.split(".") + ["", "", ""])[:4]
+        if setting == "graybox" and det == "idefender" and what == "auroc":
+            base = [b for k, b in m.items() if k.startswith(f"graybox.{attack}.") and k.endswith(".auroc")
+                    and k.split(".")[2] not in ("idefender", "lid") and b == b]
+            vs = f" (best unsupervised baseline {max(base):.3f})" if base else ""
+            parts.append(f"{attack} {v:.3f}{vs}")
+    if not parts:
+        return f"idefender: {summary.get('status')}"
+    return f"idefender: gray-box AUROC, clean accuracy {100 * m.get('clean_accuracy', 0):.1f}% — " + \
+        ", ".join(parts)
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.experiments.idefender.plots import plot_adversarial_run
+
+    return plot_adversarial_run(Path(run_dir))

@@ -1,0 +1,99 @@
+"""`dlx train` and `dlx eval`: build data, model, task and precision from a config, fit, write the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlx.errors import DlxError
+from dlx.runs import Run, write_csv, write_json
+
+
+def save_label_noise(run: Run, data) -> None:
+    """label_noise.csv: which training labels classification prep changed (and to what)."""
+    noise = data.notes.get("label_noise")
+    if noise is None:
+        return
+    import pandas as pd
+
+    noisy = data.train.y.cpu().numpy()
+    write_csv(run.path("label_noise.csv"), pd.DataFrame(
+        {"index": range(len(noisy)), "clean_label": noise.clean, "label": noisy,
+         "changed": noise.mask.astype(int)}))
+
+
+def run(cfg, run: Run, draw: bool = True) -> dict:
+    """Train one model; everything lands in run.dir. Returns the summary written to summary.json.
+    Under torchrun (trainer.strategy=ddp) every rank trains and rank 0 alone writes."""
+    from dlx.build import build, final_metrics
+    from dlx.train import distributed, fit
+    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
+    from dlx.train.loop import check_settings
+
+    main = distributed.is_main()
+    run.writes = main
+    # settings are checked before the first write, so a refused config leaves no run directory; from the
+    # first write on, a failure, a bug or Ctrl-C is recorded in it
+    with run.recording():
+        parts = build(cfg)
+        check_settings(cfg.trainer, cfg.optimizer, len(parts.data.train))
+        run.device = parts.device
+        info = {"params": parts.params, "precision": parts.precision.note, "model": cfg.model.name,
+                "data": cfg.data.name, "n_train": len(parts.data.train), "world_size": distributed.world(),
+                **parts.task.describe()}
+        run.summary("running", **info)
+        ckpt = run.path("checkpoint.pt")
+        resume_from = ckpt if cfg.trainer.get("resume") and ckpt.is_file() else None
+        callbacks = []
+        if main:
+            save_label_noise(run, parts.data)
+            callbacks = [CsvLogger(run.path("metrics.csv")),
+                         Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
+                         Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+        hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
+                   seed=cfg.seed, callbacks=callbacks, resume_from=resume_from)
+    extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
+             "resumed": resume_from is not None}
+    if hist.status == "diverged":
+        from dlx.train.loop import plan_steps
+
+        # 1-based like metrics.csv: the epoch in which the loss blew up (from the step: exact even when
+        # the check was buffered and ran at an epoch end)
+        spe = plan_steps(len(parts.data.train), cfg.trainer)[0]
+        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
+    result = run.summary(hist.status, final_metrics(hist.rows, parts.task), **extra)
+    if draw and hist.rows and main:
+        plot(run.dir)
+    return result
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.plots.curves import plot_train_run
+
+    return plot_train_run(run_dir)
+
+
+def evaluate_run(run_dir: Path, overrides: list[str], split: str = "test") -> dict:
+    """Rebuild a finished run's model from its config, load its checkpoint, evaluate one split."""
+    from dlx.build import build
+    from dlx.config import compose
+    from dlx.runs import read_json, read_overrides
+    from dlx.train import evaluate
+    from dlx.train.checkpoint import load_weights, read_checkpoint
+
+    run_dir = Path(run_dir)
+    summary = read_json(run_dir / "summary.json")
+    kind = summary.get("kind")
+    if kind != "train":
+        raise DlxError(f"{run_dir} is a '{kind}' run; dlx eval takes a train run directory")
+    ckpt_path = run_dir / "checkpoint.pt"
+    ckpt = read_checkpoint(ckpt_path)
+    # sweep children were composed from their sweep's config, which summary.json names
+    cfg = compose(summary.get("config", "train"), read_overrides(run_dir) + list(overrides))
+    parts = build(cfg)
+    load_weights(parts.model, ckpt["model"], ckpt_path)
+    metrics = evaluate(parts.model, parts.task, parts.data.split(split), int(cfg.trainer.eval_batch_size),
+                       parts.precision)
+    result = {"split": split, "data": cfg.data.name, "overrides": list(overrides), "metrics": metrics,
+              "n": len(parts.data.split(split)), "params": parts.params, **parts.task.describe()}
+    write_json(run_dir / "eval.json", result)
+    return result

@@ -1,0 +1,48 @@
+"""The one progress display of dlx: a rich bar on a terminal, one plain line per update when stderr is
+not a terminal (logs, CI, SLURM), nothing with mode ``none``. Training epochs and sweep children use it."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+MODES = ("auto", "rich", "plain", "none")
+
+
+class ProgressLine:
+    def __init__(self, label: str, total: int, unit: str, mode: str = "auto", done: int = 0):
+        if mode not in MODES:
+            from dlx.errors import DlxError
+
+            raise DlxError(f"progress mode must be one of {', '.join(MODES)}, got '{mode}'")
+        if mode == "auto":
+            mode = "rich" if sys.stderr.isatty() else "plain"
+        self.label, self.total, self.unit, self.mode = label, int(total), unit, mode
+        self.t0 = time.perf_counter()
+        if mode == "rich":
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn(unit), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                                transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=self.total, completed=done, info="")
+
+    def update(self, done: int, info: str = "", line: bool = True) -> None:
+        """Move to ``done``; ``line=False`` only moves the bar (no plain line for this update)."""
+        if self.mode == "rich":
+            self.bar.update(self.task, completed=done, **({"info": info} if info else {}))
+        elif self.mode == "plain" and line:
+            self.say(f"{self.label} [{done}/{self.total} {self.unit}] {info}".rstrip()
+                     + f"  ({time.perf_counter() - self.t0:.1f}s)")
+
+    def say(self, text: str) -> None:
+        """A message outside the bar (skipped with mode none)."""
+        if self.mode == "rich":
+            self.bar.console.print(text, markup=False, highlight=False)
+        elif self.mode == "plain":
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.mode == "rich":
+            self.bar.stop()

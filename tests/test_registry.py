@@ -1,0 +1,76 @@
+"""One name per experiment: the registry, the config, the kind, the package and the presets agree, and the
+listing commands never load torch."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dlx.config import choices, compose, conf_dir
+from dlx.experiments import EXPERIMENTS, get, papers
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_one_name_everywhere(name):
+    exp = EXPERIMENTS[name]
+    assert (conf_dir() / f"{name}.yaml").is_file()  # the top-level config
+    assert importlib.import_module(f"dlx.experiments.{name}")  # the package
+    mod = exp.module()
+    assert mod.__name__.startswith(f"dlx.experiments.{name}.")
+    hooks = ["run", "plot"] + (["headline"] if exp.headline else []) + \
+        (["children", "finalize"] if exp.sweep else [])
+    for hook in hooks:
+        assert callable(getattr(mod, hook)), (name, hook)
+    compose(name)  # composes with its default preset
+    for preset in choices("experiment"):
+        if preset.startswith(f"{name}_"):
+            compose(name, [f"experiment={preset}"])
+
+
+def test_every_preset_belongs_to_an_experiment():
+    for preset in choices("experiment"):
+        assert any(preset.startswith(f"{n}_") for n in EXPERIMENTS), preset
+
+
+def test_spellings_and_old_names():
+    assert get("double-descent") is get("double_descent")
+    assert get("adversarial") is get("idefender")  # the kind older runs recorded
+    assert compose("sweep_double_descent", ["experiment=dd_digits"]).data.name == "digits"
+    assert compose("detect_adversarial").model.name == "cnnfc"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["reproduce", "--help"], ["list", "experiments"], ["-V"]])
+def test_listing_never_imports_torch(args):
+    code = f"import sys; from dlx.cli import main; rc = main({args!r}); assert 'torch' not in sys.modules; " \
+           "sys.exit(rc)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    if args[0] == "reproduce":
+        for exp in papers():
+            assert exp.name.replace("_", "-") in res.stdout
+    if args[0] == "list":
+        assert all(name in res.stdout for name in EXPERIMENTS)
+
+
+def test_an_old_kind_still_plots(run_cli, tmp_path):
+    """A detect-adversarial run written before the rename (kind 'adversarial') redraws."""
+    rc, _, err = run_cli("detect-adversarial", "trainer.epochs=3", "trainer.threads=1", "attacks=[fgsm]",
+                         "detectors=[idefender,max_softmax]", "settings=[graybox]", "ablation.components=[1]",
+                         "ablation.layers=[fc2]", "--out", str(tmp_path), "--name", "d")
+    assert rc == 0, err
+    d = tmp_path / "detect-adversarial" / "d"
+    s = json.loads((d / "summary.json").read_text())
+    s["kind"] = "adversarial"
+    (d / "summary.json").write_text(json.dumps(s))
+    (d / "roc.png").unlink()
+    rc, out, err = run_cli("plot", str(d))
+    assert rc == 0 and (d / "roc.png").is_file(), err
+
+
+def test_unknown_paper_lists_the_registry(run_cli):
+    rc, _, err = run_cli("reproduce", "nope")
+    assert rc == 2 and "double-descent" in err and "idefender" in err
