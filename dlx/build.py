@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlx import threads
+
 
 @dataclass
 class Parts:
@@ -14,6 +16,7 @@ class Parts:
     precision: object  # Precision policy
     device: str
     params: int
+    threads: str = ""  # how trainer.threads was resolved (recorded in summary.json)
 
 
 def build(cfg) -> Parts:
@@ -25,23 +28,22 @@ def build(cfg) -> Parts:
     from dlx.train.distributed import device_for_rank
 
     device = device_for_rank(resolve_device(cfg.get("device", "auto")))
-    set_threads(cfg.trainer.get("threads"))
+    setting = cfg.trainer.get("threads", "auto")
+    if setting != "auto":  # as given, before any work; auto needs the model, below
+        threads.apply(threads.choose(setting)[0])
     seed_everything(cfg.seed, bool(cfg.trainer.get("deterministic", False)))
     data = build_data(cfg.data, device=device)
     task = build_task(cfg.task, data.meta)
     model = build_model(cfg.model, data.meta, data.train).to(device)
     precision = build_precision(cfg.precision, device)
-    return Parts(data, model, task, precision, device, count_params(model))
+    n, why = threads.choose(setting, model, first_batch(data, int(cfg.trainer.batch_size)))
+    threads.apply(n)
+    return Parts(data, model, task, precision, device, count_params(model), why)
 
 
-def set_threads(threads) -> None:
-    """torch's intra-op threads and the native thread pools scikit-learn uses (null = their defaults)."""
-    if threads:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(int(threads))
-        threadpool_limits(int(threads))
+def first_batch(data, batch_size: int):
+    """The first (unshuffled) training batch: what the thread rule measures a forward pass on."""
+    return next(iter(data.train.batches(max(1, batch_size))), None)
 
 
 def final_metrics(rows: list[dict], task) -> dict:

@@ -128,7 +128,8 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
     try:
         run = None
         if main:  # one run directory, resolved once and shared with every rank
-            run = _open_run(out, "train", name, default_name(cfg.model.name, cfg.data.name), "train", cfg,
+            label = default_name(cfg.model.name, cfg.data.name, cfg.precision.name)
+            run = _open_run(out, "train", name, label, "train", cfg,
                             overrides, resumable=bool(cfg.trainer.resume), same_overrides=False)
         run_dir = Path(distributed.broadcast_str(str(run.dir) if main else None))
         summary = get("train").run(cfg, run or Run(run_dir, "train"))
@@ -137,6 +138,13 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
     if main:
         _console().print(f"run directory: {run_dir}", _single_run_table("dlx train", summary))
         _exit_if_failed(summary, run_dir, retry=False)
+        if summary["status"] == "interrupted":
+            kept = [o for o in overrides or [] if not o.startswith("trainer.resume=")]
+            resume = " ".join(["dlx train", *kept, "trainer.resume=true", "--name", run_dir.name] +
+                              (["--out", str(out)] if str(out) != "outputs" else []))
+            _say(f"dlx: interrupted at epoch {summary.get('epochs')}, step {summary.get('steps')}: the "
+                 f"metrics so far and a checkpoint are in {run_dir}; resume with: {resume}")
+            raise typer.Exit(130)
 
 
 @app.command()
@@ -147,8 +155,8 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
     from dlx.experiments import get
     from dlx.runs import default_name
 
-    run = _open_run(out, "fit", name, default_name(cfg.baseline.name, cfg.data.name), "fit", cfg, overrides,
-                    resumable=False)
+    label = default_name(cfg.baseline.name, cfg.data.name, cfg.task.name)
+    run = _open_run(out, "fit", name, label, "fit", cfg, overrides, resumable=False)
     summary = get("fit").run(cfg, run)
     _console().print(f"run directory: {run.dir}", _single_run_table("dlx fit", summary))
 
@@ -157,13 +165,13 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
 def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           overrides: list[str] | None = OVERRIDES,
           split: str = typer.Option("test", "--split", help="train | val | test")):
-    """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval.json."""
+    """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval_<split>.json."""
     from dlx.experiments.train.experiment import evaluate_run
     from dlx.tables import metrics_table
 
     result = evaluate_run(run_dir, overrides or [], split)
     rows = {"data": result["data"], "split": split, "n": result["n"], **result["metrics"]}
-    _console().print(f"wrote {run_dir / 'eval.json'}", metrics_table("dlx eval", rows))
+    _console().print(f"wrote {run_dir / f'eval_{split}.json'}", metrics_table("dlx eval", rows))
 
 
 @app.command()

@@ -167,6 +167,7 @@ class Run:
     config: tuple | None = None  # (cfg, overrides) to save as config.yaml/overrides.yaml when the run opens
     on_open: object = None  # called with the directory when it is first created (the CLI announces it)
     opened: bool = False
+    env: dict = field(default_factory=dict)  # added to env_info() in summary.json (e.g. the thread rule)
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
@@ -228,7 +229,7 @@ class Run:
                 return {"kind": self.kind, "status": status, "metrics": self.metrics, **self.extra}
             self.open()
         data = {"kind": self.kind, "status": status, "metrics": self.metrics,
-                "env": env_info(getattr(self, "device", None)), "started": self.started,
+                "env": {**env_info(getattr(self, "device", None)), **self.env}, "started": self.started,
                 "finished": now_iso() if done else None, "wall_s": round(time.time() - self.t0, 3),
                 **self.extra}
         if self.writes:

@@ -57,13 +57,20 @@ def metrics_table(title: str, rows: dict):
 
 
 def frame_table(title: str, df, columns: list[str] | None = None):
-    """A DataFrame's rows under its (or the given) columns; long cells fold instead of being cut."""
+    """A DataFrame's rows under its (or the given) columns. Columns that hold one value in every row move
+    into the title (they are the sweep's fixed settings), rates print as percentages, and long cells fold
+    instead of being cut, so the table fits a standard 80-column terminal."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    fixed = {c: df[c].iloc[0] for c in cols if len(df) > 1 and df[c].astype(str).nunique() == 1}
+    if fixed:
+        title = f"{title} ({', '.join(f'{c}={fmt_number(v)}' for c, v in fixed.items())})".strip()
+        cols = [c for c in cols if c not in fixed]
+    table = Table(title=title, title_justify="left")
     for col in cols:
         table.add_column(str(col), justify="right", overflow="fold")
     for r in df[cols].itertuples(index=False):  # itertuples keeps each column's type (ints stay ints)
-        table.add_row(*[fmt_number(v) for v in r])
+        table.add_row(*[fmt_metric(c, v) if is_percent(c) else fmt_number(v) for c, v in zip(cols, r,
+                                                                                               strict=True)])
     return table

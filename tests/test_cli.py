@@ -76,11 +76,12 @@ def test_train_eval_plot_end_to_end(run_cli, tmp_path):
 
     rc, out, err = run_cli("eval", str(run))
     assert rc == 0, err
-    ev = json.loads((run / "eval.json").read_text())
+    ev = json.loads((run / "eval_test.json").read_text())
     assert ev["metrics"]["error"] == pytest.approx(summary["metrics"]["test_error"], abs=1e-6)
 
     rc, _, err = run_cli("eval", str(run), "--split", "train")
-    assert rc == 0 and json.loads((run / "eval.json").read_text())["split"] == "train"
+    assert rc == 0 and json.loads((run / "eval_train.json").read_text())["split"] == "train"
+    assert json.loads((run / "eval_test.json").read_text())["split"] == "test"  # not overwritten
 
     (run / "learning_curves.png").unlink()
     rc, out, _ = run_cli("plot", str(run))

@@ -28,7 +28,10 @@ def test_run_ids_are_deterministic_and_distinct():
     assert a == run_id({"model.width": 8, "seed": 0})
     assert a != run_id({"model.width": 8, "seed": 1})
     assert run_id({"a.width": 8}) != run_id({"b.width": 8})  # same short name, different keys
-    assert run_id({"data.n_train": None}).startswith("n_trainnull-")
+    # null values stay out of the readable part (no 'n_trainnull'), but still tell ids apart
+    assert run_id({"model.width": 8, "data.n_train": None}).startswith("width8-")
+    assert run_id({"model.width": 8, "data.n_train": None}) != run_id({"model.width": 8})
+    assert run_id({"data.n_train": None}).startswith("run-")
 
 
 def test_execute_skips_completed_children_and_records_failures(tmp_path):

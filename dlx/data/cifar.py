@@ -91,6 +91,9 @@ def folder(cfg, name: str, marker: str, sub: str) -> Path:
     if opt(cfg, "root") is None:
         raise DlxError(f"data.root is required for {name}: a folder with the python-version batches ({sub})")
     root = Path(str(opt(cfg, "root"))).expanduser()
+    if not root.is_dir():
+        raise DlxError(f"data.root {root} is not a folder; {name} needs a folder with the python-version "
+                       f"batches ({sub})")
     return root if (root / marker).is_file() else root / sub
 
 

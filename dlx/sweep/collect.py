@@ -29,7 +29,8 @@ def collect(sweep_dir: Path, children, with_config: bool = False):
         rows.append({**grid, "run_id": c.run_id, "status": s.get("status"), "params": s.get("params"),
                      "n_train": s.get("n_train", grid.get("n_train")), "epochs": s.get("epochs"),
                      **{k: v for k, v in m.items() if k not in SKIP and k not in grid},
-                     "wall_s": s.get("wall_s"), "diverged_step": s.get("diverged_step"),
+                     "wall_s": s.get("wall_s"), "setup_s": s.get("setup_s"), "train_s": s.get("train_wall_s"),
+                     "diverged_step": s.get("diverged_step"),
                      "error": s.get("error"), "error_type": s.get("error_type")})
         if with_config and (d / "config.yaml").is_file():
             flat = flatten(yaml.safe_load((d / "config.yaml").read_text()) or {})

@@ -26,12 +26,14 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
               kind: str = "train") -> str:
     """Run one child here (a train run, or another registered kind such as a baseline fit) and return its
     status; failures are recorded in its summary.json, not raised."""
-    from dlx.build import set_threads
+    from dlx import threads as thread_rule
     from dlx.config import compose
     from dlx.experiments import get
     from dlx.runs import Run
 
-    set_threads(threads)
+    if threads:  # this worker's share of the cores: trainer.threads=auto stays within it
+        os.environ[thread_rule.CAP_ENV] = str(threads)
+        thread_rule.apply(threads)
     exp = get(kind)
     run = Run(Path(run_dir), exp.name, extra={"config": config})
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -46,6 +48,17 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
     except Exception:  # one bad child must not sink the sweep; its summary says why
         pass
     return run_status(Path(run_dir)) or "failed"
+
+
+def warm_up() -> None:
+    """A pool worker imports what every child needs before its first child starts, so that child's
+    wall time is not inflated by seconds of imports the others do not pay."""
+    import dlx.build  # noqa: F401  (torch, data, models, tasks)
+    import dlx.experiments.train.experiment  # noqa: F401
+    import dlx.train  # noqa: F401
+    from dlx.plots import pyplot
+
+    pyplot()  # matplotlib, for the child's learning curves
 
 
 def _worker_died(sweep_dir: Path, child, config: str, err: Exception) -> str:
@@ -114,6 +127,8 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
             for c in todo:
                 statuses[c.run_id] = run_child(*args(c))
                 report.finished(c, statuses[c.run_id])
+                if statuses[c.run_id] == "interrupted":  # Ctrl-C stopped the child cleanly: stop the sweep
+                    raise KeyboardInterrupt
                 if fail_fast and statuses[c.run_id] == "failed":
                     break
         else:
@@ -127,7 +142,9 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
     """Children in a spawn process pool. A worker that dies (e.g. killed for memory) breaks the pool:
     the children that were running are recorded as failed, the ones that never started go to a fresh
     pool (unless nothing started at all, which would only repeat)."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    from dlx.threads import free_cores
+
+    threads = max(1, free_cores()[0] // workers)
 
     def stamp(c):  # a child that starts rewrites its summary ('running'), so an unchanged one never ran
         path = child_dir(sweep_dir, c) / "summary.json"
@@ -136,7 +153,8 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
     stop = False
     while todo and not stop:
         requeue, before = [], {c.run_id: stamp(c) for c in todo}
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=warm_up) as pool:
             pending = {pool.submit(run_child, *args(c, threads)): c for c in todo}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

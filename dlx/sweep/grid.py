@@ -26,9 +26,10 @@ def run_id(params: dict) -> str:
     """Readable and deterministic: 'width=8,label_noise=0.1,seed=0' -> 'width8_label_noise0.1_seed0-1a2b3c'.
     The hash covers the full keys, so two grids that differ only in a key's prefix never collide."""
     text = ",".join(f"{k}={_fmt(v)}" for k, v in params.items())
-    short = "_".join(f"{k.split('.')[-1]}{_fmt(v)}" for k, v in params.items())
+    # the readable part leaves out null values (n_train=null means "all"); the hash keeps every key
+    short = "_".join(f"{k.split('.')[-1]}{_fmt(v)}" for k, v in params.items() if v is not None)
     short = re.sub(r"[^A-Za-z0-9_.+-]", "", short)[:80]
-    return f"{short}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+    return f"{short or 'run'}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 def expand(grid: dict[str, list], zipped: bool = False, kind: str = "train") -> list[Child]:

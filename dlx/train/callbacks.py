@@ -121,16 +121,25 @@ class CsvLogger(Callback):
 
 
 class Checkpointer(Callback):
-    """Save every `every` epochs and at the end of training (atomic; the last one wins)."""
+    """Save every `every` epochs, at the end of training, and when Ctrl-C stopped training at a step
+    boundary (atomic; the last one wins). A hard interrupt (a second Ctrl-C) may land mid-update, so
+    nothing is saved then."""
 
     def __init__(self, path: Path, every: int = 0):
         self.path, self.every = Path(path), int(every or 0)
 
+    def save(self, state):
+        from dlx.train.checkpoint import save_checkpoint
+
+        save_checkpoint(self.path, state)
+
     def on_epoch_end(self, state):
         if state.done or (self.every and state.epoch % self.every == 0):
-            from dlx.train.checkpoint import save_checkpoint
+            self.save(state)
 
-            save_checkpoint(self.path, state)
+    def on_end(self, state, status):
+        if state.stop == "interrupted":
+            self.save(state)
 
 
 class Progress(Callback):

@@ -18,8 +18,10 @@ def state_to_checkpoint(state) -> dict:
             "scheduler": state.scheduler.state_dict(), "precision": state.precision.state_dict(),
             "epoch": state.epoch, "step": state.step, "generator": state.generator.get_state(),
             "rng": torch.get_rng_state(), "history": state.history, "first_loss": state.first_loss,
-            "wall_s": state.wall_s,
+            "wall_s": state.wall_s, "batch_in_epoch": state.batch_in_epoch,
             "callbacks": {cb.state_key: sd for cb in state.callbacks if (sd := cb.state_dict())}}
+    if state.batch_in_epoch:
+        ckpt["epoch_generator"] = state.epoch_generator
     if torch.cuda.is_available():
         ckpt["cuda_rng"] = torch.cuda.get_rng_state_all()
     return ckpt
@@ -66,6 +68,8 @@ def load_checkpoint(path: Path, state) -> None:
     state.history = list(ckpt.get("history", []))
     state.first_loss = ckpt.get("first_loss")
     state.wall_s = float(ckpt.get("wall_s", 0.0))
+    state.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
+    state.epoch_generator = ckpt.get("epoch_generator")
     saved = ckpt.get("callbacks", {})
     for cb in state.callbacks:
         if cb.state_key in saved:

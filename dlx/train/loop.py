@@ -13,6 +13,7 @@ import torch
 from dlx.train import distributed
 from dlx.train.callbacks import Callback, DivergenceGuard, Evaluator
 from dlx.train.checkpoint import load_checkpoint
+from dlx.train.interrupt import graceful
 from dlx.train.optim import build_optimizer, build_schedule
 
 
@@ -39,6 +40,9 @@ class TrainState:
     diverged_step: int | None = None
     wall_s: float = 0.0  # training wall time, carried across resumes
     callbacks: list = field(default_factory=list)  # their state_dict()s travel in the checkpoint
+    batch_in_epoch: int = 0  # batches of the current epoch already consumed (a mid-epoch checkpoint)
+    epoch_generator: torch.Tensor | None = None  # the batch-order generator's state when this epoch began
+    interrupt: bool = False  # Ctrl-C asked to stop at the next step boundary
 
     @property
     def done(self) -> bool:
@@ -88,6 +92,46 @@ def check_settings(trainer_cfg, optim_cfg, n_train: int) -> None:
     build_schedule(build_optimizer([torch.nn.Parameter(torch.zeros(1))], optim_cfg), optim_cfg, 1)
 
 
+def run_epoch(state: TrainState, net, bs: int, clip, ddp: bool, cbs: list) -> None:
+    """One pass over the training batches (or what is left of it after a mid-epoch checkpoint)."""
+    data, task, precision, optimizer = state.data, state.task, state.precision, state.optimizer
+    generator, skip = state.generator, state.batch_in_epoch
+    if skip:  # resumed mid-epoch: replay this epoch's batch order and augmentation draws up to where it was
+        generator.set_state(state.epoch_generator)
+    else:
+        state.epoch_generator = generator.get_state()
+    for i, batch in enumerate(data.train.batches(bs, shuffle=True, generator=generator)):
+        if data.augment is not None:
+            batch = data.augment(batch, generator)
+        if i < skip:
+            continue
+        if state.interrupt:
+            state.stop = "interrupted"
+            return
+        state.batch_in_epoch = i + 1
+        if ddp:
+            batch = distributed.shard(batch)
+            if batch is None:
+                continue
+        with precision.autocast():
+            loss = task.loss(net, batch)
+        state.loss = distributed.mean_loss(loss.detach()) if ddp else loss.detach()
+        for cb in cbs:
+            cb.on_batch_end(state)
+        if state.stop:
+            return
+        optimizer.zero_grad(set_to_none=True)
+        precision.backward(loss)
+        if clip:
+            precision.unscale(optimizer)
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), float(clip))
+        precision.step(optimizer)
+        state.scheduler.step()
+        state.step += 1
+        if state.done:
+            return
+
+
 def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, callbacks=(),
         resume_from: Path | None = None) -> History:
     """Train `model` on `data.train` under `task` and `precision`; return the evaluation history."""
@@ -114,38 +158,19 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
         cb.on_start(state)
     try:
         model.train()
-        while not state.done and state.stop is None:
-            for batch in data.train.batches(bs, shuffle=True, generator=generator):
-                if data.augment is not None:
-                    batch = data.augment(batch, generator)
-                if ddp:
-                    batch = distributed.shard(batch)
-                    if batch is None:
-                        continue
-                with precision.autocast():
-                    loss = task.loss(net, batch)
-                state.loss = distributed.mean_loss(loss.detach()) if ddp else loss.detach()
-                for cb in cbs:
-                    cb.on_batch_end(state)
+        with graceful(state):
+            while not state.done and state.stop is None:
+                run_epoch(state, net, bs, clip, ddp, cbs)
                 if state.stop:
                     break
-                optimizer.zero_grad(set_to_none=True)
-                precision.backward(loss)
-                if clip:
-                    precision.unscale(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-                precision.step(optimizer)
-                scheduler.step()
-                state.step += 1
-                if state.done:
-                    break
-            if state.stop:
-                break
-            state.epoch += 1
-            state.wall_s = time.perf_counter() - t_start
-            state.evaluated = False
-            for cb in cbs:
-                cb.on_epoch_end(state)
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                state.wall_s = time.perf_counter() - t_start
+                state.evaluated = False
+                for cb in cbs:
+                    cb.on_epoch_end(state)
+                if state.interrupt:
+                    state.stop = "interrupted"
         status = state.stop or "completed"
     finally:
         state.wall_s = time.perf_counter() - t_start

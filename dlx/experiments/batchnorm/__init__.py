@@ -8,7 +8,7 @@ register(Experiment(
     title="Understanding Batch Normalization (Bjorck et al., NeurIPS 2018)",
     claim="BN works by allowing larger learning rates",
     table_columns=("bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "epochs",
-                   "wall_s"),
+                   "train_s"),
     headline=True,
     sweep=Sweep(swept_by={"optimizer.lr": "set sweep.lrs=[...]", "model.batchnorm": "set sweep.bn=[...]",
                           "seed": "set sweep.seeds=N (seeds 0..N-1)"}),

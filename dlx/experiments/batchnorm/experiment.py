@@ -22,18 +22,12 @@ def cpu_seconds() -> float:
 
 
 def child_extras(run_dir: Path, results):
-    """diverged_epoch (1-based: the epoch in which the loss blew up) and training wall time per child."""
-    from dlx.runs import read_json
+    """diverged_epoch per child (1-based: the epoch in which the loss blew up)."""
+    from dlx.runs import read_summary
 
-    epochs, train_wall = [], []
-    for rid in results.run_id:
-        path = Path(run_dir) / "runs" / rid / "summary.json"
-        s = read_json(path) if path.is_file() else {}
-        epochs.append(s.get("diverged_epoch"))
-        train_wall.append(s.get("train_wall_s"))
     results = results.copy()
-    results["diverged_epoch"] = epochs
-    results["train_wall_s"] = train_wall
+    results["diverged_epoch"] = [read_summary(Path(run_dir) / "runs" / rid).get("diverged_epoch")
+                                 for rid in results.run_id]
     return results
 
 
@@ -72,7 +66,7 @@ def finalize(cfg, run: Run, children):
     results, curves = collect(run.dir, children)
     results = tidy(child_extras(run.dir, results))
     cols = ["bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "diverged_step",
-            "status", "epochs", "train_loss", "test_loss", "params", "wall_s", "train_wall_s", "run_id",
+            "status", "epochs", "train_loss", "test_loss", "params", "wall_s", "train_s", "run_id",
             "error"]
     results = results[cols].sort_values(["bn", "lr", "seed"], ascending=[False, True, True])
     if len(curves):

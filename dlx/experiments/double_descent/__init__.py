@@ -8,7 +8,7 @@ register(Experiment(
     title="Deep Double Descent (Nakkiran et al., 2019)",
     claim="test error peaks at the interpolation threshold",
     table_columns=("width", "label_noise", "n_train", "seed", "params", "train_error", "test_error", "status",
-                   "wall_s"),
+                   "train_s"),
     headline=True,
     sweep=Sweep(swept_by={"model.width": "set sweep.widths=[...]",
                           "data.label_noise": "set sweep.label_noise=[...]",

@@ -21,7 +21,8 @@ def curve_stats(widths, test, train, epsilon: float = 0.1, min_rise: float = 0.0
         rise = test[i] - max(min(test[:i]), min(test[i + 1:]))
         if rise > best_rise:
             best_i, best_rise = i, rise
-    out = {"threshold_width": threshold, "epsilon": epsilon, "widest_test_error": test[-1] if test else None,
+    out = {"threshold_width": threshold, "epsilon": epsilon, "min_rise": min_rise,
+           "widest_test_error": test[-1] if test else None,
            "min_test_error": min(test) if test else None, "detected": False, "rise": None, "peak_width": None}
     if best_i is not None:
         before, after = min(test[:best_i]), min(test[best_i + 1:])

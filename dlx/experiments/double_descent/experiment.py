@@ -68,9 +68,11 @@ def headline(summary: dict) -> str:
         return f"double descent: not detected (fewer than 3 widths); {where}"
     if not m.get("detected"):  # no interior bump worth the name: say so without calling anything a peak
         rise = m.get("rise") or 0.0
-        return (f"double descent: not detected — no interior width stands above the best error on both "
-                f"sides by the required margin (largest rise {100 * max(rise, 0.0):.1f} points, at width "
-                f"{m['peak_width']}); test error {100 * m['widest_test_error']:.1f}% at the widest; {where}")
+        bump = (f"the largest bump, {100 * rise:.1f} points at width {m['peak_width']}, is below the "
+                f"{100 * m.get('min_rise', 0.02):.0f}-point margin") if rise > 0 else \
+            "no interior width is worse than the best widths on both sides"
+        return (f"double descent: not detected — {bump}; test error {100 * m['widest_test_error']:.1f}% at "
+                f"the widest; {where}")
     return (f"double descent: detected — test error {100 * m['best_before']:.1f}% at width "
             f"{m['best_before_width']} -> peak {100 * m['peak_test_error']:.1f}% at width "
             f"{m['peak_width']} -> {100 * m['widest_test_error']:.1f}% at the widest; {where}")

@@ -13,6 +13,7 @@ from dlx.runs import Run, write_csv
 def run(cfg, run: Run) -> dict:
     import pandas as pd
 
+    from dlx import threads
     from dlx.build import final_metrics
     from dlx.data import build_data
     from dlx.experiments.fit.estimators import Predictor, arrays, build_estimator
@@ -20,6 +21,9 @@ def run(cfg, run: Run) -> dict:
     from dlx.train import evaluate
 
     with run.recording():
+        n, why = threads.choose("auto")  # no torch model to measure: the free cores (within a sweep's cap)
+        threads.apply(n)
+        run.env["threads_rule"] = why
         data = build_data(cfg.data, device="cpu")
         task = build_task(cfg.task, data.meta)
         est = build_estimator(cfg.baseline, task.name, int(cfg.seed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from dlx.errors import DlxError
@@ -37,22 +38,29 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
         parts = build(cfg)
         check_settings(cfg.trainer, cfg.optimizer, len(parts.data.train))
         run.device = parts.device
+        run.env["threads_rule"] = parts.threads
         info = {"params": parts.params, "precision": parts.precision.note, "model": cfg.model.name,
                 "data": cfg.data.name, "n_train": len(parts.data.train), "world_size": distributed.world(),
                 **parts.task.describe()}
+        resume_from = None
+        if cfg.trainer.get("resume"):
+            resume_from = run.dir / "checkpoint.pt"
+            if not resume_from.is_file():  # never start over silently over the run being resumed
+                raise DlxError(f"trainer.resume=true but there is no checkpoint at {resume_from} (give the "
+                               "--name of an interrupted or finished train run)")
         run.summary("running", **info)
         ckpt = run.path("checkpoint.pt")
-        resume_from = ckpt if cfg.trainer.get("resume") and ckpt.is_file() else None
         callbacks = []
         if main:
             save_label_noise(run, parts.data)
             callbacks = [CsvLogger(run.path("metrics.csv")),
                          Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
                          Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+        setup_s = round(time.time() - run.t0, 3)  # data, model, imports: not training
         hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
                    seed=cfg.seed, callbacks=callbacks, resume_from=resume_from)
-    extra = {"epochs": hist.epoch, "steps": hist.step, "train_wall_s": round(hist.wall_s, 3),
-             "resumed": resume_from is not None}
+    extra = {"epochs": hist.epoch, "steps": hist.step, "setup_s": setup_s,
+             "train_wall_s": round(hist.wall_s, 3), "resumed": resume_from is not None}
     if hist.status == "diverged":
         from dlx.train.loop import plan_steps
 
@@ -95,5 +103,5 @@ def evaluate_run(run_dir: Path, overrides: list[str], split: str = "test") -> di
                        parts.precision)
     result = {"split": split, "data": cfg.data.name, "overrides": list(overrides), "metrics": metrics,
               "n": len(parts.data.split(split)), "params": parts.params, **parts.task.describe()}
-    write_json(run_dir / "eval.json", result)
+    write_json(run_dir / f"eval_{split}.json", result)  # per split: evaluating one never hides another
     return result
