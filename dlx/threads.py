@@ -1,19 +1,21 @@
 """How many threads torch (and scikit-learn's native pools) may use.
 
 On a shared machine, more OpenMP threads than free cores makes every op wait for a descheduled thread:
-small models train many times slower (see docs/benchmarks.md). ``trainer.threads=auto`` (the default)
-therefore takes one thread unless the model does enough work per step to gain from more (a forward pass
-of at least ``MIN_FLOPS`` on one training batch), and then no more than the cores that are free: the
-cores this process may run on, less the 1-minute load average, within any cap a sweep sets for its
-workers (``DLX_THREADS_CAP``). An integer is used as given; null leaves torch's default (every core).
+small models train several times slower (see docs/benchmarks.md). ``trainer.threads=auto`` (the default)
+therefore takes one thread for a model too small to gain from more (a forward pass under ``MIN_FLOPS``
+on one training batch), and otherwise the cores that are free right now: the cores this process may run
+on, less those other processes keep busy (measured over a fifth of a second from /proc/stat; the
+1-minute load average where that is missing), within any cap a sweep sets for its workers
+(``DLX_THREADS_CAP``). An integer is used as given; null leaves torch's default (every core).
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 CAP_ENV = "DLX_THREADS_CAP"
-MIN_FLOPS = 40e6  # forward FLOPs per batch below which a second thread was measured to gain nothing
+MIN_FLOPS = 10e6  # forward FLOPs per training batch below which more threads cannot pay for their syncs
 
 
 def usable_cores() -> int:
@@ -23,10 +25,30 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def busy_cores(window: float = 0.2) -> float | None:
+    """How many cores other processes keep busy now (this one sleeps while it looks), from /proc/stat."""
+    def snapshot():
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, all
+
+    try:
+        idle0, total0 = snapshot()
+        time.sleep(window)
+        idle1, total1 = snapshot()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
 def free_cores() -> tuple[int, float]:
-    """(cores not busy with other work, the 1-minute load average)."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, usable_cores() - int(round(load))), load
+    """(cores not busy with other work, how many are busy)."""
+    busy = busy_cores()
+    if busy is None:
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, usable_cores() - int(round(busy))), busy
 
 
 def forward_flops(model, batch) -> float:
@@ -56,14 +78,14 @@ def choose(setting, model=None, batch=None) -> tuple[int | None, str]:
         from dlx.config import number
 
         return number(setting, "trainer.threads (an integer >= 1, auto or null)", lo=1, integer=True), "set"
-    free, load = free_cores()
-    cap = int(os.environ.get(CAP_ENV) or free)
     flops = forward_flops(model, batch) if model is not None and batch is not None else float("inf")
     if flops < MIN_FLOPS:
-        return 1, f"auto: small model ({flops / 1e6:.0f} MFLOP per batch forward)"
+        return 1, f"auto: small model ({flops / 1e6:.1f} MFLOP per batch forward)"
+    free, busy = free_cores()
+    cap = int(os.environ.get(CAP_ENV) or free)
     n = max(1, min(free, cap))
-    return n, f"auto: {n} of {usable_cores()} cores (load {load:.1f}" + (f", sweep cap {cap})" if
-                                                                        os.environ.get(CAP_ENV) else ")")
+    capped = f", sweep cap {cap}" if os.environ.get(CAP_ENV) else ""
+    return n, f"auto: {n} of {usable_cores()} cores ({busy:.1f} busy{capped})"
 
 
 def apply(threads: int | None) -> None:

@@ -90,11 +90,21 @@ def test_default_names_carry_the_precision_and_the_run_dir_is_announced_first(ru
     assert err.splitlines()[0] == f"run directory: {run}"
 
 
-def test_thread_rule_is_recorded(run_cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    rc, _, _ = run_cli("train", "trainer=quick", "--out", str(tmp_path), "--name", "small")
+def test_thread_rule_is_recorded(run_cli, tmp_path):
+    rc, _, _ = run_cli("train", "trainer=quick", "model.width=8", "--out", str(tmp_path), "--name", "small")
     env = json.loads((tmp_path / "train" / "small" / "summary.json").read_text())["env"]
     assert rc == 0 and env["threads"] == 1 and env["threads_rule"].startswith("auto: small model")
+
+
+def test_busy_cores_sees_a_spinning_process():
+    from dlx import threads
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_cores(0.5) >= 0.7
+    finally:
+        spin.kill()
 
 
 def test_thread_rule():
@@ -107,7 +117,7 @@ def test_thread_rule():
     small = torch.nn.Linear(4, 2)
     assert threads.choose("auto", small, (torch.zeros(8, 4),))[0] == 1
     n, why = threads.choose("auto", big, batch)
-    assert 1 <= n <= threads.usable_cores() and why.startswith("auto:")
+    assert 1 <= n <= threads.usable_cores() and why.startswith("auto:") and "busy" in why
     os.environ[threads.CAP_ENV] = "1"
     try:
         assert threads.choose("auto", big, batch)[0] == 1  # a sweep worker's share
