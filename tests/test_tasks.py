@@ -180,3 +180,40 @@ def test_callback_state_travels_in_the_checkpoint(tmp_path):
     fit(parts.model, parts.task, parts.data, parts.precision, cfg3.trainer, cfg3.optimizer,
         callbacks=[resumed], resume_from=tmp_path / "c.pt")
     assert resumed.batches == first.batches * 3 // 2  # restored, then one more epoch counted
+
+
+def test_a_model_with_nothing_to_train_is_evaluated_once(tmp_path):
+    """Fitted or fixed scorers (ranking baselines) run as ordinary train children: epoch 0, no steps."""
+    from dlx.train import fit
+    from dlx.train.callbacks import Checkpointer
+
+    class Fixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("w", torch.randn(64, 10, generator=torch.Generator().manual_seed(0)))
+
+        def forward(self, x):
+            return x.flatten(1) @ self.w
+
+    cfg = compose("train", QUICK)
+    parts = build(cfg)
+    hist = fit(Fixed(), parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
+               callbacks=[Checkpointer(tmp_path / "c.pt")])
+    assert (hist.status, hist.epoch, hist.step) == ("completed", 0, 0)
+    assert len(hist.rows) == 1 and hist.rows[0]["epoch"] == 0 and 0.5 < hist.rows[0]["test_error"] < 1
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_per_example_predictions_are_saved_for_the_splits_asked(run_cli, tmp_path):
+    rc, _, err = run_cli("train", "task=binary", "data=synthetic_binary", "trainer=quick", "trainer.threads=1",
+                         "task.save_predictions=[test]", "--out", str(tmp_path), "--name", "p")
+    assert rc == 0, err
+    d = tmp_path / "train" / "p"
+    pred = pd.read_csv(d / "predictions_test.csv")
+    assert list(pred.columns) == ["score", "label"] and len(pred) == 1000
+    s = json.loads((d / "summary.json").read_text())
+    assert roc_auc_score(pred.label, pred.score) == pytest.approx(s["metrics"]["test_auc"], abs=1e-6)
+    assert not (d / "predictions_train.csv").exists()
+    rc, _, err = run_cli("fit", "task=binary", "data=synthetic_binary", "task.save_predictions=[test]",
+                         "--out", str(tmp_path), "--name", "f")
+    assert rc == 0 and len(pd.read_csv(tmp_path / "fit" / "f" / "predictions_test.csv")) == 1000

@@ -11,7 +11,10 @@ from dlx.tasks.base import accumulate, finish
 
 
 @torch.no_grad()
-def evaluate(model, task, split, batch_size: int = 2048, precision=None) -> dict[str, float]:
+def evaluate(model, task, split, batch_size: int = 2048, precision=None, per_example: dict | None = None
+             ) -> dict[str, float]:
+    """The task's metrics over ``split``. Pass a dict as ``per_example`` to also get the per-example
+    arrays the task emitted (scores, labels, groups) in it, in split order."""
     was_training = model.training
     model.eval()
     acc: dict = {}
@@ -22,4 +25,23 @@ def evaluate(model, task, split, batch_size: int = 2048, precision=None) -> dict
                 accumulate(acc, task.metrics(model, batch))
     finally:
         model.train(was_training)
-    return task.reduce(finish(acc))
+    done = finish(acc)
+    if per_example is not None:
+        per_example.update({k: v for k, v in done.items() if not isinstance(v, float)})
+    return task.reduce(done)
+
+
+def save_predictions(run, model, task, data, splits, batch_size: int = 2048, precision=None) -> list:
+    """predictions_<split>.csv: the per-example outputs of the task (e.g. binary: score, label) for each
+    split in ``splits`` (the ``task.save_predictions`` setting); tasks that emit none write nothing."""
+    import pandas as pd
+
+    from dlx.runs import write_csv
+
+    written = []
+    for name in splits or []:
+        arrays: dict = {}
+        evaluate(model, task, data.split(str(name)), batch_size, precision, per_example=arrays)
+        if arrays:
+            written.append(write_csv(run.path(f"predictions_{name}.csv"), pd.DataFrame(arrays)))
+    return written

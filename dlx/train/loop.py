@@ -138,11 +138,15 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
     cfg = trainer_cfg
     spe, epochs, total = plan_steps(len(data.train), cfg)
     model = precision.prepare(model)
-    optimizer = build_optimizer(model.parameters(), optim_cfg)
-    scheduler = build_schedule(optimizer, optim_cfg, total)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:  # a fitted or fixed scorer (a baseline): nothing to train, evaluated once as epoch 0
+        epochs = total = 0
+        params = [torch.nn.Parameter(torch.zeros(0))]  # so the optimizer and its checkpoint keep one shape
+    optimizer = build_optimizer(params, optim_cfg)
+    scheduler = build_schedule(optimizer, optim_cfg, max(total, 1))
     generator = torch.Generator().manual_seed(int(seed))
     state = TrainState(model, task, data, precision, optimizer, scheduler, generator, epochs, total, spe, cfg)
-    check_every = 1 if next(model.parameters()).device.type == "cpu" else int(cfg.get("check_every", 50))
+    check_every = 1 if params[0].device.type == "cpu" else int(cfg.get("check_every", 50))
     guard = DivergenceGuard(cfg.get("divergence_factor"), check_every)
     cbs: list[Callback] = [guard, Evaluator(), *callbacks]
     state.callbacks = cbs
@@ -158,6 +162,9 @@ def fit(model, task, data, precision, trainer_cfg, optim_cfg, *, seed: int = 0, 
         cb.on_start(state)
     try:
         model.train()
+        if total == 0:
+            for cb in cbs:
+                cb.on_epoch_end(state)
         with graceful(state):
             while not state.done and state.stop is None:
                 run_epoch(state, net, bs, clip, ddp, cbs)

@@ -19,6 +19,7 @@ def run(cfg, run: Run) -> dict:
     from dlx.experiments.fit.estimators import Predictor, arrays, build_estimator
     from dlx.tasks import build_task
     from dlx.train import evaluate
+    from dlx.train.evaluate import save_predictions
 
     with run.recording():
         n, why = threads.choose("auto")  # no torch model to measure: the free cores (within a sweep's cap)
@@ -39,6 +40,7 @@ def run(cfg, run: Run) -> dict:
                 row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split)).items()})
         row["wall_s"] = round(fit_s, 3)
         write_csv(run.path("metrics.csv"), pd.DataFrame([row]))
+        save_predictions(run, model, task, data, cfg.task.get("save_predictions"))
     return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
                        estimator=repr(est))
 

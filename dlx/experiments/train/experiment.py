@@ -28,6 +28,7 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     from dlx.build import build, final_metrics
     from dlx.train import distributed, fit
     from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
+    from dlx.train.evaluate import save_predictions
     from dlx.train.loop import check_settings
 
     main = distributed.is_main()
@@ -68,6 +69,9 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
         # the check was buffered and ran at an epoch end)
         spe = plan_steps(len(parts.data.train), cfg.trainer)[0]
         extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
+    if main and hist.status == "completed":
+        save_predictions(run, parts.model, parts.task, parts.data, cfg.task.get("save_predictions"),
+                         int(cfg.trainer.get("eval_batch_size", 2048)), parts.precision)
     result = run.summary(hist.status, final_metrics(hist.rows, parts.task), **extra)
     if draw and hist.rows and main:
         plot(run.dir)
