@@ -109,7 +109,15 @@ def test_analyse_rules():
     assert a["nobn_max_stable_lr"] == 1e-3 and a["nobn_diverged_lrs"] == [0.1, 1.0]
     assert a["stable_lr_ratio"] == pytest.approx(100)
     assert a["small_lr"] == 1e-3 and a["small_lr_gap"] == pytest.approx(-0.01) and a["small_lr_close"]
-    assert a["claims"] == {"stable_lr_ratio>=10": True, "bn_best>nobn_best": True, "close_at_small_lr": True}
+    init = {"bn_max_eta_loss_falls": 0.1, "nobn_max_eta_loss_falls": 1e-3, "grad_ratio_nobn_over_bn": 5.0,
+            "bn_grad_kurtosis": 3.0, "nobn_grad_kurtosis": 50.0}
+    verdicts = {c["id"]: c["verdict"] for c in analysis.claims(a, init)}
+    assert verdicts == {"stable_lr": "holds", "best_accuracy": "holds", "same_small_lr": "holds",
+                        "init_step": "holds", "init_gradients": "holds"}
+    worse = analysis.claims(analysis.analyse(df, small_lr=1e-2), {**init, "nobn_max_eta_loss_falls": 1.0})
+    assert {c["id"]: c["verdict"] for c in worse}["same_small_lr"] == "fails"
+    assert {c["id"]: c["verdict"] for c in worse}["init_step"] == "fails"
+    json.dumps(worse, allow_nan=False)
     json.dumps(a, allow_nan=False)  # NaN never reaches summary.json
     assert not analysis.analyse(df, small_lr=1e-2)["small_lr_close"]
     assert a["best_gap"] == pytest.approx(0.95 - 0.81) and a["best_gap_welch_p"] is None  # one seed
@@ -137,7 +145,8 @@ TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.ep
 def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     rc, out, err = run_cli("reproduce", "batchnorm", *TINY, "--out", str(tmp_path), "--name", "bn")
     assert rc == 0, err
-    assert "batchnorm: largest stable lr" in out and "Welch" not in out  # one seed: no noise estimate
+    assert "batchnorm: " in out and "claims hold" in out and "stable_lr:" in out
+    assert "Welch" not in out  # one seed: no noise estimate
     d = tmp_path / "reproduce" / "bn"
     res = pd.read_csv(d / "results.csv")
     assert len(res) == 4 and set(res.bn) == {True, False} and set(res.lr) == {0.03, 30.0}
@@ -149,6 +158,8 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     assert bad.diverged and bad.status == "diverged" and bad.diverged_epoch == 1 and pd.isna(bad.test_acc)
     summary = json.loads((d / "summary.json").read_text())
     assert summary["kind"] == "batchnorm" and summary["status"] == "completed"
+    assert [c["id"] for c in summary["claims"]] == ["stable_lr", "best_accuracy", "same_small_lr", "init_step",
+                                                    "init_gradients"]
     assert summary["children"] == 4 and summary["children_wall_s"] > 0
     assert 30.0 in summary["metrics"]["nobn_diverged_lrs"]
     assert {"nobn_max_eta_loss_falls", "grad_ratio_nobn_over_bn"} <= set(summary["init"])

@@ -5,9 +5,10 @@ the ``kind`` in summary.json, the package ``dlx/experiments/<name>/`` and the pr
 ``conf/experiment/<name>_*.yaml``. A record names its implementation module instead of importing it, so
 listing experiments (``dlx --help``, ``dlx list experiments``) never loads torch.
 
-The implementation module defines ``run(cfg, run)`` and ``plot(run_dir) -> [Path]``; with
-``headline=True`` also ``headline(summary) -> str``; a sweep (``sweep=Sweep(...)``) also
-``children(cfg) -> [Child]`` and ``finalize(cfg, run, children) -> DataFrame``.
+The implementation module defines ``run(cfg, run)`` and ``plot(run_dir) -> [Path]``; a sweep
+(``sweep=Sweep(...)``) also ``children(cfg) -> [Child]`` and ``finalize(cfg, run, children) -> DataFrame``.
+A paper's experiment writes its claims into summary.json (dlx/experiments/claims.py); its headline is
+derived from them.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class Experiment:
         return self.module().plot(Path(run_dir))
 
     def headline_of(self, summary: dict) -> str | None:
+        """One line from the claims in summary.json (a module's own headline() only where it has none)."""
+        if summary.get("claims") or self.paper:
+            from dlx.experiments.claims import headline
+
+            return headline(self.name, summary)
         return self.module().headline(summary) if self.headline else None
 
     def children(self, cfg):

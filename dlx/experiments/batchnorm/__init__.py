@@ -9,7 +9,6 @@ register(Experiment(
     claim="BN works by allowing larger learning rates",
     table_columns=("bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "epochs",
                    "train_s"),
-    headline=True,
     sweep=Sweep(swept_by={"optimizer.lr": "set sweep.lrs=[...]", "model.batchnorm": "set sweep.bn=[...]",
                           "seed": "set sweep.seeds=N (seeds 0..N-1)"}),
 ))

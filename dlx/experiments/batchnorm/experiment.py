@@ -58,7 +58,7 @@ def finalize(cfg, run: Run, children):
     import pandas as pd
 
     from dlx.experiments import get
-    from dlx.experiments.batchnorm.analysis import analyse, tidy
+    from dlx.experiments.batchnorm.analysis import analyse, claims, tidy
     from dlx.experiments.batchnorm.probes import init_summary
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
@@ -75,33 +75,12 @@ def finalize(cfg, run: Run, children):
                        float(cfg.analysis.min_acc), cfg.analysis.large_lr)
     names = ("relative_loss", "activations", "gradients")
     init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
-    metrics = {k: v for k, v in analysis.items() if k not in ("per_lr", "claims")}
+    metrics = {k: v for k, v in analysis.items() if k != "per_lr"}
     return finish(get("batchnorm"), run, results, metrics, curves=curves, analysis=analysis, init=init,
+                  claims=claims(analysis, init),
                   model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,
                   children=len(children), children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1),
                   cpu_s=round(cpu_seconds(), 1))
-
-
-def headline(summary: dict) -> str:
-    a = summary.get("analysis", {})
-    if not a:
-        return f"batchnorm: {summary.get('status')}"
-
-    def pct(v):
-        return "n/a" if v is None else f"{100 * v:.1f}%"
-
-    claims = a.get("claims", {})
-    p = a.get("best_gap_welch_p")
-    noise = "" if p is None else f" (Welch p={p:.2g} over seeds)"
-    r = a.get("stable_lr_ratio")
-    ratio = "ratio n/a" if r is None else f"{r:.3g}x"
-    return (f"batchnorm: largest stable lr {a.get('bn_max_stable_lr')} with BN vs "
-            f"{a.get('nobn_max_stable_lr')} without ({ratio}; "
-            f"{'holds' if claims.get('stable_lr_ratio>=10') else 'fails'} >= 10x); best test accuracy "
-            f"{pct(a.get('bn_best_test_acc'))} vs {pct(a.get('nobn_best_test_acc'))}{noise}; "
-            f"at lr {a.get('small_lr')}: "
-            f"{pct(a.get('small_lr_bn_test_acc'))} vs {pct(a.get('small_lr_nobn_test_acc'))} "
-            f"({'close' if claims.get('close_at_small_lr') else 'not close'})")
 
 
 def plot(run_dir: Path) -> list[Path]:

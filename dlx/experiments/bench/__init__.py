@@ -9,5 +9,4 @@ register(Experiment(
           "(Paszke et al., NeurIPS 2019)",
     claim="eager PyTorch is fast; runner overhead is small",
     table_columns=("model", "mode", "mean", "std", "unit", "pct_of_best", "ratio", "compile_s", "status"),
-    headline=True,
 ))

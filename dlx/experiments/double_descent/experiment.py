@@ -47,35 +47,17 @@ def run(cfg, run: Run):
 def finalize(cfg, run: Run, children):
     """Collect the children, analyse, write results.csv / curves.csv / summary.json and the figures."""
     from dlx.experiments import get
-    from dlx.experiments.double_descent.analysis import analyse
+    from dlx.experiments.double_descent.analysis import analyse, claims, epochwise
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
 
     results, curves = collect(run.dir, children)
     analysis = analyse(results, float(cfg.analysis.epsilon), float(cfg.analysis.min_rise))
+    epoch = epochwise(curves, analysis["main"].get("peak_width"), float(cfg.analysis.min_rise))
     finish(get("double_descent"), run, results, analysis["main"], curves=curves, analysis=analysis,
+           claims=claims(analysis, epoch), epochwise=epoch,
            model=cfg.model.name, data=cfg.data.name)
     return results.sort_values(["label_noise", "n_train", "width", "seed"])
-
-
-def headline(summary: dict) -> str:
-    m = summary.get("metrics", {})
-    if summary.get("status") == "running" or not m:
-        return f"double descent: {summary.get('status')}"
-    thr = m.get("threshold_width")
-    where = f"interpolation threshold at width {thr}" if thr else "no width reaches train error <= epsilon"
-    if not m.get("peak_width"):
-        return f"double descent: not detected (fewer than 3 widths); {where}"
-    if not m.get("detected"):  # no interior bump worth the name: say so without calling anything a peak
-        rise = m.get("rise") or 0.0
-        bump = (f"the largest bump, {100 * rise:.1f} points at width {m['peak_width']}, is below the "
-                f"{100 * m.get('min_rise', 0.02):.0f}-point margin") if rise > 0 else \
-            "no interior width is worse than the best widths on both sides"
-        return (f"double descent: not detected — {bump}; test error {100 * m['widest_test_error']:.1f}% at "
-                f"the widest; {where}")
-    return (f"double descent: detected — test error {100 * m['best_before']:.1f}% at width "
-            f"{m['best_before_width']} -> peak {100 * m['peak_test_error']:.1f}% at width "
-            f"{m['peak_width']} -> {100 * m['widest_test_error']:.1f}% at the widest; {where}")
 
 
 def plot(run_dir: Path) -> list[Path]:

@@ -8,7 +8,6 @@ register(Experiment(
     title="Training Deep Neural Networks with 8-bit Floating Point Numbers (Wang et al., NeurIPS 2018)",
     claim="8-bit floats train to FP32 accuracy",
     table_columns=("model", "precision", "status", "test_error", "diff_to_fp32", "wall_s"),
-    headline=True,
     sweep=Sweep(swept_by={"model": "set fp8.models / fp8.model_overrides",
                           "precision": "set fp8.precisions=[...]"}),
 ))
