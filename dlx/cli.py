@@ -161,6 +161,13 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
     _console().print(f"run directory: {run.dir}", _single_run_table("dlx fit", summary))
 
 
+@app.command()
+def forecast(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+             cfg_only: bool = CFG):
+    """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
+    run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "forecast")
+
+
 @app.command("eval")
 def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           overrides: list[str] | None = OVERRIDES,
@@ -327,20 +334,63 @@ def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT,
     run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender")
 
 
-PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers())
+PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers()) + ", or all"
 
 
 @app.command(help="Run a paper's experiment: CPU scale on embedded data by default, paper scale with "
-                  "experiment=<preset> (see dlx list experiment).\n\n\b\nPapers:\n" +
+                  "experiment=<preset> (see dlx list experiment). 'all' runs every paper's default into one "
+                  "tree and writes the report (re-run with the same --name to resume).\n\n\b\nPapers:\n" +
                   "\n".join(f"  {_spelling(e.name):<15} {e.cite}: {e.claim}"[:79] for e in papers()))
 def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-              cfg_only: bool = CFG):
+              cfg_only: bool = CFG,
+              only: str | None = typer.Option(None, "--only", help="with all: just these papers (a,b)"),
+              skip: str | None = typer.Option(None, "--skip", help="with all: leave these papers out (a,b)")):
+    if paper == "all":
+        return reproduce_all(overrides, out, name, only, skip)
+    if only or skip:
+        raise DlxError("--only and --skip go with 'dlx reproduce all'")
     exp = EXPERIMENTS.get(canonical(paper))
     if exp is None or not exp.paper:
         known = ", ".join(_spelling(e.name) for e in papers())
-        raise DlxError(f"unknown paper '{paper}' (choose from: {known})")
+        raise DlxError(f"unknown paper '{paper}' (choose from: {known}, all)")
     run_experiment("reproduce", exp.name, overrides, out, name, cfg_only, _spelling(exp.name))
+
+
+def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip: str | None) -> None:
+    from dlx.report import build_report
+    from dlx.report.suite import run_all, select
+    from dlx.runs import check_name, default_name
+
+    if overrides:
+        raise DlxError("dlx reproduce all runs every paper's default; give overrides to one paper at a time")
+    chosen = select(only, skip)
+    root = Path(out) / "reproduce" / check_name(name or default_name("all"))
+    _say(f"reproducing {len(chosen)} papers into {root}: {', '.join(_spelling(e.name) for e in chosen)}")
+    summaries = run_all(root, chosen, _say)
+    md, html_path, runs = build_report([root], root)
+    from dlx.experiments.claims import count
+
+    n = count([c for r in runs for c in r.claims])
+    _console().print(f"report: {html_path} (and {md.name}) — {sum(n.values())} claims: {n['holds']} hold, "
+                     f"{n['fails']} fail, {n['not shown']} not shown")
+    failed = [e.name for e, s in zip(chosen, summaries, strict=True) if s.get("status") != "completed"]
+    if failed:
+        _say(f"dlx: error: {', '.join(failed)} did not complete; re-run with --name {root.name} to resume")
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(paths: list[Path] = typer.Argument(..., help="Paper run directories, or folders of them"),
+           out: Path | None = typer.Option(None, "--out", help="Where report.md and report.html go "
+                                           "(default: the one PATH given, else outputs/report/<time>)")):
+    """Build report.md and a self-contained report.html from paper run directories (never re-runs)."""
+    from dlx.report import build_report
+    from dlx.runs import default_name
+
+    target = out or (paths[0] if len(paths) == 1 else Path("outputs") / "report" / default_name("report"))
+    md, html_path, runs = build_report(paths, target)
+    typer.echo(f"{len(runs)} paper runs -> {html_path} and {md}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """The one progress display of dlx: a rich bar on a terminal, one plain line per update when stderr is
-not a terminal (logs, CI, SLURM), nothing with mode ``none``. Training epochs and sweep children use it."""
+not a terminal (logs, CI, SLURM), nothing with mode ``none``. Training epochs, sweep children and the
+papers of `dlx reproduce all` use it; a line opened while another is live joins the same display (rich
+allows one live display at a time), so nested progress shows as stacked bars."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import sys
 import time
 
 MODES = ("auto", "rich", "plain", "none")
+_live: list = []  # the rich Progress shown now, and how many lines use it
 
 
 class ProgressLine:
@@ -22,11 +25,15 @@ class ProgressLine:
         if mode == "rich":
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn(unit), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
-                                transient=False)
-            self.bar.start()
-            self.task = self.bar.add_task(label, total=self.total, completed=done, info="")
+            if not _live:
+                bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.fields[unit]}"), TimeElapsedColumn(),
+                               TextColumn("{task.fields[info]}"), transient=False)
+                bar.start()
+                _live[:] = [bar, 0]
+            self.bar = _live[0]
+            _live[1] += 1
+            self.task = self.bar.add_task(label, total=self.total, completed=done, info="", unit=unit)
 
     def update(self, done: int, info: str = "", line: bool = True) -> None:
         """Move to ``done``; ``line=False`` only moves the bar (no plain line for this update)."""
@@ -44,5 +51,11 @@ class ProgressLine:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.mode == "rich":
+        if self.mode != "rich" or not _live:
+            return
+        _live[1] -= 1
+        if _live[1] <= 0:
             self.bar.stop()
+            _live.clear()
+        else:  # an inner line (a paper's sweep): its finished bar makes way for the next one
+            self.bar.remove_task(self.task)

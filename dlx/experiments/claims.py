@@ -36,6 +36,8 @@ def headline(name: str, summary: dict) -> str:
 
 
 def fmt(measured) -> str:
+    if measured is None:
+        return "-"
     if isinstance(measured, float):
         return f"{measured:.4g}"
     if isinstance(measured, dict):

@@ -188,9 +188,12 @@ def claims(df, metrics: dict) -> list[dict]:
                 if (m, prec) in err and (m, ref) in err}
 
     wang = gaps("fp8_wang", "fp32")
+    def points(d):
+        return {m: f"{g:+.2f} pt" for m, g in d.items()} or None
+
     out = [claim("fp8_matches_fp32", "FP8 training with chunked FP16 accumulation and stochastic rounding "
-                 "keeps FP32 accuracy", {f"{m} pt": g for m, g in wang.items()} or None,
-                 "|fp8_wang - fp32| test error <= 1 point for every model",
+                 "keeps FP32 accuracy", points(wang),
+                 "|fp8_wang - fp32| test error <= 1 point for every model (measured: fp8_wang - fp32)",
                  "every model within ~0.5 point of FP32 (CIFAR-10 CNN and ResNet, ImageNet models)",
                  holds=all(abs(g) <= 1.0 for g in wang.values()) if wang else None,
                  why="" if wang else "fp8_wang or fp32 cells missing")]
@@ -203,15 +206,15 @@ def claims(df, metrics: dict) -> list[dict]:
                      why="" if cl64 is not None else "CL=64 not in fp8.swamp.chunks"))
     nearest = {m: round(g - wang[m], 2) for m, g in gaps("fp8_wang_nearest", "fp32").items() if m in wang}
     out.append(claim("stochastic_rounding_needed", "rounding FP16 weight updates to nearest loses accuracy",
-                     {f"{m} nearest - SR pt": g for m, g in nearest.items()} or None,
-                     "fp8_wang_nearest's test error > fp8_wang's for every model",
+                     points(nearest),
+                     "fp8_wang_nearest's test error > fp8_wang's for every model (measured: the difference)",
                      "nearest rounding of the FP16 update degrades accuracy; stochastic rounding recovers it",
                      holds=all(g > 0 for g in nearest.values()) if nearest else None,
                      why="" if nearest else "fp8_wang_nearest not trained (add it to fp8.precisions)"))
     nochunk = {m: round(g - wang[m], 2) for m, g in gaps("fp8_wang_nochunk", "fp32").items() if m in wang}
     out.append(claim("chunking_needed_in_training", "without chunking, FP16 accumulation degrades training",
-                     {f"{m} no chunk - chunk pt": g for m, g in nochunk.items()} or None,
-                     "fp8_wang_nochunk's test error > fp8_wang's for every model",
+                     points(nochunk),
+                     "fp8_wang_nochunk's test error > fp8_wang's for every model (measured: the difference)",
                      "sequential FP16 accumulation costs accuracy; chunking recovers it",
                      holds=all(g > 0 for g in nochunk.values()) if nochunk else None,
                      why="" if nochunk else "not trained by default: the exact sequential emulation takes "

@@ -1,0 +1,68 @@
+"""`dlx reproduce all`: every registered paper's default in one output tree, resumable by --name (finished
+papers are skipped, a sweep that stopped resumes its children), then the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlx.errors import DlxError
+
+
+def select(only: str | None, skip: str | None) -> list:
+    """The registered papers to run: all of them, or --only a,b, minus --skip c (CLI spellings allowed)."""
+    from dlx.experiments import papers
+    from dlx.experiments.registry import canonical
+
+    known = {e.name: e for e in papers()}
+
+    def names(text, flag):
+        out = [canonical(n.strip()) for n in str(text).split(",") if n.strip()]
+        bad = [n for n in out if n not in known]
+        if bad:
+            raise DlxError(f"unknown paper '{bad[0]}' in {flag} (choose from: "
+                           f"{', '.join(n.replace('_', '-') for n in known)})")
+        return out
+
+    chosen = names(only, "--only") if only else list(known)
+    dropped = set(names(skip, "--skip")) if skip else set()
+    chosen = [n for n in chosen if n not in dropped]
+    if not chosen:
+        raise DlxError("--only/--skip leave no paper to run")
+    return [known[n] for n in chosen]
+
+
+def run_paper(exp, run_dir: Path, say) -> dict:
+    """One paper's default into ``run_dir`` (resumed if it exists); its failure is recorded, not raised."""
+    from dlx.config import compose
+    from dlx.runs import Run, read_summary
+
+    cfg = compose(exp.name, [])
+    run = Run(run_dir, exp.name, config=(cfg, []), on_open=lambda d: say(f"{exp.name}: {d}"))
+    run.open()  # the paper is part of the report whatever happens: its directory records how it ended
+    try:
+        with run.recording():
+            exp.run(cfg, run)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # one paper failing must not stop the others; its summary says why
+        say(f"{exp.name}: failed: {' '.join(str(err).split())[:200]}")
+    return read_summary(run_dir)
+
+
+def run_all(root: Path, papers: list, say) -> list[dict]:
+    """Each selected paper into root/<paper>/; finished ones (status completed) are skipped."""
+    from dlx.progress import ProgressLine
+    from dlx.runs import read_summary
+
+    line = ProgressLine("papers", len(papers), "papers")
+    summaries = []
+    try:
+        for i, exp in enumerate(papers):
+            d = Path(root) / exp.name
+            done = read_summary(d).get("status") == "completed"
+            s = read_summary(d) if done else run_paper(exp, d, line.say)
+            summaries.append(s)
+            line.update(i + 1, f"{exp.name}: {'skipped, already ' if done else ''}{s.get('status')}")
+    finally:
+        line.close()
+    return summaries
