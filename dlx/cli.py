@@ -86,8 +86,10 @@ def _open_run(out: Path, command: str, name: str | None, default: str, kind: str
     """The run directory, announced before any work: a resumable run given an existing --name continues
     there (a sweep only with the same overrides), anything else gets a fresh directory (a taken name gets a
     numeric suffix, and says so)."""
+    from dlx import tracking
     from dlx.runs import Run, read_overrides, resolve_dir
 
+    tracking.check(cfg)
     run_dir = resolve_dir(out, command, name or default, reuse=resumable and name is not None)
     if name is not None and run_dir.name != name:
         _say(f"dlx: {Path(out) / command / name} exists; writing to {run_dir} instead")

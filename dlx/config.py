@@ -21,6 +21,9 @@ RENAMED_PRESETS = {"dd_mnist1d": "double_descent_mnist1d", "dd_digits": "double_
                    "bn_resnet110_cifar10": "batchnorm_resnet110_cifar10"}
 
 
+MULTI = ("logger",)  # config groups that take a list of choices, e.g. logger=[tensorboard,mlflow]
+
+
 def renamed(overrides: list[str]) -> list[str]:
     """``experiment=<old preset name>`` -> its current name."""
     out = []
@@ -86,9 +89,10 @@ def _check_group_choices(overrides: list[str]) -> None:
             raise DlxError("to run without the default preset, give ~experiment (not experiment=null)")
         if key in known:
             opts = choices(key)
-            if value not in opts:
-                raise DlxError(f"unknown {key} '{value}'{_nearest(value, opts)} "
-                               f"(choose from: {', '.join(opts)})")
+            listed = key in MULTI and value.startswith("[") and value.endswith("]")
+            for v in [p.strip() for p in value[1:-1].split(",") if p.strip()] if listed else [value]:
+                if v not in opts:
+                    raise DlxError(f"unknown {key} '{v}'{_nearest(v, opts)} (choose from: {', '.join(opts)})")
 
 
 def _leaf_keys(cfg, prefix: str = "") -> list[str]:

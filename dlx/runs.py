@@ -168,6 +168,8 @@ class Run:
     on_open: object = None  # called with the directory when it is first created (the CLI announces it)
     opened: bool = False
     env: dict = field(default_factory=dict)  # added to env_info() in summary.json (e.g. the thread rule)
+    trackers: object = None  # dlx.tracking.Trackers when the config selects TensorBoard or MLflow
+    closed: bool = False
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
@@ -197,9 +199,30 @@ class Run:
         self.opened = True
         if self.config is not None:
             self.save_config(*self.config)
+            self.start_tracking()
         if callable(self.on_open):
             self.on_open(self.dir)
         return self
+
+    def start_tracking(self) -> None:
+        """Start the trackers the config selects (TensorBoard, MLflow), if any and not started yet."""
+        from dlx import tracking
+
+        if self.trackers is None and self.config is not None and tracking.selected(self.config[0]):
+            self.trackers = tracking.start(self.config[0], self)
+
+    def close(self) -> None:
+        """The run has written everything: trackers get the final summary and the figures (once)."""
+        if self.closed or not self.opened:
+            return
+        self.closed = True
+        if self.trackers:
+            self.trackers.finish(read_summary(self.dir) or {}, sorted(self.dir.glob("*.png")))
+            if self.extra.get("tracking_errors"):  # what failed while finishing goes into the summary too
+                data = read_summary(self.dir)
+                if data:
+                    data["tracking_errors"] = self.extra["tracking_errors"]
+                    write_json(self.dir / "summary.json", data)
 
     def overrides(self) -> list[str]:
         """The overrides this run was started with (pending, or from overrides.yaml)."""
@@ -248,6 +271,8 @@ class Run:
         except Exception as err:  # the traceback (of a bug) is for us, the summary for the user
             self.fail(err)
             raise
+        finally:
+            self.close()
 
     def fail(self, err: BaseException) -> dict:
         """Record ``err`` as this run's failure: a DlxError (bad input) by its message, anything else (a bug,

@@ -6,6 +6,8 @@ a sweep writes its tables, decides completed or failed, and draws its figures.""
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from dlx.runs import Run, read_json, read_summary, usage_error, write_csv
@@ -45,6 +47,27 @@ def check_children(config: str, base: list[str], children) -> None:
             raise DlxError(f"{err} (in sweep child {' '.join(c.overrides)})") from None
 
 
+@contextmanager
+def nested_tracking(run: Run):
+    """Children started from here (in this process, a pool worker or a SLURM job) nest their MLflow runs
+    under the sweep's own: the parent run id travels in the environment they inherit."""
+    from dlx.tracking.mlflow import PARENT_ENV
+
+    trackers = run.trackers.items if run.trackers else []
+    parent = next((f"{t.experiment_id}/{t.run_id}" for t in trackers if t.name == "mlflow"), None)
+    old = os.environ.get(PARENT_ENV)
+    if parent:
+        os.environ[PARENT_ENV] = parent
+    try:
+        yield
+    finally:
+        if parent:
+            if old is None:
+                os.environ.pop(PARENT_ENV, None)
+            else:
+                os.environ[PARENT_ENV] = old
+
+
 def run_sweep(cfg, run: Run, exp):
     """Run ``exp``'s children (skipping finished ones) and finalize; detached SLURM sweeps return early."""
     children = exp.children(cfg)
@@ -53,8 +76,9 @@ def run_sweep(cfg, run: Run, exp):
     base = [*given, "trainer.progress=none"]
     check_children(exp.name, base, children)
     run.summary("running", n_children=len(children))
-    statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher, workers=cfg.sweep.workers,
-                       fail_fast=cfg.sweep.fail_fast)
+    with nested_tracking(run):
+        statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
+                           workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast)
     if "submitted" in statuses.values():  # detached: `dlx status DIR` collects later
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)

@@ -41,7 +41,9 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
     try:
         with run.recording():
             cfg = compose(config, overrides)
+            run.config = (cfg, overrides)
             run.save_config(cfg, overrides)
+            run.start_tracking()
             exp.run(cfg, run)
     except KeyboardInterrupt:
         raise

@@ -120,6 +120,17 @@ class CsvLogger(Callback):
             write_csv(self.path, pd.DataFrame(state.history), durable=False)
 
 
+class Tracking(Callback):
+    """Each evaluation row to the run's trackers (TensorBoard, MLflow), at its optimizer step."""
+
+    def __init__(self, trackers):
+        self.trackers = trackers
+
+    def on_epoch_end(self, state):
+        if state.evaluated:
+            self.trackers.metrics(state.history[-1], state.step)
+
+
 class Checkpointer(Callback):
     """Save every `every` epochs, at the end of training, and when Ctrl-C stopped training at a step
     boundary (atomic; the last one wins). A hard interrupt (a second Ctrl-C) may land mid-update, so

@@ -27,7 +27,7 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     Under torchrun (trainer.strategy=ddp) every rank trains and rank 0 alone writes."""
     from dlx.build import build, final_metrics
     from dlx.train import distributed, fit
-    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
+    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress, Tracking
     from dlx.train.evaluate import save_predictions
     from dlx.train.loop import check_settings
 
@@ -57,24 +57,26 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
             callbacks = [CsvLogger(run.path("metrics.csv")),
                          Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
                          Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+        if run.trackers:
+            callbacks.append(Tracking(run.trackers))
         setup_s = round(time.time() - run.t0, 3)  # data, model, imports: not training
         hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
                    seed=cfg.seed, callbacks=callbacks, resume_from=resume_from)
-    extra = {"epochs": hist.epoch, "steps": hist.step, "setup_s": setup_s,
-             "train_wall_s": round(hist.wall_s, 3), "resumed": resume_from is not None}
-    if hist.status == "diverged":
-        from dlx.train.loop import plan_steps
+        extra = {"epochs": hist.epoch, "steps": hist.step, "setup_s": setup_s,
+                 "train_wall_s": round(hist.wall_s, 3), "resumed": resume_from is not None}
+        if hist.status == "diverged":
+            from dlx.train.loop import plan_steps
 
-        # 1-based like metrics.csv: the epoch in which the loss blew up (from the step: exact even when
-        # the check was buffered and ran at an epoch end)
-        spe = plan_steps(len(parts.data.train), cfg.trainer)[0]
-        extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
-    if main and hist.status == "completed":
-        save_predictions(run, parts.model, parts.task, parts.data, cfg.task.get("save_predictions"),
-                         int(cfg.trainer.get("eval_batch_size", 2048)), parts.precision)
-    result = run.summary(hist.status, final_metrics(hist.rows, parts.task), **extra)
-    if draw and hist.rows and main:
-        plot(run.dir)
+            # 1-based like metrics.csv: the epoch in which the loss blew up (from the step: exact even when
+            # the check was buffered and ran at an epoch end)
+            spe = plan_steps(len(parts.data.train), cfg.trainer)[0]
+            extra.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
+        if main and hist.status == "completed":
+            save_predictions(run, parts.model, parts.task, parts.data, cfg.task.get("save_predictions"),
+                             int(cfg.trainer.get("eval_batch_size", 2048)), parts.precision)
+        result = run.summary(hist.status, final_metrics(hist.rows, parts.task), **extra)
+        if draw and hist.rows and main:
+            plot(run.dir)
     return result
 
 
