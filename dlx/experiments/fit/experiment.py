@@ -41,8 +41,8 @@ def run(cfg, run: Run) -> dict:
         row["wall_s"] = round(fit_s, 3)
         write_csv(run.path("metrics.csv"), pd.DataFrame([row]))
         save_predictions(run, model, task, data, cfg.task.get("save_predictions"))
-    return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
-                       estimator=repr(est))
+        return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
+                           estimator=repr(est))
 
 
 def plot(run_dir: Path) -> list[Path]:
