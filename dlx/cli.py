@@ -82,7 +82,7 @@ def _compose(config: str, overrides: list[str] | None, show: bool):
 
 
 def _open_run(out: Path, command: str, name: str | None, default: str, kind: str, cfg, overrides,
-              resumable: bool, same_overrides: bool = True):
+              resumable: bool, same_overrides: bool = True, shared: bool = False):
     """The run directory, announced before any work: a resumable run given an existing --name continues
     there (a sweep only with the same overrides), anything else gets a fresh directory (a taken name gets a
     numeric suffix, and says so)."""
@@ -101,7 +101,8 @@ def _open_run(out: Path, command: str, name: str | None, default: str, kind: str
             same(read_overrides(run_dir)) != same(overrides or []):
         raise DlxError(f"{run_dir} was started with other overrides ({' '.join(read_overrides(run_dir))}); "
                        "use the same ones to resume, or another --name")
-    return Run(run_dir, kind, config=(cfg, list(overrides or [])),
+    # a shared run (a sweep) lets a second invocation help with its children; others refuse a second writer
+    return Run(run_dir, kind, config=(cfg, list(overrides or [])), exclusive=not shared,
                on_open=lambda d: _say(f"run directory: {d}"))
 
 
@@ -235,7 +236,7 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
     exp = get(experiment)
     cfg = _compose(exp.name, overrides, cfg_only)
     run = _open_run(out, command, name, default_name(label), exp.name, cfg, overrides,
-                    resumable=exp.sweep is not None)
+                    resumable=exp.sweep is not None, shared=exp.sweep is not None)
     with run.recording():
         df = exp.run(cfg, run)
     from dlx.tables import frame_table

@@ -170,6 +170,8 @@ class Run:
     env: dict = field(default_factory=dict)  # added to env_info() in summary.json (e.g. the thread rule)
     trackers: object = None  # dlx.tracking.Trackers when the config selects TensorBoard or MLflow
     closed: bool = False
+    exclusive: bool = True  # claim the directory (dlx/locks.py): a second writer is refused; sweeps share
+    claim: object = None
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
@@ -196,6 +198,10 @@ class Run:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise DlxError(f"cannot create run directory {self.dir}: {err.strerror}") from None
+        if self.exclusive:  # before any file: a live writer elsewhere means this run must not start
+            from dlx.locks import Claim
+
+            self.claim = Claim(self.dir).acquire()
         self.opened = True
         if self.config is not None:
             self.save_config(*self.config)
@@ -216,13 +222,17 @@ class Run:
         if self.closed or not self.opened:
             return
         self.closed = True
-        if self.trackers:
-            self.trackers.finish(read_summary(self.dir) or {}, sorted(self.dir.glob("*.png")))
-            if self.extra.get("tracking_errors"):  # what failed while finishing goes into the summary too
-                data = read_summary(self.dir)
-                if data:
-                    data["tracking_errors"] = self.extra["tracking_errors"]
-                    write_json(self.dir / "summary.json", data)
+        try:
+            if self.trackers:
+                self.trackers.finish(read_summary(self.dir) or {}, sorted(self.dir.glob("*.png")))
+                if self.extra.get("tracking_errors"):  # what failed while finishing goes into the summary
+                    data = read_summary(self.dir)
+                    if data:
+                        data["tracking_errors"] = self.extra["tracking_errors"]
+                        write_json(self.dir / "summary.json", data)
+        finally:
+            if self.claim is not None:
+                self.claim.release()
 
     def overrides(self) -> list[str]:
         """The overrides this run was started with (pending, or from overrides.yaml)."""

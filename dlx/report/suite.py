@@ -37,7 +37,8 @@ def run_paper(exp, run_dir: Path, say) -> dict:
     from dlx.runs import Run, read_summary
 
     cfg = compose(exp.name, [])
-    run = Run(run_dir, exp.name, config=(cfg, []), on_open=lambda d: say(f"{exp.name}: {d}"))
+    run = Run(run_dir, exp.name, config=(cfg, []), exclusive=exp.sweep is None,
+              on_open=lambda d: say(f"{exp.name}: {d}"))
     run.open()  # the paper is part of the report whatever happens: its directory records how it ended
     try:
         with run.recording():

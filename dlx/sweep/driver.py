@@ -15,11 +15,20 @@ from dlx.runs import status as run_status
 from dlx.sweep.execute import DONE, child_dir, execute
 
 
-def status_frame(children, statuses: dict):
+def status_frame(children, statuses: dict, sweep_dir: Path | None = None):
+    """A row per child: its grid values, run id, status and, while one is training it, who (host:pid)."""
     import pandas as pd
 
-    return pd.DataFrame([{**{k.split(".")[-1]: v for k, v in c.params.items()}, "run_id": c.run_id,
-                          "status": statuses.get(c.run_id) or "pending"} for c in children])
+    from dlx.locks import alive, read
+
+    rows = []
+    for c in children:
+        owner = read(child_dir(sweep_dir, c)) if sweep_dir is not None else None
+        rows.append({**{k.split(".")[-1]: v for k, v in c.params.items()}, "run_id": c.run_id,
+                     "status": statuses.get(c.run_id) or "pending",
+                     "owner": f"{owner['host']}:{owner['pid']}" if owner and alive(owner) else ""})
+    df = pd.DataFrame(rows)
+    return df if df.owner.any() else df.drop(columns="owner")
 
 
 def check_fixed(base: list[str], children, hints: dict | None = None) -> None:
@@ -83,7 +92,13 @@ def run_sweep(cfg, run: Run, exp):
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)
     same_usage_error(run.dir, children, statuses)
-    return exp.finalize(cfg, run, children)
+    from dlx.locks import Claim
+
+    claim = Claim(run.dir, ".finalize").wait()  # two invocations that shared the children finalize in turn
+    try:
+        return exp.finalize(cfg, run, children)
+    finally:
+        claim.release()
 
 
 def finish(exp, run: Run, results, metrics: dict, *, curves=None, ok=DONE, tables: dict | None = None,
@@ -131,4 +146,4 @@ def sweep_status(run_dir: Path):
     if all(s in DONE for s in statuses.values()) and summary.get("status") != "completed":
         exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)
         summary = read_json(run_dir / "summary.json")
-    return status_frame(children, statuses), summary
+    return status_frame(children, statuses, run_dir), summary

@@ -6,6 +6,7 @@ A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast)
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -29,15 +30,21 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
     from dlx import threads as thread_rule
     from dlx.config import compose
     from dlx.experiments import get
+    from dlx.locks import Claimed
     from dlx.runs import Run
 
     if threads:  # this worker's share of the cores: trainer.threads=auto stays within it
         os.environ[thread_rule.CAP_ENV] = str(threads)
         thread_rule.apply(threads)
     exp = get(kind)
-    run = Run(Path(run_dir), exp.name, extra={"config": config})
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    run.summary("running")  # first: a worker that dies from here on killed a child that had started
+    d = Path(run_dir)
+    if kind == "train" and (d / "checkpoint.pt").is_file() and run_status(d) not in DONE:
+        overrides = [*overrides, "trainer.resume=true"]  # a child that died: continue, do not start over
+    run = Run(d, exp.name, extra={"config": config})
+    try:  # claim the child, then mark it running: a worker that dies from here on killed a started child
+        run.summary("running")
+    except Claimed:
+        return "claimed"  # another process (a second invocation of this sweep) is training it
     try:
         with run.recording():
             cfg = compose(config, overrides)
@@ -128,16 +135,44 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
         elif launcher == "inline" or workers == 1 or len(todo) <= 1:
             for c in todo:
                 statuses[c.run_id] = run_child(*args(c))
-                report.finished(c, statuses[c.run_id])
+                if statuses[c.run_id] != "claimed":  # claimed elsewhere: counted when it is done there
+                    report.finished(c, statuses[c.run_id])
                 if statuses[c.run_id] == "interrupted":  # Ctrl-C stopped the child cleanly: stop the sweep
                     raise KeyboardInterrupt
                 if fail_fast and statuses[c.run_id] == "failed":
                     break
         else:
             _pool(todo, args, statuses, report, sweep_dir, config, workers, fail_fast)
+        _wait_for_others(children, statuses, args, sweep_dir, report)
     finally:
         report.close()
     return statuses
+
+
+def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, poll: float = 2.0) -> None:
+    """Children another invocation of this sweep claimed: wait until they are done there, or take them
+    over (and resume them from their checkpoint) if that process is gone."""
+    from dlx.locks import alive, read
+
+    waiting = [c for c in children if statuses.get(c.run_id) == "claimed"]
+    while waiting:
+        time.sleep(poll)
+        still = []
+        for c in waiting:
+            d = child_dir(sweep_dir, c)
+            owner = read(d)
+            if run_status(d) in DONE and owner is None:
+                statuses[c.run_id] = run_status(d)
+            elif owner is not None and alive(owner):
+                still.append(c)
+                continue
+            else:  # its owner died: this process finishes it
+                statuses[c.run_id] = run_child(*args(c))
+                if statuses[c.run_id] == "claimed":  # a third process was quicker
+                    still.append(c)
+                    continue
+            report.finished(c, statuses[c.run_id])
+        waiting = still
 
 
 def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fast: bool) -> None:
@@ -171,7 +206,8 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
                             requeue.append(c)  # never started: not its fault
                             continue
                         statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
-                    report.finished(c, statuses[c.run_id])
+                    if statuses[c.run_id] != "claimed":
+                        report.finished(c, statuses[c.run_id])
                     if fail_fast and statuses[c.run_id] == "failed" and not stop:
                         stop = True  # cancel what has not started; record what is running as it ends
                         for f in [f for f in pending if f.cancel()]:

@@ -132,20 +132,27 @@ class Tracking(Callback):
 
 
 class Checkpointer(Callback):
-    """Save every `every` epochs, at the end of training, and when Ctrl-C stopped training at a step
+    """Save every `every` epochs, at the first epoch end `minutes` after the last save (so a killed run
+    loses at most that much), at the end of training, and when Ctrl-C stopped training at a step
     boundary (atomic; the last one wins). A hard interrupt (a second Ctrl-C) may land mid-update, so
     nothing is saved then."""
 
-    def __init__(self, path: Path, every: int = 0):
+    def __init__(self, path: Path, every: int = 0, minutes: float | None = None):
+        import time
+
         self.path, self.every = Path(path), int(every or 0)
+        self.seconds = 60.0 * float(minutes) if minutes else None
+        self.clock, self.last = time.monotonic, time.monotonic()
 
     def save(self, state):
         from dlx.train.checkpoint import save_checkpoint
 
         save_checkpoint(self.path, state)
+        self.last = self.clock()
 
     def on_epoch_end(self, state):
-        if state.done or (self.every and state.epoch % self.every == 0):
+        due = self.seconds is not None and self.clock() - self.last >= self.seconds
+        if state.done or due or (self.every and state.epoch % self.every == 0):
             self.save(state)
 
     def on_end(self, state, status):

@@ -55,7 +55,8 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
         if main:
             save_label_noise(run, parts.data)
             callbacks = [CsvLogger(run.path("metrics.csv")),
-                         Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0)),
+                         Checkpointer(ckpt, cfg.trainer.get("checkpoint_every", 0),
+                                      cfg.trainer.get("checkpoint_minutes")),
                          Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
         if run.trackers:
             callbacks.append(Tracking(run.trackers))
