@@ -28,6 +28,8 @@ NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp
                                          "a sweep given an existing name resumes it")
 CFG = typer.Option(False, "--cfg", help="Print the composed config and exit")
 DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and return; see dlx status")
+ESTIMATE = typer.Option(False, "--estimate", help="Time a few real steps of each distinct child shape, print "
+                                                   "the expected wall time, memory and disk; run nothing")
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
 
 
@@ -119,9 +121,11 @@ def _single_run_table(title: str, summary: dict):
 
 @app.command()
 def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-          cfg_only: bool = CFG):
+          cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
     cfg = _compose("train", overrides, cfg_only)
+    if estimate:
+        return _estimate("train", cfg, overrides)
     from dlx.experiments import get
     from dlx.runs import Run, default_name
     from dlx.train import distributed
@@ -226,8 +230,16 @@ def list_(group: str | None = typer.Argument(None, help="A config group (e.g. mo
     _console().print(table)
 
 
+def _estimate(experiment: str, cfg, overrides) -> None:
+    """Print what running ``cfg`` would cost (dlx/estimate.py) and stop: nothing is written."""
+    from dlx.estimate import describe
+    from dlx.experiments import get
+
+    typer.echo(describe(get(experiment).cost(cfg, list(overrides or []), say=_say)))
+
+
 def run_experiment(command: str, experiment: str, overrides: list[str] | None, out: Path, name: str | None,
-                   cfg_only: bool, label: str) -> None:
+                   cfg_only: bool, label: str, estimate: bool = False) -> None:
     """Shared path of every experiment command: compose its config, open the run directory, run it under
     the one lifecycle record (failed/interrupted), print its table and headline."""
     from dlx.experiments import get
@@ -235,6 +247,8 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
 
     exp = get(experiment)
     cfg = _compose(exp.name, overrides, cfg_only)
+    if estimate:
+        return _estimate(exp.name, cfg, overrides)
     run = _open_run(out, command, name, default_name(label), exp.name, cfg, overrides,
                     resumable=exp.sweep is not None, shared=exp.sweep is not None)
     with run.recording():
@@ -278,24 +292,26 @@ def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
 
 @app.command()
 def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-          cfg_only: bool = CFG):
+          cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """Measure speed: Table-1-like throughput per mode, dlx's loop vs a hand-written one (and Lightning),
     shared-memory multiprocessing."""
-    run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench")
+    run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench", estimate)
 
 
 @sweep_app.command("double-descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                         cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST):
+                         cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
+                         estimate: bool = ESTIMATE):
     """Model-, epoch- and sample-wise double descent (presets: experiment=double_descent_mnist1d|...)."""
     run_experiment("sweep", "double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
-                   cfg_only, "double-descent")
+                   cfg_only, "double-descent", estimate)
 
 
 @sweep_app.command("grid")
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
-               zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing")):
+               zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing"),
+               estimate: bool = ESTIMATE):
     """Any overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child
     (children are train runs; sweep.child=fit makes them baseline fits)."""
     from dlx.config import quote
@@ -305,7 +321,7 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
     extra = [f"sweep.axes=[{','.join(quote(a) for a in axes)}]"] + (["sweep.zip=true"] if zipped else [])
-    run_experiment("sweep", "grid", fixed + extra, out, name, cfg_only, "grid")
+    run_experiment("sweep", "grid", fixed + extra, out, name, cfg_only, "grid", estimate)
 
 
 @app.command()
@@ -331,10 +347,10 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
 
 @app.command("detect-adversarial")
 def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                       cfg_only: bool = CFG):
+                       cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks
     (the same run as dlx reproduce idefender)."""
-    run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender")
+    run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender", estimate)
 
 
 PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers()) + ", or all"
@@ -346,10 +362,12 @@ PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers()) + 
                   "\n".join(f"  {_spelling(e.name):<15} {e.cite}: {e.claim}"[:79] for e in papers()))
 def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-              cfg_only: bool = CFG,
+              cfg_only: bool = CFG, estimate: bool = ESTIMATE,
               only: str | None = typer.Option(None, "--only", help="with all: just these papers (a,b)"),
               skip: str | None = typer.Option(None, "--skip", help="with all: leave these papers out (a,b)")):
     if paper == "all":
+        if estimate:
+            raise DlxError("--estimate goes with one paper at a time (dlx reproduce <paper> --estimate)")
         return reproduce_all(overrides, out, name, only, skip)
     if only or skip:
         raise DlxError("--only and --skip go with 'dlx reproduce all'")
@@ -357,7 +375,7 @@ def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
     if exp is None or not exp.paper:
         known = ", ".join(_spelling(e.name) for e in papers())
         raise DlxError(f"unknown paper '{paper}' (choose from: {known}, all)")
-    run_experiment("reproduce", exp.name, overrides, out, name, cfg_only, _spelling(exp.name))
+    run_experiment("reproduce", exp.name, overrides, out, name, cfg_only, _spelling(exp.name), estimate)
 
 
 def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip: str | None) -> None:

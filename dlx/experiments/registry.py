@@ -38,6 +38,7 @@ class Experiment:
     headline: bool = False
     sweep: Sweep | None = None
     paper: bool = True  # a paper reproduction: listed by `dlx reproduce`
+    estimate: bool = False  # a non-sweep run whose module prices itself: estimate(cfg) -> dlx.estimate.Cost
     command: str = "reproduce"  # the CLI command that runs it, e.g. "sweep double-descent"
 
     def module(self):
@@ -62,6 +63,19 @@ class Experiment:
 
     def finalize(self, cfg, run, children):
         return self.module().finalize(cfg, run, children)
+
+    def cost(self, cfg, overrides: list[str], say=None):
+        """`--estimate`: the expected cost of running ``cfg`` (dlx/estimate.py); nothing is written."""
+        from dlx.errors import DlxError
+        from dlx.estimate import sweep_cost, time_train, train_cost
+
+        if self.sweep is not None:
+            return sweep_cost(self, cfg, [*overrides, "trainer.progress=none"], say)[0]
+        if self.name == "train":
+            return train_cost(cfg, time_train(cfg))
+        if self.estimate:
+            return self.module().estimate(cfg)
+        raise DlxError(f"--estimate is not available for {self.name} runs")
 
 
 EXPERIMENTS: dict[str, Experiment] = {}

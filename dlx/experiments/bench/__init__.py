@@ -8,5 +8,6 @@ register(Experiment(
     title="PyTorch: An Imperative Style, High-Performance Deep Learning Library "
           "(Paszke et al., NeurIPS 2019)",
     claim="eager PyTorch is fast; runner overhead is small",
+    estimate=True,
     table_columns=("model", "mode", "mean", "std", "unit", "pct_of_best", "ratio", "compile_s", "status"),
 ))

@@ -198,6 +198,28 @@ def run(cfg, run: Run):
     return df
 
 
+def estimate(cfg):
+    """`--estimate`: the suites are bounded by their budgets, so this is an upper bound: each throughput
+    cell at most its time budget, compilation at most its budget, the overhead rounds timed from one
+    training run of the configured model."""
+    from dlx.estimate import Cost, rss_mb, time_train, train_cost
+
+    b = cfg.bench
+    tp = b.throughput
+    cells = len(tp.models) * len([m for m in tp.modes if m != "compile"])
+    throughput = cells * float(tp.cell_budget_s or 30) if "throughput" in b.suites else 0.0
+    if "throughput" in b.suites and "compile" in tp.modes:
+        throughput += float(tp.compile_budget_s or 300)
+    overhead = 0.0
+    if "overhead" in b.suites:
+        run = train_cost(cfg, time_train(cfg)).wall_s
+        overhead = run * len(b.overhead.runners) * (int(b.overhead.repeats) + 1)
+    mp = len(b.multiprocessing.sizes_mb) * (int(b.multiprocessing.repeats) + 1) * 3 * 0.2 \
+        if "multiprocessing" in b.suites else 0.0
+    return Cost(throughput + overhead + mp, rss_mb(), 1.0,
+                {"throughput_s<=": round(throughput), "overhead_s": round(overhead), "bound": "budgets"})
+
+
 def claims(rows: list[dict]) -> list[dict]:
     """The PyTorch paper's performance claims as dlx can check them on its own models and loop."""
     from dlx.experiments.claims import claim

@@ -1,0 +1,191 @@
+"""`--estimate`: what a run will cost before paying for it. Each distinct child shape is built and a few
+real training steps and one evaluation are timed on the current device; the run's cost is then those
+times scaled by its steps and evaluations (children summed and shared among the sweep's workers), with
+the peak memory seen while timing and the disk its checkpoints and tables will take. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from dataclasses import dataclass
+
+TIMED_STEPS = 5  # after 2 warm-up steps
+
+
+@dataclass
+class Cost:
+    wall_s: float
+    peak_mb: float
+    disk_mb: float
+    detail: dict
+
+    def add(self, other: Cost) -> Cost:
+        return Cost(self.wall_s + other.wall_s, max(self.peak_mb, other.peak_mb),
+                    self.disk_mb + other.disk_mb, {})
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def shape_key(cfg) -> str:
+    """What decides the cost of a training step: model, data, batch, precision, device (not seeds or lrs)."""
+    from omegaconf import OmegaConf
+
+    c = OmegaConf.to_container(cfg, resolve=True)
+    data = {k: v for k, v in c.get("data", {}).items()
+            if k not in ("label_noise", "noise_seed", "subset_seed")}
+    key = {"model": c.get("model"), "data": data, "batch": c.get("trainer", {}).get("batch_size"),
+           "precision": c.get("precision"), "task": c.get("task", {}).get("name"), "device": c.get("device"),
+           "baseline": c.get("baseline") if "model" not in c else None}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def time_train(cfg) -> dict:
+    """Seconds per training step and per evaluation, setup seconds, parameters, for one train config."""
+    import torch
+
+    from dlx.build import build
+    from dlx.train.evaluate import evaluate
+    from dlx.train.optim import build_optimizer
+
+    t0 = time.perf_counter()
+    parts = build(cfg)
+    setup = time.perf_counter() - t0
+    model = parts.precision.prepare(parts.model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    step_s = 0.0
+    if params:
+        opt = build_optimizer(params, cfg.optimizer)
+        gen = torch.Generator().manual_seed(0)
+        batches = iter(())
+        times = []
+        for i in range(TIMED_STEPS + 2):
+            batch = next(batches, None)
+            if batch is None:
+                bs = int(cfg.trainer.batch_size)
+                batches = iter(parts.data.train.batches(bs, shuffle=True, generator=gen))
+                batch = next(batches)
+            if parts.data.augment is not None:
+                batch = parts.data.augment(batch, gen)
+            t = time.perf_counter()
+            with parts.precision.autocast():
+                loss = parts.task.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            parts.precision.backward(loss)
+            parts.precision.step(opt)
+            if parts.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if i >= 2:
+                times.append(time.perf_counter() - t)
+        step_s = sorted(times)[len(times) // 2]
+    t = time.perf_counter()
+    splits = (["train"] if cfg.trainer.get("eval_train", True) else []) + \
+        (["val"] if parts.data.val is not None else []) + ["test"]
+    for s in splits:
+        evaluate(model, parts.task, parts.data.split(s), int(cfg.trainer.get("eval_batch_size", 2048)),
+                 parts.precision)
+    eval_s = time.perf_counter() - t
+    peak = torch.cuda.max_memory_allocated() / 2**20 if parts.device.startswith("cuda") else rss_mb()
+    return {"setup_s": setup, "step_s": step_s, "eval_s": eval_s, "params": parts.params, "peak_mb": peak,
+            "n_train": len(parts.data.train), "trainable": bool(params), **time_writes(model, splits)}
+
+
+def time_writes(model, splits: list[str]) -> dict:
+    """What a train run writes besides training: a metrics.csv row, the checkpoint, the learning curves."""
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    from dlx.plots.curves import learning_curves
+    from dlx.runs import save_torch, write_csv
+
+    row = {"epoch": 1, "step": 1, "lr": 0.1, **{f"{s}_{m}": 0.5 for s in splits for m in ("loss", "error")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        write_csv(Path(tmp) / "m.csv", pd.DataFrame([row] * 20), durable=False)
+        csv_s = time.perf_counter() - t
+        t = time.perf_counter()
+        save_torch(Path(tmp) / "c.pt", {"model": model.state_dict(), "optimizer": model.state_dict()})
+        ckpt_s = time.perf_counter() - t
+        t = time.perf_counter()
+        learning_curves(pd.DataFrame([{**row, "epoch": e} for e in range(1, 21)]), Path(tmp) / "c.png")
+        plot_s = time.perf_counter() - t
+    return {"csv_s": csv_s, "ckpt_s": ckpt_s, "plot_s": plot_s}
+
+
+def train_cost(cfg, timing: dict) -> Cost:
+    """One train run's cost from its config and the timing of a run of the same shape."""
+    from dlx.train.callbacks import eval_epochs
+    from dlx.train.loop import plan_steps
+
+    spe, epochs, total = plan_steps(timing["n_train"], cfg.trainer)
+    if not timing["trainable"]:
+        epochs = total = 0
+    evals = len(eval_epochs(epochs, cfg.trainer.get("eval_every", 1), cfg.trainer.get("eval_points", 0))) or 1
+    opt_state = {"sgd": 1, "adam": 2, "adamw": 2}.get(cfg.optimizer.get("name"), 2)
+    ckpt_mb = timing["params"] * 4 * (1 + opt_state) / 2**20
+    wall = (timing["setup_s"] + total * timing["step_s"] + evals * (timing["eval_s"] + timing["csv_s"])
+            + timing["ckpt_s"] + timing["plot_s"])
+    return Cost(wall, timing["peak_mb"], ckpt_mb + 0.1 + evals * 0.001,
+                {"steps": total, "evaluations": evals, "step_ms": round(1e3 * timing["step_s"], 2)})
+
+
+def fit_cost(cfg) -> Cost:
+    """A baseline fit is timed whole (they are fast at CPU scale)."""
+    import tempfile
+    from pathlib import Path
+
+    from dlx.experiments.fit.experiment import run
+    from dlx.runs import Run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        run(cfg, Run(Path(tmp) / "fit", "fit", exclusive=False))
+        return Cost(time.perf_counter() - t, rss_mb(), 0.1, {"timed": "whole fit"})
+
+
+def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
+    """Every child's cost (one timing per distinct shape), then the sweep's wall time with its workers."""
+    from dlx.config import compose
+
+    children = exp.children(cfg)
+    timings: dict[str, dict] = {}
+    rows, total, peak, disk, longest = [], 0.0, 0.0, 0.0, 0.0
+    for c in children:
+        ccfg = compose(exp.name, [*base_overrides, *c.overrides])
+        if c.kind == "fit":
+            cost = fit_cost(ccfg)
+        else:
+            key = shape_key(ccfg)
+            if key not in timings:
+                if say:
+                    say(f"estimate: timing {c.run_id} ({len(timings) + 1} shapes so far)")
+                timings[key] = time_train(ccfg)
+            cost = train_cost(ccfg, timings[key])
+        rows.append({"run_id": c.run_id, "wall_s": round(cost.wall_s, 2), **cost.detail})
+        total += cost.wall_s
+        longest = max(longest, cost.wall_s)
+        peak, disk = max(peak, cost.peak_mb), disk + cost.disk_mb
+    workers = 1
+    launcher = cfg.get("launcher") or {}
+    if launcher.get("name") == "local":
+        workers = max(1, int(cfg.sweep.get("workers", 1)))
+    elif launcher.get("name") == "slurm":
+        workers = max(1, int(launcher.get("array_parallelism", 64)))
+    wall = max(total / workers, longest) if children else 0.0
+    return Cost(wall, peak * min(workers, max(len(children), 1)), disk,
+                {"children": len(children), "shapes": len(timings), "workers": workers,
+                 "child_s_sum": round(total, 1)}), rows
+
+
+def describe(cost: Cost) -> str:
+    m = cost.wall_s / 60
+    when = f"{cost.wall_s:.0f} s" if m < 2 else f"{m:.1f} min" if m < 120 else f"{m / 60:.1f} h"
+    extra = ", ".join(f"{k} {v}" for k, v in cost.detail.items())
+    return (f"estimate: {when} wall, peak memory ~{math.ceil(cost.peak_mb)} MB, "
+            f"disk ~{math.ceil(cost.disk_mb)} MB" + (f" ({extra})" if extra else ""))

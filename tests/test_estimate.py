@@ -1,0 +1,40 @@
+"""--estimate: the cost of a run before paying for it, within a factor of 2 of what the run then takes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+
+def seconds(out: str) -> float:
+    m = re.search(r"estimate: ([\d.]+) (s|min|h) wall", out)
+    assert m, out
+    return float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)]
+
+
+def test_a_sweep_estimate_is_within_a_factor_of_two_and_writes_nothing(run_cli, tmp_path):
+    args = ["sweep", "grid", "model.width=64,128", "trainer.epochs=25", "trainer.threads=1",
+            "launcher=inline", "--out", str(tmp_path), "--name", "g"]
+    rc, out, err = run_cli(*args, "--estimate")
+    assert rc == 0, err
+    assert "children 2" in out and "shapes 2" in out and "peak memory" in out and "disk" in out
+    assert not (tmp_path / "sweep").exists()
+    guess = seconds(out)
+    rc, _, err = run_cli(*args)
+    assert rc == 0, err
+    res = json.loads((tmp_path / "sweep" / "g" / "summary.json").read_text())
+    runs = (tmp_path / "sweep" / "g").glob("runs/*/summary.json")
+    took = sum(json.loads(p.read_text())["wall_s"] for p in runs)
+    assert res["status"] == "completed" and took / 2 <= guess <= 2 * took, (guess, took)
+
+
+def test_train_estimate(run_cli, tmp_path):
+    rc, out, err = run_cli("train", "trainer=quick", "trainer.threads=1", "--estimate", "--out", str(tmp_path))
+    assert rc == 0, err
+    assert "steps 22" in out and "evaluations 2" in out  # trainer=quick: 2 epochs of 11 steps
+    assert not (tmp_path / "train").exists()
+
+
+def test_estimate_with_all_is_refused(run_cli, tmp_path):
+    rc, _, err = run_cli("reproduce", "all", "--estimate", "--out", str(tmp_path))
+    assert rc == 2 and "one paper at a time" in err
