@@ -29,7 +29,8 @@ def test_a_sweep_estimate_is_within_a_factor_of_two_and_writes_nothing(run_cli, 
 
 
 def test_train_estimate(run_cli, tmp_path):
-    rc, out, err = run_cli("train", "trainer=quick", "trainer.threads=1", "--estimate", "--out", str(tmp_path))
+    rc, out, err = run_cli("train", "trainer=quick", "trainer.threads=1", "--estimate",
+                           "--out", str(tmp_path))
     assert rc == 0, err
     assert "steps 22" in out and "evaluations 2" in out  # trainer=quick: 2 epochs of 11 steps
     assert not (tmp_path / "train").exists()
