@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -102,7 +104,8 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
     args = ["reproduce", "fp8", "data=synthetic", "data.shape=[1,4,4]", "trainer.steps=3",
             "fp8.models=[cnn]", "fp8.model_overrides.cnn=['model=cnn5','model.width=2']",
             "fp8.precisions=[fp32,fp8_wang,fp8_native]", "fp8.swamp.log2_lengths=[6]", "fp8.swamp.chunks=[8]",
-            "fp8.swamp.trials=2", "fp8.cost.steps=1", "--out", str(tmp_path), "--name", "t"]
+            "fp8.swamp.trials=2", "fp8.cost.steps=1", "fp8.updates.seeds=2", "fp8.updates.lr=0.001",
+            "--out", str(tmp_path), "--name", "t"]
     rc, out, err = run_cli(*args)
     assert rc == 0, err
     d = tmp_path / "reproduce" / "t"
@@ -113,6 +116,13 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
     assert res.set_index("precision").loc["fp8_native", "status"] == "skipped"
     assert (d / "cost.csv").is_file() and (d / "swamping.png").is_file() and (d / "curves.png").is_file()
     assert set(pd.read_csv(d / "cost.csv").variant) == {"fp32", "fp8_wang (fast)", "fp8_wang (exact)"}
+    upd = pd.read_csv(d / "updates.csv")  # the small-update cells: their own table, not results.csv's rows
+    assert len(upd) == 6 and set(upd.seed) == {0, 1} and (d / "updates.png").is_file()
+    child = (d / "runs" / upd.iloc[0].run_id / "config.yaml").read_text()
+    assert "momentum: 0.0" in child and "lr: 0.001" in child and "schedule: constant" in child
+    claims = {c["id"]: c for c in json.loads((d / "summary.json").read_text())["claims"]}
+    assert claims["stochastic_rounding_needed"]["verdict"] in ("holds", "fails")
+    assert "lr 0.001: nearest - SR" in str(claims["stochastic_rounding_needed"]["measured"])
 
     done = sorted(d.glob("runs/*/metrics.csv"))
     stamps = [p.stat().st_mtime_ns for p in done]

@@ -75,6 +75,24 @@ def plot_swamping(run_dir: Path) -> Path | None:
     return save(fig, run_dir / "swamping.png")
 
 
+def plot_updates(run_dir: Path) -> Path | None:
+    """The small-update cells: test error per epoch per precision, mean +- std over seeds."""
+    df = read_table(run_dir / "updates_curves.csv")
+    if df is None:
+        return None
+    fig, (ax,) = figure(1, size=(6.5, 4.2))
+    for prec, g in df.groupby("precision", sort=False):
+        m = g.groupby("epoch").test_error.agg(["mean", "std"]).fillna(0)
+        band(ax, m.index, 100 * m["mean"], 100 * (m["mean"] - m["std"]), 100 * (m["mean"] + m["std"]),
+             label=prec, style="--o" if "nearest" in prec else "-o")
+    seeds = df.seed.nunique()
+    style(ax, title=f"small updates (SGD, constant small lr): test error, mean +- std over {seeds} seeds",
+          xlabel="epoch", ylabel="test error (%)")
+    integer_ticks(ax)
+    return save(fig, run_dir / "updates.png")
+
+
 def plot_fp8_run(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
-    return [p for p in (plot_curves(run_dir), plot_final(run_dir), plot_swamping(run_dir)) if p is not None]
+    made = (plot_curves(run_dir), plot_final(run_dir), plot_swamping(run_dir), plot_updates(run_dir))
+    return [p for p in made if p is not None]
