@@ -7,6 +7,7 @@ a sweep writes its tables, decides completed or failed, and draws its figures.""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -130,10 +131,17 @@ def same_usage_error(run_dir: Path, children, statuses: dict) -> None:
 
 
 def sweep_status(run_dir: Path):
-    """Children's statuses from their run directories; finalizes the sweep once all are done."""
+    """Children's statuses from their run directories; finalizes the sweep once all are done.
+
+    A child submitted as a SLURM job (or a local submitit job) whose job has left the queue without a
+    result is 'lost' (dlx/sweep/slurm.py asks the scheduler). Once nothing of a detached sweep is queued or
+    running any more, the sweep ends here: collected and analysed like a foreground sweep when every child
+    has a result (failed if one failed), else recorded as failed, naming the lost children, so a re-run
+    with the same --name submits them again (a child with a checkpoint resumes from it)."""
     from omegaconf import OmegaConf
 
     from dlx.experiments import get
+    from dlx.sweep.slurm import lost
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
@@ -143,7 +151,24 @@ def sweep_status(run_dir: Path):
     cfg = OmegaConf.load(run_dir / "config.yaml")
     children = exp.children(cfg)
     statuses = {c.run_id: run_status(child_dir(run_dir, c)) for c in children}
+    gone = lost(run_dir, children, statuses, cfg.get("launcher")) or set()
+    statuses.update({run_id: "lost" for run_id in gone})
+    waiting = any(s in (None, "running") for s in statuses.values())
     if all(s in DONE for s in statuses.values()) and summary.get("status") != "completed":
         exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)
         summary = read_json(run_dir / "summary.json")
+    elif summary.get("detached") and summary.get("status") == "running" and not waiting and not gone:
+        exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)  # every child has a result, some failed
+        summary = read_json(run_dir / "summary.json")
+    elif summary.get("detached") and not waiting and gone:
+        shown = sorted(gone)
+        names = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
+        error = (f"{len(gone)} of {len(children)} children lost: "
+                 f"{'their jobs' if len(gone) > 1 else 'its job'} left the queue without a result "
+                 f"(cancelled, timed out or killed): {names}")
+        if summary.get("status") != "failed" or summary.get("error") != error:
+            counts = {str(k): int(v) for k, v in Counter(statuses.values()).items()}
+            Run.reopen(run_dir, exp.name).summary("failed", n_children=len(children), detached=True,
+                                                  statuses=counts, error=error, error_type="Lost")
+            summary = read_json(run_dir / "summary.json")
     return status_frame(children, statuses, run_dir), summary

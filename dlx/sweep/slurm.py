@@ -1,13 +1,30 @@
 """SLURM job arrays through submitit. The children's run directories stay the source of truth: a job
 only runs `run_child`, which writes summary.json like any other launcher, so `dlx status` and resume
-work the same whether a sweep ran in a pool or on a cluster."""
+work the same whether a sweep ran in a pool or on a cluster.
+
+`jobs.json` maps each child submitted last to its job id; `.submitit/dlx-jobs.json` also keeps the
+executor (slurm or local) and every job id each child was ever submitted as, so `dlx status` can tell a
+child whose job left the queue without a result (`lost`) from one still queued. The queue is read with
+`squeue`, which asks slurmctld directly: submitit's own job states come from `sacct`, which needs
+accounting storage (slurmdbd) that small clusters often lack."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 from dlx.errors import DlxError
-from dlx.runs import write_json
+from dlx.runs import read_json, write_json
+
+JOBS = "jobs.json"
+HISTORY = ".submitit/dlx-jobs.json"
+# squeue's %T for a job that is over (its processes are gone); any other state, e.g. PENDING, RUNNING,
+# COMPLETING (processes still being killed), SUSPENDED, REQUEUE_HOLD, SPECIAL_EXIT, is still in the queue
+ENDED = frozenset({"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+                   "DEADLINE", "OUT_OF_MEMORY", "REVOKED"})
 
 
 def executor(sweep_dir: Path, cfg):
@@ -37,5 +54,134 @@ def submit(todo, args, sweep_dir: Path, cfg) -> list:
     ex = executor(sweep_dir, cfg)
     columns = list(zip(*[args(c, int(cfg.get("cpus_per_task", 4))) for c in todo], strict=True))
     jobs = ex.map_array(run_child, *columns)
-    write_json(Path(sweep_dir) / "jobs.json", {c.run_id: j.job_id for c, j in zip(todo, jobs, strict=True)})
+    if ex.cluster == "slurm":
+        _watch_with_squeue(jobs)
+    ids = {c.run_id: str(j.job_id) for c, j in zip(todo, jobs, strict=True)}
+    record(sweep_dir, ex.cluster, ids)
+    write_json(Path(sweep_dir) / JOBS, ids)
     return jobs
+
+
+def record(sweep_dir: Path, cluster: str, ids: dict[str, str]) -> None:
+    """Add this submission to the history: a child re-submitted while its old job still runs keeps both."""
+    path = Path(sweep_dir) / HISTORY
+    old = _read(path) or {}
+    jobs = {k: list(v) for k, v in (old.get("jobs") or {}).items() if isinstance(v, list)}
+    for run_id, job_id in ids.items():
+        jobs[run_id] = [*[j for j in jobs.get(run_id, []) if j != job_id], job_id]
+    write_json(path, {"cluster": cluster, "jobs": jobs})
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        data = read_json(path)
+    except DlxError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def submitted(sweep_dir: Path, cfg=None) -> tuple[str | None, dict[str, list[str]]]:
+    """(cluster, {run_id: [job ids]}) of a sweep submitted through this launcher; (None, {}) if none was.
+    A sweep from before the history was kept has only jobs.json: its cluster follows submitit's rule for
+    launcher.cluster=auto (slurm where srun exists)."""
+    history = _read(Path(sweep_dir) / HISTORY)
+    if history and isinstance(history.get("jobs"), dict):
+        return history.get("cluster"), {k: [str(j) for j in v] for k, v in history["jobs"].items()}
+    jobs = _read(Path(sweep_dir) / JOBS)
+    if not jobs:
+        return None, {}
+    cluster = cfg.get("cluster", "auto") if cfg is not None else "auto"
+    if cluster == "auto":
+        cluster = "slurm" if shutil.which("srun") else "local"
+    return cluster, {k: [str(v)] for k, v in jobs.items()}
+
+
+def queue_states(job_ids) -> dict[str, str] | None:
+    """{job id: state} for those of `job_ids` slurmctld still knows (ended ones stay known for MinJobAge,
+    5 minutes by default); None when squeue cannot answer (missing, the controller unreachable)."""
+    bases = sorted({str(j).split("_")[0] for j in job_ids})
+    if not bases:
+        return {}
+    cmd = ["squeue", "--noheader", "--array", "--states=all", "--format=%i %T", f"--jobs={','.join(bases)}"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:  # every id asked for is unknown (purged after MinJobAge): none is queued
+        return {} if "invalid job id" in out.stderr.lower() else None
+    return dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
+
+
+def queued(cluster: str | None, job_ids) -> set[str] | None:
+    """Which of `job_ids` are still in the queue (pending, running, completing, held...); None when that
+    cannot be known right now (squeue missing or failing, an unknown executor) - never a guess."""
+    job_ids = {str(j) for j in job_ids}
+    if not job_ids:
+        return set()
+    if cluster == "local":  # submitit's local executor: a job is a process on this machine
+        from dlx.locks import alive
+
+        return {j for j in job_ids if j.isdigit() and alive({"host": socket.gethostname(), "pid": int(j)})}
+    states = queue_states(job_ids) if cluster == "slurm" else None
+    if states is None:
+        return None
+    return {j for j in job_ids if j in states and states[j] not in ENDED}
+
+
+def _watch_with_squeue(jobs) -> None:
+    """submitit learns a SLURM job's state from sacct, which fails without accounting storage: a job that
+    ended without a result (scancel, time limit) would then look unfinished forever, and every poll warns.
+    The foreground sweep's jobs ask squeue instead; a job squeue no longer lists has ended."""
+    try:
+        from submitit.slurm.slurm import SlurmInfoWatcher
+    except ImportError:
+        return
+
+    class QueueWatcher(SlurmInfoWatcher):
+        def is_done(self, job_id: str, mode: str = "standard") -> bool:  # SUSPENDED, held...: not done
+            return self.get_state(job_id, mode=mode) in (*ENDED, "LEFT_QUEUE")
+
+        def update(self) -> None:
+            todo = self._registered - self._finished
+            if not todo:
+                return
+            self._num_calls += 1
+            states = queue_states(todo)
+            if states is not None:
+                self._info_dict.update({j: {"JobID": j, "State": states.get(j, "LEFT_QUEUE")} for j in todo})
+            self._last_status_check = time.time()
+            self._finished |= {j for j in todo if self.is_done(j, mode="cache")}
+
+    watcher = QueueWatcher(delay_s=60)
+    for job in jobs:
+        job.watcher = watcher
+
+
+def lost(sweep_dir: Path, children, statuses: dict, cfg=None) -> set[str] | None:
+    """Run ids of the children without a result (no summary, or one still saying 'running') none of whose
+    jobs is in the queue any more: cancelled, timed out, killed with their node, or never started before
+    the array was cancelled. A child whose claim holder still runs on this machine is not lost. None when
+    the queue cannot be read (nothing is called lost then)."""
+    from dlx.locks import alive, read
+    from dlx.runs import status
+
+    cluster, jobs = submitted(sweep_dir, cfg)
+    open_ = [c.run_id for c in children if statuses.get(c.run_id) in (None, "running") and jobs.get(c.run_id)]
+    if not open_:
+        return set()
+    still = queued(cluster, {j for r in open_ for j in jobs[r]})
+    if still is None:
+        return None
+    here = socket.gethostname()
+    out = set()
+    for run_id in open_:
+        if any(j in still for j in jobs[run_id]):
+            continue
+        d = Path(sweep_dir) / "runs" / run_id
+        if status(d) not in (None, "running"):  # it finished between reading its status and the queue
+            continue
+        owner = read(d)
+        if owner and owner.get("host") == here and alive(owner):
+            continue
+        out.add(run_id)
+    return out
