@@ -6,7 +6,8 @@ and a lease. The owner renews the lease from a background thread while it works 
 when it is done. A claim whose owner is gone is taken over: on the same host when its pid no longer runs,
 from another host when its lease has expired (leases tolerate clock skew between hosts of up to
 ``SKEW_S``). Taking over goes through a short-lived ``.claim.takeover`` file, so two processes that find
-the same dead owner do not both take it.
+the same dead owner do not both take it. An owner inside a SLURM job records the job, so its claim is
+dead as soon as that job has left the queue.
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ def read(path: Path, name: str = CLAIM) -> dict | None:
 
 
 def alive(owner: dict) -> bool:
-    """Is the claim's owner still working? Same host: its pid runs. Another host: its lease holds."""
+    """Is the claim's owner still working? Same host: its pid runs. Another host: its lease holds, and
+    for an owner inside a SLURM job, that job is still in the queue (squeue; unknown counts as alive)."""
+    if owner.get("host") != socket.gethostname() and owner.get("slurm_job"):
+        from dlx.sweep.slurm import queued
+
+        still = queued("slurm", [owner["slurm_job"]])
+        if still is not None and owner["slurm_job"] not in still:
+            return False  # its job left the queue: the process is gone with it
     if owner.get("host") == socket.gethostname():
         try:
             os.kill(int(owner.get("pid", -1)), 0)
@@ -80,8 +88,11 @@ class Claim:
         self.held = False
 
     def record(self) -> dict:
+        job = os.environ.get("SLURM_JOB_ID")
+        if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+            job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
         return {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                "expires": time.time() + LEASE_S, "token": self.token}
+                "expires": time.time() + LEASE_S, "token": self.token, **({"slurm_job": job} if job else {})}
 
     def _create(self) -> bool:
         try:

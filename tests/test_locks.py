@@ -100,3 +100,15 @@ def test_a_second_writer_of_a_running_train_directory_is_refused(tmp_path):
     first.communicate(timeout=120)
     assert second.returncode == 2 and "is being written by pid" in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_claim_from_a_slurm_job_that_left_the_queue_is_dead(monkeypatch):
+    import dlx.sweep.slurm as slurm
+
+    owner = {"host": "node-7", "pid": 1, "expires": time.time() + 600, "slurm_job": "123_4"}
+    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: {"123_4"})
+    assert alive(owner)  # still queued or running
+    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: set())
+    assert not alive(owner)  # cancelled: dead at once, not after its lease
+    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: None)
+    assert alive(owner)  # squeue cannot tell: the lease decides
