@@ -172,7 +172,7 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
 def forecast(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
              cfg_only: bool = CFG):
     """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
-    run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "forecast")
+    run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "")
 
 
 @app.command("eval")
@@ -249,7 +249,7 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
     cfg = _compose(exp.name, overrides, cfg_only)
     if estimate:
         return _estimate(exp.name, cfg, overrides)
-    run = _open_run(out, command, name, default_name(label), exp.name, cfg, overrides,
+    run = _open_run(out, command, name, default_name(label or exp.name), exp.name, cfg, overrides,
                     resumable=exp.sweep is not None, shared=exp.sweep is not None)
     with run.recording():
         df = exp.run(cfg, run)

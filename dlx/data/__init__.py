@@ -42,4 +42,13 @@ def build_data(cfg, device="cpu") -> DataBundle:
 
 
 # imported after the registry exists: each module registers its builders on import
-from dlx.data import cifar, diabetes, digits, mnist, mnist1d, synthetic, synthetic_binary  # noqa: E402, F401
+from dlx.data import (  # noqa: E402, F401
+    cifar,
+    diabetes,
+    digits,
+    mnist,
+    mnist1d,
+    panel,
+    synthetic,
+    synthetic_binary,
+)

@@ -9,8 +9,10 @@ from pathlib import Path
 from dlx.experiments import (  # noqa: E402, F401, I001
     batchnorm,
     bench,
+    deepstate,
     double_descent,
     fit,
+    forecast,
     fp8,
     grid,
     idefender,

@@ -58,6 +58,7 @@ from dlx.models import (  # noqa: E402,F401
     cnn1d,
     cnn5,
     cnnfc,
+    forecasters,
     mlp,
     resnet,
     resnet_cifar,

@@ -23,6 +23,9 @@ def register_task(cls: type[Task]) -> type[Task]:
 for _cls in (Classify, Binary, Regress):
     register_task(_cls)
 
+# tasks in modules of their own register themselves on import (explicit, after register_task exists)
+from dlx.tasks import forecast  # noqa: E402, F401
+
 
 def build_task(cfg, meta=None) -> Task:
     name = cfg.get("name")

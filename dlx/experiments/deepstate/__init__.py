@@ -1,0 +1,15 @@
+"""Deep State Space Models for Time Series Forecasting (Rangapuram et al., NeurIPS 2018)."""
+
+from dlx.experiments.registry import Experiment, Sweep, register
+
+register(Experiment(
+    name="deepstate", impl="dlx.experiments.deepstate.experiment",
+    cite="Rangapuram et al., NeurIPS 2018",
+    title="Deep State Space Models for Time Series Forecasting (Rangapuram et al., NeurIPS 2018)",
+    claim="an RNN-parametrised state-space model forecasts well from little data",
+    table_columns=("model", "train_range", "seed", "ql50", "ql90", "mase", "coverage", "status", "wall_s"),
+    headline=True,
+    sweep=Sweep(swept_by={"model": "set sweep.models=[...]",
+                          "data.train_range": "set sweep.train_ranges=[...]",
+                          "seed": "set sweep.seeds=N (seeds 0..N-1 of the trained models)"}),
+))
