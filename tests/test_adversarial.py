@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from dlx.config import compose
 from dlx.experiments.idefender import attacks as atk
-from dlx.experiments.idefender.detectors import build_detector, separation, threshold
+from dlx.experiments.idefender.detectors import build_detector, class_fpr, separation, threshold, thresholds
 from dlx.experiments.idefender.detectors.idefender import UNSEEN
 from dlx.experiments.idefender.detectors.kd_bu import mc_uncertainty
 from dlx.experiments.idefender.detectors.lid import lid_mle
@@ -121,6 +121,43 @@ def test_threshold_hits_target_fpr():
     scores = np.arange(1000.0)
     thr = threshold(scores, 0.05)
     assert (scores > thr).mean() == pytest.approx(0.05, abs=0.002)
+    # few inputs: the nearest rate they allow (1 of 22 flagged, not 2)
+    assert (np.arange(22.0) > threshold(np.arange(22.0), 0.05)).sum() == 1
+    assert (np.arange(5.0) > threshold(np.arange(5.0), 0.05)).sum() == 0
+
+
+def class_scores(n_per: int, rng):
+    """Clean scores of three predicted classes on different scales (class 2's clean inputs look least
+    typical to the detector), as hidden-layer likelihoods often do."""
+    pred = np.repeat([0, 1, 2], n_per)
+    scores = np.r_[rng.normal(0, 1, n_per), rng.normal(3, 1, n_per), rng.normal(6, 2, n_per)]
+    return scores, pred
+
+
+def test_per_class_thresholds_give_each_class_the_target_fpr():
+    rng = np.random.default_rng(0)
+    val, pred = class_scores(1000, rng)
+    glob = thresholds(val, pred, 0.05, per_class=False)
+    per = thresholds(val, pred, 0.05, per_class=True)
+    assert glob.mode == "global" and per.mode == "per_class" and set(per.per_class) == {0, 1, 2}
+    # a global threshold flags the classes at very different rates: ~0% of class 0, most of the 5% in class 2
+    g = {r["class"]: r["fpr"] for r in class_fpr(val, pred, glob, 3)}
+    assert (val > glob.at(pred)).mean() == pytest.approx(0.05, abs=0.003)
+    assert g[0] < 0.01 and g[2] > 0.12
+    # per class: each class at the target on the calibration data (to the 1/n granularity) ...
+    for r in class_fpr(val, pred, per, 3):
+        assert r["n"] == 1000 and r["fpr"] == pytest.approx(0.05, abs=1 / 1000)
+        assert r["threshold"] == per.per_class[r["class"]]
+    # ... and close to it on fresh clean inputs of the same classes
+    test, tpred = class_scores(4000, rng)
+    for r in class_fpr(test, tpred, per, 3):
+        assert r["fpr"] == pytest.approx(0.05, abs=0.025)
+    # a class no validation input was predicted as keeps the global threshold; its row says n = 0
+    assert per.at(np.array([5]))[0] == glob.value
+    assert class_fpr(val, pred, per, 4)[3]["n"] == 0
+    # separation takes one threshold per input
+    sep = separation(test, test + 10, per.at(tpred), per.at(tpred))
+    assert sep["fpr_test"] == pytest.approx(0.05, abs=0.02) and sep["tpr"] > 0.9
 
 
 def tiny_model():
@@ -164,10 +201,54 @@ def test_attacks_stay_in_clip_range_and_eps(name):
     assert (l2 >= linf - 1e-6).all()
 
 
+def tiny_target(model):
+    from dlx.data.bundle import Meta
+    from dlx.experiments.idefender.experiment import Target
+
+    one = torch.ones(1, 1, 1, 1)
+    return Target(model.eval(), Meta("t", "classify", (1, 8, 8), 10), "cpu", 0.3 * one, 0.4 * one, (0.0, 1.0),
+                  (1, 8, 8), 10, 0, 0)
+
+
+def test_query_substitute_learns_the_targets_labels_not_the_true_ones(tmp_path):
+    """Papernot et al.'s protocol: the substitute's training labels are the target's predictions on the
+    attacker's held-out inputs (and on their Jacobian augmentations), never the true labels."""
+    from dlx.experiments.idefender.classifier import predict
+    from dlx.experiments.idefender.substitute import query_substitute, substitute_options
+
+    torch.manual_seed(0)  # a random linear target: varied predictions that have nothing to do with the labels
+    target = tiny_target(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)))
+    cfg = compose("idefender", ["model.width=4", "model.hidden=[16,8]", "trainer.threads=1",
+                                "substitute.n_query=40", "substitute.augment_rounds=2",
+                                "substitute.epochs=10"])
+    opts = substitute_options(cfg)
+    assert opts.labels == "query" and opts.model is None  # the defaults: query labels, the target's family
+    x_pool = np.random.default_rng(0).random((60, 1, 8, 8)).astype(np.float32)
+    y_pool = np.arange(60) % 10
+    sub, (x, labels, rounds), table = query_substitute(opts, cfg, target, x_pool, tmp_path, y_pool)
+    assert len(x) == 40 * 2**2 and list(table.n_labelled) == [40, 80, 160]
+    assert list(np.bincount(rounds)) == [40, 40, 80]
+    np.testing.assert_array_equal(labels, target.predict(x))  # every label is a query of the target
+    first = rounds == 0
+    true = y_pool[np.isin(np.arange(60), np.flatnonzero(np.isin(x_pool, x[first]).all(axis=(1, 2, 3))))]
+    assert len(true) == 40 and (labels[first] != true).mean() > 0.5  # ... and not the true labels
+    # the augmented points are new inputs within lambda of their parents, in the pixel range
+    step = np.abs(x[40:80] - x[:40]).max(axis=(1, 2, 3))
+    assert np.allclose(step, opts.lam, atol=1e-5) and x.min() >= 0.0 and x.max() <= 1.0
+    written = pd.read_csv(tmp_path / "labels.csv")
+    np.testing.assert_array_equal(written.label, labels)
+    assert (written.true_label[first] >= 0).all() and (written.true_label[~first] == -1).all()
+    assert (tmp_path / "weights.pt").is_file() and (tmp_path / "rounds.csv").is_file()
+    # it was fit to the target's labels (agrees with them more often than 1 in 10)
+    xt = target.model_input(x)
+    assert (predict(sub, xt) == labels).mean() > 0.3
+    assert type(sub).__name__ == type(tiny_model()).__name__  # the classifier's own family (cnnfc) by default
+
+
 TINY = ["model.width=8", "model.hidden=[32,16]", "trainer.epochs=15", "trainer.threads=1",
         "attacks=[fgsm,pgd]", "attack.pgd.max_iter=5", "attack.pgd.eps_step=0.08", "detector.mc_samples=3",
-        "substitute.attacks=[fgsm]",
-        "substitute.model=null", "ablation.components=[1,2]", "ablation.layers=[fc1,fc2]",
+        "substitute.attacks=[fgsm]", "substitute.n_query=100", "substitute.augment_rounds=2",
+        "substitute.epochs=10", "ablation.components=[1,2]", "ablation.layers=[fc1,fc2]",
         "attack.max_examples=60"]
 
 
@@ -175,10 +256,22 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     rc, out, err = run_cli("detect-adversarial", *TINY, "--out", str(tmp_path), "--name", "d")
     assert rc == 0, err
     run = tmp_path / "detect-adversarial" / "d"
-    for f in ("results.csv", "scores.csv", "ablation.csv", "summary.json", "roc.png", "loglik_hist.png",
-              "ablation.png", "classifier/checkpoint.pt", "substitute/checkpoint.pt"):
+    for f in ("results.csv", "scores.csv", "ablation.csv", "fpr_per_class.csv", "summary.json", "roc.png",
+              "loglik_hist.png", "ablation.png", "classifier/checkpoint.pt", "substitute/weights.pt",
+              "substitute/labels.csv", "substitute/rounds.csv"):
         assert (run / f).is_file(), f
     df = pd.read_csv(run / "results.csv")
+    # the substitute: query-labelled by default, said so in every black-box row
+    black = df[df.setting == "blackbox"]
+    assert (black.substitute == "query-labelled").all() and (black.substitute_queries == 400).all()
+    assert (black.substitute_model == "cnnfc").all() and black.substitute_agreement.between(0, 1).all()
+    assert (df[df.setting == "graybox"].substitute == "none").all()
+    assert len(pd.read_csv(run / "substitute" / "labels.csv")) == 400
+    # thresholds: global by default; the realized FPR per predicted class under both kinds of threshold
+    fpr = pd.read_csv(run / "fpr_per_class.csv")
+    assert set(fpr.thresholds) == {"global", "per_class"} and set(fpr["class"]) == set(range(10))
+    assert (fpr[fpr.used].thresholds == "global").all() and len(fpr) == 5 * 2 * 10
+    assert (df.thresholds == "global").all() and (df.fpr_class_min <= df.fpr_class_max).all()
     assert set(df.detector) == {"idefender", "max_softmax", "mahalanobis", "kd_bu", "lid"}
     cells = set(zip(df.setting, df.attack, strict=True))
     assert cells == {("graybox", "fgsm"), ("graybox", "pgd"), ("blackbox", "fgsm")}
@@ -189,16 +282,36 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["kind"] == "idefender" and summary["status"] == "completed"
     assert "graybox.fgsm.idefender.auroc" in summary["metrics"]
+    assert summary["substitute"]["labels"] == "query" and summary["substitute"]["queries"] == 400
+    assert summary["thresholds"] == "global" and "idefender.fpr_class_spread" in summary["metrics"]
+    assert set(summary["fpr_per_class"]) == set(df.detector)
+    black_claim = next(c for c in summary["claims"] if c["id"] == "detects_blackbox")
+    assert "query-labelled substitute" in black_claim["claim"]
+    assert "= 400 target queries" in black_claim["claim"]
+    assert "labelled by the target's predictions" in summary["substitute"]["protocol"]
     assert "idefender" in out  # the rich table
     (run / "roc.png").unlink()
     assert run_cli("plot", str(run))[0] == 0 and (run / "roc.png").stat().st_size > 1000
 
-    # the trained child is itself a classifier run; reuse it, gray-box only
-    rc, _, err = run_cli("detect-adversarial", *TINY, "settings=[graybox]", "detectors=[idefender]",
+    # the trained child is itself a classifier run; reuse it, black-box only, with the earlier protocol (a
+    # substitute trained on the true labels, itself a train run) and per-class thresholds
+    rc, _, err = run_cli("detect-adversarial", *TINY, "settings=[blackbox]", "detectors=[idefender]",
+                         "substitute.labels=true", "substitute.model=mlp", "detector.per_class=true",
                          f"classifier.run={run / 'classifier'}", "--out", str(tmp_path), "--name", "r")
     assert rc == 0, err
-    again = pd.read_csv(tmp_path / "detect-adversarial" / "r" / "results.csv")
+    r = tmp_path / "detect-adversarial" / "r"
+    again = pd.read_csv(r / "results.csv")
     assert again.clean_acc.iloc[0] == pytest.approx(df.clean_acc.iloc[0])
+    assert (again.substitute == "true-labelled").all() and (again.substitute_model == "mlp").all()
+    assert again.substitute_queries.isna().all() and (r / "substitute" / "checkpoint.pt").is_file()
+    assert (again.thresholds == "per_class").all()
+    fpr = pd.read_csv(r / "fpr_per_class.csv")
+    used = fpr[fpr.used]
+    assert (used.thresholds == "per_class").all()
+    # on the calibration data each class is flagged at the rate nearest 5% its count allows
+    assert (abs(used.fpr_val - 0.05) <= 0.5 / used.n_val + 1e-9).all()
+    claim = json.loads((r / "summary.json").read_text())["claims"][1]
+    assert "true labels of the training split" in claim["claim"]
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -208,6 +321,9 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     (["attacks=[1]"], "attacks must be a list of attacks"),
     (["classifier.run=/nonexistent/run"], "not a directory"),
     (["detector.idefender.layers=[fc9]"], "unknown feature layer 'fc9'"),
+    (["substitute.labels=oracle"], "substitute.labels must be one of: query, true"),
+    (["substitute.n_query=0"], "substitute.n_query must be an integer >= 1"),
+    (["detector.per_class=maybe"], "detector.per_class"),
 ])
 def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):
     rc, _, err = run_cli("detect-adversarial", *TINY, *args, "--out", str(tmp_path))
@@ -221,6 +337,40 @@ def test_classifier_run_without_checkpoint(run_cli, tmp_path):
     assert rc == 2 and "no checkpoint" in err and len(err.strip().splitlines()) == 1
 
 
-def test_presets_compose():
-    cfg = compose("idefender", ["experiment=idefender_cifar10"])
-    assert cfg.data.name == "cifar10" and cfg.attack.eps == pytest.approx(8 / 255, rel=1e-3)
+@pytest.mark.parametrize("preset", ["idefender_mnist", "idefender_cifar10"])
+def test_paper_presets_compose_with_paper_strength_cw_and_query_substitute(preset):
+    from dlx.experiments.idefender.experiment import options
+
+    cfg = compose("idefender", [f"experiment={preset}"])
+    assert cfg.data.name == preset.split("_")[1]
+    assert cfg.attack.eps == pytest.approx(8 / 255 if "cifar" in preset else 0.3, rel=1e-3)
+    cw = cfg.attack.cw
+    assert (cw.binary_search_steps, cw.max_iter, cw.learning_rate, cw.initial_const) == (9, 1000, 0.01, 0.001)
+    opts = options(cfg)  # every setting of the preset passes the checks a run makes first
+    assert opts.substitute.labels == "query" and opts.substitute.model is None and opts.fpr == 0.05
+    assert opts.attacks == ["fgsm", "bim", "pgd", "deepfool", "cw"]
+
+
+@pytest.mark.parametrize("preset", ["idefender_mnist", "idefender_cifar10"])
+def test_every_paper_preset_setting_says_paper_or_dlx_choice(preset):
+    """Each setting's comment (on its line, or the comment block right above a long one) says whether the
+    value is the paper's or dlx's choice."""
+    from dlx.config import conf_dir
+
+    lines = (conf_dir() / "experiment" / f"{preset}.yaml").read_text().splitlines()
+    checked = 0
+    for i, line in enumerate(lines):
+        code, _, comment = line.partition("#")
+        if not code.strip() or code.rstrip().endswith(":"):
+            continue  # comments, and the headers of nested blocks
+        above = []
+        for prev in reversed(lines[:i]):
+            if not prev.strip().startswith("#"):
+                break
+            above.append(prev)
+        says = comment or " ".join(above)
+        assert "paper" in says or "dlx's choice" in says, line
+        checked += 1
+    assert checked >= 15
+    cw = next(i for i, line in enumerate(lines) if line.strip().startswith("cw:"))
+    assert "9 binary-search steps" in " ".join(lines[cw - 3 : cw])  # the CW budget is stated

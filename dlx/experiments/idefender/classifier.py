@@ -1,5 +1,5 @@
-"""The classifier under attack and the black-box attacker's substitute: either trained here as ordinary
-dlx train runs (classifier/, substitute/) or loaded from an existing train run directory."""
+"""The classifier under attack: trained here as an ordinary dlx train run (classifier/) or loaded from an
+existing train run directory. (The black-box attacker's substitute is in substitute.py.)"""
 
 from __future__ import annotations
 
@@ -77,19 +77,6 @@ def classifier(cfg, run: Run, check=None):
     if check:
         check(build(tcfg).model)
     return train_child(tcfg, run.path("classifier"))
-
-
-def substitute(cfg, tcfg, run: Run):
-    """The black-box attacker's own model: same data, another seed and (by default) another family."""
-    from omegaconf import OmegaConf
-
-    from dlx.config import compose
-
-    scfg = OmegaConf.to_container(tcfg, resolve=True)
-    if cfg.substitute.model:
-        scfg["model"] = OmegaConf.to_container(compose("train", [f"model={cfg.substitute.model}"]).model)
-    scfg["seed"] = int(cfg.substitute.seed)
-    return train_child(OmegaConf.create(scfg), run.path("substitute"))[1].model
 
 
 @torch.no_grad()

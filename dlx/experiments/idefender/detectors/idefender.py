@@ -2,8 +2,12 @@
 
 Per class, a Gaussian mixture (EM, scikit-learn) over hidden fully connected outputs of clean training
 data; an input is scored by its log-likelihood under the mixture of the class the classifier predicts
-for it. Unsupervised: it never sees an adversarial example. Several layers are modelled separately and
-their log-likelihoods summed (an independence assumption across layers).
+for it. Unsupervised: it never sees an adversarial example.
+
+When several hidden layers are modelled (``detector.idefender.layers``), each gets its own per-class
+mixtures and the input's score is the SUM of its per-layer log-likelihoods: dlx's choice, not the paper's
+(it treats the layers as independent given the predicted class, and needs no per-layer weights, which
+would have to be tuned on adversarials). The ablation (ablation.csv) scores each layer alone as well.
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class IDefender(Detector):
         return self
 
     def loglik(self, obs) -> np.ndarray:
-        """Sum over layers of log p(hidden output | mixture of the predicted class)."""
+        """Sum over layers of log p(hidden output | mixture of the predicted class) (the sum is dlx's choice,
+        see the module docstring)."""
         pred = obs.pred
         total = np.zeros(len(obs))
         for layer in self.layers:
