@@ -191,7 +191,7 @@ def finalize(cfg, run: Run, kids):
         curves = curves[curves.part != "updates"] if "part" in curves else curves
     rows, curves = cells(results, curves)
     cols = ["model", "precision", "seed", "run_id", "status", "test_error", "test_loss", "wall_s"]
-    upd = updates[[c for c in cols if c in updates]] if len(updates) else None
+    upd = updates[[c for c in cols if c in updates]].astype({"seed": int}) if len(updates) else None
     df = pd.DataFrame(rows)
     ref = {r["model"]: r.get("test_error") for r in rows if r["precision"] == "fp32"}
     df["diff_to_fp32"] = [r.get("test_error") - ref[r["model"]] if r.get("test_error") is not None
