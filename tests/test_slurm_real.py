@@ -267,13 +267,13 @@ def _hold_all_cores_but_one() -> str | None:
 def test_real_detach_scancel_lost_then_rerun_resumes(run_cli, tmp_path, cancel_leftovers):
     hold = _hold_all_cores_but_one()
     try:  # the long child runs, the short one waits in the queue behind the holding job
-        args = ["sweep", "grid", "trainer.steps=300,3", *FIXED, "trainer.checkpoint_every=1", *ON_SLURM,
+        args = ["sweep", "grid", "trainer.steps=1000,3", *FIXED, "trainer.checkpoint_every=1", *ON_SLURM,
                 "--detach", "--out", str(tmp_path), "--name", "det"]
         rc, _, err = run_cli(*args)
         assert rc == 0, err
         d = tmp_path / "sweep" / "det"
         ids = json.loads((d / "jobs.json").read_text())
-        long, short = sorted(ids, key=lambda r: not r.startswith("steps300"))
+        long, short = sorted(ids, key=lambda r: not r.startswith("steps1000"))
         rc, _, err = run_cli("status", str(d))
         assert rc == 0 and "lost" not in set(sweep_status(d)[0].status), err  # queued or running: not lost
 
@@ -307,4 +307,4 @@ def test_real_detach_scancel_lost_then_rerun_resumes(run_cli, tmp_path, cancel_l
     res = pd.read_csv(d / "results.csv")
     assert len(res) == 2 and (res.status == "completed").all()
     resumed = json.loads((d / "runs" / long / "summary.json").read_text())
-    assert resumed["resumed"] is True and resumed["invocations"] == 2 and resumed["steps"] == 300
+    assert resumed["resumed"] is True and resumed["invocations"] == 2 and resumed["steps"] == 1000

@@ -42,9 +42,13 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
         overrides = [*overrides, "trainer.resume=true"]  # a child that died: continue, do not start over
     run = Run(d, exp.name, extra={"config": config})
     try:  # claim the child, then mark it running: a worker that dies from here on killed a started child
-        run.summary("running")
+        run.open()
     except Claimed:
         return "claimed"  # another process (a second invocation of this sweep) is training it
+    if run_status(d) in DONE:  # finished by that other process between our listing and our claim
+        run.claim.release()
+        return run_status(d)
+    run.summary("running")
     try:
         with run.recording():
             cfg = compose(config, overrides)
