@@ -44,44 +44,52 @@ def shape_key(cfg) -> str:
     return json.dumps(key, sort_keys=True, default=str)
 
 
+def step_seconds(parts, model, cfg, steps: int = TIMED_STEPS) -> float:
+    """Median seconds of one training step (forward, backward, optimizer step) after 2 warm-up steps;
+    0 for a model with nothing to train."""
+    import torch
+
+    from dlx.train.optim import build_optimizer
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return 0.0
+    opt = build_optimizer(params, cfg.optimizer)
+    gen = torch.Generator().manual_seed(0)
+    batches, times = iter(()), []
+    for i in range(steps + 2):
+        batch = next(batches, None)
+        if batch is None:
+            batches = iter(parts.data.train.batches(int(cfg.trainer.batch_size), shuffle=True, generator=gen))
+            batch = next(batches)
+        if parts.data.augment is not None:
+            batch = parts.data.augment(batch, gen)
+        t = time.perf_counter()
+        with parts.precision.autocast():
+            loss = parts.task.loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        parts.precision.backward(loss)
+        parts.precision.step(opt)
+        if parts.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if i >= 2:
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
 def time_train(cfg) -> dict:
     """Seconds per training step and per evaluation, setup seconds, parameters, for one train config."""
     import torch
 
     from dlx.build import build
     from dlx.train.evaluate import evaluate
-    from dlx.train.optim import build_optimizer
 
     t0 = time.perf_counter()
     parts = build(cfg)
     setup = time.perf_counter() - t0
     model = parts.precision.prepare(parts.model)
     params = [p for p in model.parameters() if p.requires_grad]
-    step_s = 0.0
-    if params:
-        opt = build_optimizer(params, cfg.optimizer)
-        gen = torch.Generator().manual_seed(0)
-        batches = iter(())
-        times = []
-        for i in range(TIMED_STEPS + 2):
-            batch = next(batches, None)
-            if batch is None:
-                bs = int(cfg.trainer.batch_size)
-                batches = iter(parts.data.train.batches(bs, shuffle=True, generator=gen))
-                batch = next(batches)
-            if parts.data.augment is not None:
-                batch = parts.data.augment(batch, gen)
-            t = time.perf_counter()
-            with parts.precision.autocast():
-                loss = parts.task.loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            parts.precision.backward(loss)
-            parts.precision.step(opt)
-            if parts.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if i >= 2:
-                times.append(time.perf_counter() - t)
-        step_s = sorted(times)[len(times) // 2]
+    step_s = step_seconds(parts, model, cfg)
     t = time.perf_counter()
     splits = (["train"] if cfg.trainer.get("eval_train", True) else []) + \
         (["val"] if parts.data.val is not None else []) + ["test"]

@@ -7,8 +7,6 @@ products, sequential vs chunked, against float64) and cost.csv (emulated step ti
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 from dlx.errors import DlxError
@@ -119,29 +117,10 @@ def swamping(cfg) -> list[dict]:
 def step_time(cfg, steps: int) -> float:
     """Median seconds per training step (forward, backward, optimizer step) after 2 warm-up steps."""
     from dlx.build import build
-    from dlx.train.optim import build_optimizer
+    from dlx.estimate import step_seconds
 
     parts = build(cfg)
-    model = parts.precision.prepare(parts.model)
-    opt = build_optimizer(model.parameters(), cfg.optimizer)
-    gen = __import__("torch").Generator().manual_seed(0)
-    batches = iter(parts.data.train.batches(int(cfg.trainer.batch_size), shuffle=True, generator=gen))
-    times = []
-    for i in range(steps + 2):
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(parts.data.train.batches(int(cfg.trainer.batch_size), shuffle=True, generator=gen))
-            batch = next(batches)
-        t0 = time.perf_counter()
-        with parts.precision.autocast():
-            loss = parts.task.loss(model, batch)
-        opt.zero_grad(set_to_none=True)
-        parts.precision.backward(loss)
-        parts.precision.step(opt)
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return step_seconds(parts, parts.precision.prepare(parts.model), cfg, steps)
 
 
 def cost(cfg, run: Run) -> list[dict]:
