@@ -46,6 +46,7 @@ from dlx.data import (  # noqa: E402, F401
     cifar,
     diabetes,
     digits,
+    higgs,
     mnist,
     mnist1d,
     panel,

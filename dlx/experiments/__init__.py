@@ -15,6 +15,7 @@ from dlx.experiments import (  # noqa: E402, F401, I001
     forecast,
     fp8,
     grid,
+    higgs,
     idefender,
     train,
 )
