@@ -49,6 +49,7 @@ from dlx.data import (  # noqa: E402, F401
     higgs,
     mnist,
     mnist1d,
+    multitask,
     panel,
     synthetic,
     synthetic_binary,

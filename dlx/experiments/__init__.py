@@ -17,6 +17,7 @@ from dlx.experiments import (  # noqa: E402, F401, I001
     grid,
     higgs,
     idefender,
+    muir,
     train,
 )
 from dlx.experiments.registry import EXPERIMENTS, Experiment, Sweep, get, papers, register

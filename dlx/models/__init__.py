@@ -59,6 +59,7 @@ from dlx.models import (  # noqa: E402,F401
     cnn5,
     cnnfc,
     forecasters,
+    hyper,
     mlp,
     resnet,
     resnet_cifar,

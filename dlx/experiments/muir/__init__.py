@@ -1,0 +1,28 @@
+"""Modular Universal Reparameterization (Meyerson & Miikkulainen, NeurIPS 2019)."""
+
+from dlx.experiments.registry import Experiment, Sweep, register
+
+
+class MuirExperiment(Experiment):
+    """The record, plus `--estimate`: a MUiR child builds its data and model from its part's config
+    (synthetic.* / crossmodal.*), which the generic sweep estimate cannot, so it is priced by
+    dlx/experiments/muir/cost.py."""
+
+    def cost(self, cfg, overrides: list[str], say=None):
+        from dlx.experiments.muir.cost import sweep_estimate
+
+        return sweep_estimate(self, cfg, say)
+
+
+register(MuirExperiment(
+    name="muir", impl="dlx.experiments.muir.experiment",
+    cite="Meyerson & Miikkulainen, NeurIPS 2019",
+    title="Modular Universal Reparameterization: Deep Multi-Task Learning Across Diverse Domains "
+          "(Meyerson & Miikkulainen, NeurIPS 2019)",
+    claim="hypermodules shared across diverse tasks and modalities help each task",
+    table_columns=("part", "setting", "method", "metric", "ours", "paper"),
+    sweep=Sweep(swept_by={"seed": "set synthetic.seeds / crossmodal.seeds",
+                          "child.part": "set parts=[synthetic] or [crossmodal]",
+                          "child.method": "set synthetic.methods / crossmodal.methods",
+                          "child.noise": "set synthetic.noise", "child.task": "set crossmodal.data.select"}),
+))
