@@ -53,4 +53,5 @@ from dlx.data import (  # noqa: E402, F401
     panel,
     synthetic,
     synthetic_binary,
+    textpairs,
 )

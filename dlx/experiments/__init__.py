@@ -9,6 +9,7 @@ from pathlib import Path
 from dlx.experiments import (  # noqa: E402, F401, I001
     batchnorm,
     bench,
+    deepmatch,
     deepstate,
     double_descent,
     fit,

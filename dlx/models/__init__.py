@@ -60,6 +60,7 @@ from dlx.models import (  # noqa: E402,F401
     cnnfc,
     forecasters,
     hyper,
+    matching,
     mlp,
     resnet,
     resnet_cifar,

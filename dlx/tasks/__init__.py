@@ -24,7 +24,7 @@ for _cls in (Classify, Binary, Regress):
     register_task(_cls)
 
 # tasks in modules of their own register themselves on import (explicit, after register_task exists)
-from dlx.tasks import forecast, lm, multitask  # noqa: E402, F401
+from dlx.tasks import forecast, lm, multitask, rank  # noqa: E402, F401
 
 
 def build_task(cfg, meta=None) -> Task:

@@ -1,0 +1,20 @@
+"""A Deep Architecture for Matching Short Texts (Lu & Li, NIPS 2013; "DeepMatch")."""
+
+from dlx.experiments.registry import Experiment, Sweep, register
+
+register(Experiment(
+    name="deepmatch", impl="dlx.experiments.deepmatch.experiment",
+    cite="Lu & Li, NIPS 2013",
+    title="A Deep Architecture for Matching Short Texts (Lu & Li, NIPS 2013)",
+    claim="a deep model with local (patch) bilinear matches and a topic hierarchy matches texts from two "
+          "vocabularies better than inner product, PLS and bilinear latent-space models",
+    # the terminal's table (P@1, MRR: mean ± std over seeds) and results.csv's columns (dlx report)
+    table_columns=("model", "variant", "seed", "n_train", "test_p_at_1", "test_mrr", "P@1", "MRR", "runs",
+                   "fit_s"),
+    headline=True,
+    sweep=Sweep(swept_by={
+        "model": "the models are deepmatch.models=[random,inner_product,pls,bilinear,dual_encoder,deepmatch]",
+        "seed": "set deepmatch.seeds=[...] (deterministic models run once: deepmatch.fixed_models)",
+        "data.n_train": "set deepmatch.curve.n_train=[...] (training pairs of the learning curve)",
+    }),
+))
