@@ -1,7 +1,11 @@
 """Run a sweep's children: inline (this process), a local process pool, or a SLURM job array
 (dlx/sweep/slurm.py). A child whose run directory
 already says completed/diverged is skipped, so re-running a sweep finishes only what is missing.
-A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast)."""
+A failing child is recorded as 'failed' and the sweep goes on (unless fail_fast).
+
+With ``sweep.stack`` (dlx/sweep/stack.py) the unit of work inline and in the pool is a stack: train
+children that differ only in per-member settings (seed, label noise, lr, ...) trained as one stacked
+model by ``run_stack``; the rest stay one child per unit (``run_child``). SLURM jobs run one child each."""
 
 from __future__ import annotations
 
@@ -69,6 +73,7 @@ def warm_up() -> None:
     import dlx.build  # noqa: F401  (torch, data, models, tasks)
     import dlx.experiments.train.experiment  # noqa: F401
     import dlx.train  # noqa: F401
+    import dlx.train.stacked  # noqa: F401
     from dlx.plots import pyplot
 
     pyplot()  # matplotlib, for the child's learning curves
@@ -103,9 +108,12 @@ class _Report:
 
 
 def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher="local",
-            workers: int = 1, fail_fast: bool = False, progress: str = "auto") -> dict[str, str]:
+            workers: int = 1, fail_fast: bool = False, progress: str = "auto", stack=None,
+            stack_max: int | None = None) -> dict[str, str]:
     """Run every child not yet done; returns {run_id: status} for all children ('submitted' for
-    children handed to SLURM with launcher.detach=true). `launcher` is a name or the launcher config."""
+    children handed to SLURM with launcher.detach=true). `launcher` is a name or the launcher config.
+    ``stack`` (auto, true, false) stacks same-shape train children; None reads ``sweep.stack`` (and
+    ``sweep.stack_max``) from the sweep's config.yaml in ``sweep_dir``, off when there is none."""
     launcher_cfg = {"name": launcher} if isinstance(launcher, str) else launcher
     launcher = launcher_cfg.get("name")
     if launcher not in LAUNCHERS:
@@ -117,6 +125,19 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
 
     def args(c, threads=None):
         return (config, [*base_overrides, *c.overrides], str(child_dir(sweep_dir, c)), threads, c.kind)
+
+    units = [[c] for c in todo]
+    if launcher != "slurm" and len(todo) > 1:
+        from dlx.sweep.stack import plan, read_setting
+
+        if stack is None:
+            stack, saved_max = read_setting(sweep_dir)
+            stack_max = stack_max if stack_max is not None else saved_max
+        units = plan(todo, config, base_overrides, stack, 1 if launcher == "inline" else workers, stack_max,
+                     say=report.line.say)
+
+    def unit_args(unit, threads=None):
+        return (config, [tuple(args(c)[1:3]) + (c.kind,) for c in unit], threads)
 
     try:
         if launcher == "slurm" and todo:
@@ -136,21 +157,37 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
                 except Exception:  # the job died outside run_child (e.g. killed by the scheduler)
                     statuses[c.run_id] = run_status(child_dir(sweep_dir, c)) or "failed"
                 report.finished(c, statuses[c.run_id])
-        elif launcher == "inline" or workers == 1 or len(todo) <= 1:
-            for c in todo:
-                statuses[c.run_id] = run_child(*args(c))
-                if statuses[c.run_id] != "claimed":  # claimed elsewhere: counted when it is done there
-                    report.finished(c, statuses[c.run_id])
-                if statuses[c.run_id] == "interrupted":  # Ctrl-C stopped the child cleanly: stop the sweep
+        elif launcher == "inline" or workers == 1 or len(units) <= 1:
+            for unit in units:
+                got = _run_unit(unit, args, unit_args, sweep_dir)
+                for c in unit:
+                    statuses[c.run_id] = got[c.run_id]
+                    if statuses[c.run_id] != "claimed":  # claimed elsewhere: counted when it is done there
+                        report.finished(c, statuses[c.run_id])
+                if any(got[c.run_id] == "interrupted" for c in unit):  # Ctrl-C stopped it cleanly: stop
                     raise KeyboardInterrupt
-                if fail_fast and statuses[c.run_id] == "failed":
+                if fail_fast and any(got[c.run_id] == "failed" for c in unit):
                     break
         else:
-            _pool(todo, args, statuses, report, sweep_dir, config, workers, fail_fast)
+            _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers, fail_fast)
         _wait_for_others(children, statuses, args, sweep_dir, report)
     finally:
         report.close()
     return statuses
+
+
+def _run_unit(unit, args, unit_args, sweep_dir: Path) -> dict[str, str]:
+    """{run_id: status} of one unit run here: a child alone, or a stack."""
+    if len(unit) == 1:
+        return {unit[0].run_id: run_child(*args(unit[0]))}
+    from dlx.sweep.stack import run_stack
+
+    return _by_id(unit, run_stack(*unit_args(unit)), sweep_dir)
+
+
+def _by_id(unit, got: dict, sweep_dir: Path) -> dict[str, str]:
+    return {c.run_id: got.get(str(child_dir(sweep_dir, c))) or run_status(child_dir(sweep_dir, c)) or "failed"
+            for c in unit}
 
 
 def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, poll: float = 2.0) -> None:
@@ -179,10 +216,10 @@ def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, po
         waiting = still
 
 
-def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fast: bool) -> None:
-    """Children in a spawn process pool. A worker that dies (e.g. killed for memory) breaks the pool:
-    the children that were running are recorded as failed, the ones that never started go to a fresh
-    pool (unless nothing started at all, which would only repeat)."""
+def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: int, fail_fast: bool) -> None:
+    """Units (a child, or a stack of children) in a spawn process pool. A worker that dies (e.g. killed
+    for memory) breaks the pool: the children that were running are recorded as failed, the ones that
+    never started go to a fresh pool (unless nothing started at all, which would only repeat)."""
     from dlx.threads import free_cores
 
     threads = max(1, free_cores()[0] // workers)
@@ -191,36 +228,49 @@ def _pool(todo, args, statuses, report, sweep_dir, config, workers: int, fail_fa
         path = child_dir(sweep_dir, c) / "summary.json"
         return path.stat().st_mtime_ns if path.is_file() else None
 
+    def submit(pool, unit):
+        if len(unit) == 1:
+            return pool.submit(run_child, *args(unit[0], threads))
+        from dlx.sweep.stack import run_stack
+
+        return pool.submit(run_stack, *unit_args(unit, threads))
+
     stop = False
-    while todo and not stop:
-        requeue, before = [], {c.run_id: stamp(c) for c in todo}
+    while units and not stop:
+        requeue, before = [], {c.run_id: stamp(c) for u in units for c in u}
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=warm_up) as pool:
-            pending = {pool.submit(run_child, *args(c, threads)): c for c in todo}
+            pending = {submit(pool, u): u for u in units}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    c = pending.pop(fut)
+                    unit = pending.pop(fut)
                     if fut.cancelled():
                         continue
                     try:
-                        statuses[c.run_id] = fut.result()
-                    except Exception as err:  # the pool broke: this child's worker, or another, died
-                        if isinstance(err, BrokenProcessPool) and stamp(c) == before[c.run_id]:
-                            requeue.append(c)  # never started: not its fault
+                        got = fut.result()
+                        got = {unit[0].run_id: got} if len(unit) == 1 else _by_id(unit, got, sweep_dir)
+                    except Exception as err:  # the pool broke: this unit's worker, or another, died
+                        fresh = [c for c in unit if stamp(c) == before[c.run_id]]
+                        if isinstance(err, BrokenProcessPool) and fresh:
+                            requeue.append(fresh)  # never started: not their fault
+                        if isinstance(err, BrokenProcessPool) and len(fresh) == len(unit):
                             continue
-                        statuses[c.run_id] = _worker_died(sweep_dir, c, config, err)
-                    if statuses[c.run_id] != "claimed":
-                        report.finished(c, statuses[c.run_id])
-                    if fail_fast and statuses[c.run_id] == "failed" and not stop:
+                        unit = [c for c in unit if not isinstance(err, BrokenProcessPool) or c not in fresh]
+                        got = {c.run_id: _worker_died(sweep_dir, c, config, err) for c in unit}
+                    for c in unit:
+                        statuses[c.run_id] = got[c.run_id]
+                        if statuses[c.run_id] != "claimed":
+                            report.finished(c, statuses[c.run_id])
+                    if fail_fast and "failed" in got.values() and not stop:
                         stop = True  # cancel what has not started; record what is running as it ends
                         for f in [f for f in pending if f.cancel()]:
                             pending.pop(f)
         if stop:
             return
-        if len(requeue) == len(todo):  # no child even started: the pool itself cannot run
-            for c in requeue:
+        if sum(map(len, requeue)) == sum(map(len, units)):  # no child even started: the pool cannot run
+            for c in [c for u in requeue for c in u]:
                 statuses[c.run_id] = _worker_died(sweep_dir, c, config, RuntimeError("no worker started"))
                 report.finished(c, statuses[c.run_id])
             return
-        todo = requeue
+        units = requeue

@@ -23,7 +23,7 @@ from pathlib import Path
 from dlx.errors import DlxError
 from dlx.runs import Run, write_csv
 
-SUITES = ("throughput", "overhead", "multiprocessing", "cuda")
+SUITES = ("throughput", "overhead", "multiprocessing", "cuda", "stacking")
 COLUMNS = ["suite", "model", "mode", "unit", "mean", "std", "n", "median", "pct_of_best", "ratio",
            "compile_s", "compile_cache", "step_ms", "step_ms_std", "first_step_ms", "batch", "params",
            "paper_model", "steps", "steps_per_s", "test_error", "bytes", "reserved_mb", "peak_mb", "status",
@@ -97,6 +97,10 @@ def validate(cfg) -> list[str]:
     if int(b.overhead.repeats) < 1:
         raise DlxError(f"bench.overhead.repeats must be >= 1, got {b.overhead.repeats}")
     check_sizes(b.multiprocessing.sizes_mb)
+    if "stacking" in b.suites:
+        from dlx.experiments.bench.stacking import check
+
+        check(b.stacking)
     return list(b.suites)
 
 
@@ -125,6 +129,8 @@ def metrics_from(rows: list[dict]) -> dict:
             m[f"overhead_ratio.{r['mode']}"] = r["ratio"]
         if r["suite"] == "multiprocessing" and r["mode"] != "shared_tensor":
             m[f"mp_ratio.{r['mode']}.{r['model'].split()[0]}MB"] = r["ratio"]
+        if r["suite"] == "stacking" and r["mode"].startswith("stacked"):
+            m[f"stacking_ratio.{r['model'].replace(' ', '_')}.S{r['stack']}"] = r["ratio"]
         if r["suite"] == "cuda" and r["mode"] in ("enqueue", "execute", "first_step", "next_steps"):
             m[f"cuda.{r['mode']}_ms"] = r["mean"]
     if "overhead_ratio.dlx" in m:
@@ -180,6 +186,10 @@ def run(cfg, run: Run):
 
         mp = cfg.bench.multiprocessing
         rows += run_sharing(check_sizes(mp.sizes_mb), int(mp.repeats), log=lambda row: _say(_fmt(row)))
+    if "stacking" in suites:  # same-shape children stacked vs one by one (dlx/experiments/bench/stacking.py)
+        from dlx.experiments.bench.stacking import run_stacking
+
+        rows += run_stacking(cfg.bench.stacking, log=lambda row: _say(_fmt(row)))
     for r in rows:
         r.setdefault("status", "ok" if r.get("mean") is not None else "skipped")
     df = pd.DataFrame(rows)
@@ -258,5 +268,6 @@ def claims(rows: list[dict]) -> list[dict]:
 
 def plot(run_dir: Path) -> list[Path]:
     from dlx.experiments.bench.plots import plot_bench_run
+    from dlx.experiments.bench.stacking import plot_stacking
 
-    return plot_bench_run(run_dir)
+    return plot_bench_run(run_dir) + plot_stacking(run_dir)
