@@ -158,8 +158,8 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     assert bad.diverged and bad.status == "diverged" and bad.diverged_epoch == 1 and pd.isna(bad.test_acc)
     summary = json.loads((d / "summary.json").read_text())
     assert summary["kind"] == "batchnorm" and summary["status"] == "completed"
-    assert [c["id"] for c in summary["claims"]] == ["stable_lr", "best_accuracy", "same_small_lr", "init_step",
-                                                    "init_gradients"]
+    assert [c["id"] for c in summary["claims"]] == ["stable_lr", "best_accuracy", "same_small_lr",
+                                                    "init_step", "init_gradients"]
     assert summary["children"] == 4 and summary["children_wall_s"] > 0
     assert 30.0 in summary["metrics"]["nobn_diverged_lrs"]
     assert {"nobn_max_eta_loss_falls", "grad_ratio_nobn_over_bn"} <= set(summary["init"])

@@ -54,7 +54,8 @@ def test_regress_reports_errors_in_the_targets_units():
     pred = y + np.sin(np.arange(50))
     meta = Meta("t", "regress", (1,), num_outputs=1, extra={"target_std": 40.0})
     task = build_task({"name": "regress"}, meta)
-    m = evaluate(Fixed(pred[:, None]), task, TensorSplit((torch.arange(50), torch.as_tensor(y))), batch_size=8)
+    split = TensorSplit((torch.arange(50), torch.as_tensor(y)))
+    m = evaluate(Fixed(pred[:, None]), task, split, batch_size=8)
     assert m["rmse"] == pytest.approx(40 * mean_squared_error(y, pred) ** 0.5, rel=1e-5)
     assert m["mae"] == pytest.approx(40 * mean_absolute_error(y, pred), rel=1e-5)
     assert m["loss"] == pytest.approx(mean_squared_error(y, pred), rel=1e-5)
@@ -205,8 +206,8 @@ def test_a_model_with_nothing_to_train_is_evaluated_once(tmp_path):
 
 
 def test_per_example_predictions_are_saved_for_the_splits_asked(run_cli, tmp_path):
-    rc, _, err = run_cli("train", "task=binary", "data=synthetic_binary", "trainer=quick", "trainer.threads=1",
-                         "task.save_predictions=[test]", "--out", str(tmp_path), "--name", "p")
+    rc, _, err = run_cli("train", "task=binary", "data=synthetic_binary", "trainer=quick",
+                         "trainer.threads=1", "task.save_predictions=[test]", "--out", str(tmp_path), "--name", "p")
     assert rc == 0, err
     d = tmp_path / "train" / "p"
     pred = pd.read_csv(d / "predictions_test.csv")
