@@ -207,7 +207,8 @@ def test_a_model_with_nothing_to_train_is_evaluated_once(tmp_path):
 
 def test_per_example_predictions_are_saved_for_the_splits_asked(run_cli, tmp_path):
     rc, _, err = run_cli("train", "task=binary", "data=synthetic_binary", "trainer=quick",
-                         "trainer.threads=1", "task.save_predictions=[test]", "--out", str(tmp_path), "--name", "p")
+                         "trainer.threads=1", "task.save_predictions=[test]", "--out", str(tmp_path),
+                         "--name", "p")
     assert rc == 0, err
     d = tmp_path / "train" / "p"
     pred = pd.read_csv(d / "predictions_test.csv")
