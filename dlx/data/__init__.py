@@ -51,6 +51,7 @@ from dlx.data import (  # noqa: E402, F401
     mnist1d,
     multitask,
     panel,
+    rotated,
     synthetic,
     synthetic_binary,
     textpairs,

@@ -19,6 +19,7 @@ from dlx.experiments import (  # noqa: E402, F401, I001
     higgs,
     idefender,
     muir,
+    symnets,
     train,
 )
 from dlx.experiments.registry import EXPERIMENTS, Experiment, Sweep, get, papers, register

@@ -64,5 +64,6 @@ from dlx.models import (  # noqa: E402,F401
     mlp,
     resnet,
     resnet_cifar,
+    symnet,
     transformer,
 )
