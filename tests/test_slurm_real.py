@@ -256,7 +256,7 @@ def _hold_all_cores_but_one() -> str | None:
     if cpus - threads <= 0:
         return None
     cmd = ["sbatch", "--parsable", "--job-name=dlx-test-hold", f"--cpus-per-task={cpus - threads}",
-           "--mem=64M", "--time=10", "--wrap=sleep 600"]
+           "--mem=64M", "--time=10", "--output=/dev/null", "--wrap=sleep 600"]
     job = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
     job = job.split(";")[0]
     _wait("the holding job to start", lambda: slurm.queue_states([job]).get(job) == "RUNNING", 60)
