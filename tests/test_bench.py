@@ -19,6 +19,8 @@ TINY = [
     "data=synthetic", "data.n=128", "data.n_test=64", "trainer.epochs=1", "trainer.batch_size=32",
     "bench.multiprocessing.sizes_mb=[0.25]", "bench.multiprocessing.repeats=1",
     "bench.threads=1",
+    "bench.stacking.mlp_widths=[16]", "bench.stacking.cnn_widths=[2]", "bench.stacking.sizes=[2]",
+    "bench.stacking.epochs=1", "bench.stacking.repeats=1",
 ]
 
 

@@ -21,7 +21,8 @@ PRESETS = {
     # fp32 only: emulated FP8 of these paper-size nets takes minutes a step on a CPU (tested on digits)
     "fp8_cifar10": ("reproduce", "fp8",
                     [*SWEEP, "fp8.precisions=[fp32]", "fp8.nochunk=false", "trainer.epochs=1",
-                     "fp8.cost.steps=0", "fp8.swamp.trials=1", "fp8.swamp.log2_lengths=[8]"]),
+                     "fp8.cost.steps=0", "fp8.swamp.trials=1", "fp8.swamp.log2_lengths=[8]",
+                     "fp8.updates.precisions=[fp32]", "fp8.updates.seeds=1"]),
     "idefender_cifar10": ("reproduce", "idefender",
                           ["trainer.threads=1", "trainer.epochs=20", "attacks=[fgsm]",
                            "detectors=[idefender]", "substitute.model=null", "substitute.attacks=[fgsm]",

@@ -64,8 +64,10 @@ def test_regress_reports_errors_in_the_targets_units():
 def test_a_task_only_trains_on_its_data_family():
     with pytest.raises(DlxError, match="use task=regress"):
         build_task({"name": "classify"}, Meta("diabetes", "regress", (10,), num_outputs=1))
-    with pytest.raises(DlxError, match="unknown task 'rank'"):
-        build_task({"name": "rank"})
+    with pytest.raises(DlxError, match="task 'rank' does not fit data 'digits'.*use task=classify"):
+        build_task({"name": "rank"}, Meta("digits", "classify", (64,), num_outputs=10))
+    with pytest.raises(DlxError, match=r"unknown task 'ranking' \(choose from: .*rank, regress\)"):
+        build_task({"name": "ranking"})
 
 
 def test_every_task_declares_its_headline():
