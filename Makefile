@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(DLX) train
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers; a file's tests share one (SLURM, module fixtures)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dlx tests
