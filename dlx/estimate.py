@@ -12,6 +12,8 @@ import resource
 import time
 from dataclasses import dataclass
 
+from dlx.errors import DlxError
+
 TIMED_STEPS = 5  # after 2 warm-up steps
 
 
@@ -162,8 +164,8 @@ def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, lis
     from dlx.config import compose
 
     children = exp.children(cfg)
-    timings: dict[str, dict] = {}
-    rows, total, peak, disk, longest = [], 0.0, 0.0, 0.0, 0.0
+    timings: dict[str, dict | DlxError] = {}
+    rows, total, peak, disk, longest, skipped = [], 0.0, 0.0, 0.0, 0.0, []
     for c in children:
         ccfg = compose(exp.name, [*base_overrides, *c.overrides])
         if c.kind == "fit":
@@ -173,7 +175,14 @@ def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, lis
             if key not in timings:
                 if say:
                     say(f"estimate: timing {c.run_id} ({len(timings) + 1} shapes so far)")
-                timings[key] = time_train(ccfg)
+                try:
+                    timings[key] = time_train(ccfg)
+                except DlxError as err:  # the run records this child as failed or skipped at once: no cost
+                    timings[key] = err
+            if isinstance(timings[key], DlxError):
+                skipped.append(f"{c.run_id}: {timings[key]}")
+                rows.append({"run_id": c.run_id, "wall_s": 0.0, "skipped": str(timings[key])})
+                continue
             cost = train_cost(ccfg, timings[key])
         rows.append({"run_id": c.run_id, "wall_s": round(cost.wall_s, 2), **cost.detail})
         total += cost.wall_s
@@ -185,10 +194,14 @@ def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, lis
         workers = max(1, int(cfg.sweep.get("workers", 1)))
     elif launcher.get("name") == "slurm":
         workers = max(1, int(launcher.get("array_parallelism", 64)))
+    if children and len(skipped) == len(children):
+        raise DlxError(f"every child stops at once, nothing to estimate; first: {skipped[0]}")
     wall = max(total / workers, longest) if children else 0.0
-    return Cost(wall, peak * min(workers, max(len(children), 1)), disk,
-                {"children": len(children), "shapes": len(timings), "workers": workers,
-                 "child_s_sum": round(total, 1)}), rows
+    detail = {"children": len(children), "shapes": len(timings), "workers": workers,
+              "child_s_sum": round(total, 1)}
+    if skipped:  # e.g. fp8_native on a CPU: the run records them as skipped (or failed) without training
+        detail["not timed"] = f"{len(skipped)} that stop at once, e.g. {skipped[0]}"
+    return Cost(wall, peak * min(workers, max(len(children), 1)), disk, detail), rows
 
 
 def describe(cost: Cost) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 
 def seconds(out: str) -> float:
     m = re.search(r"estimate: ([\d.]+) (s|min|h) wall", out)
@@ -39,3 +41,19 @@ def test_train_estimate(run_cli, tmp_path):
 def test_estimate_with_all_is_refused(run_cli, tmp_path):
     rc, _, err = run_cli("reproduce", "all", "--estimate", "--out", str(tmp_path))
     assert rc == 2 and "one paper at a time" in err
+
+
+def test_children_that_stop_at_once_are_not_timed(run_cli, tmp_path):
+    """fp8_native on a CPU: the run records that child as skipped without training, so the estimate
+    leaves it out and says so, instead of failing."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("fp8_native may run here")
+    args = ["reproduce", "fp8", "data=synthetic", "data.shape=[1,4,4]", "trainer.steps=3", "fp8.models=[cnn]",
+            "fp8.model_overrides.cnn=['model=cnn5','model.width=2']", "fp8.precisions=[fp32,fp8_native]",
+            "fp8.updates.precisions=[]", "fp8.cost.steps=0", "--out", str(tmp_path), "--estimate"]
+    rc, out, err = run_cli(*args)
+    assert rc == 0, err
+    assert "estimate:" in out and "not timed 1 that stop at once" in out and "fp8_native" in out
+    assert not list(tmp_path.rglob("summary.json"))
