@@ -325,6 +325,9 @@ def test_grouping():
     assert [len(u) for u in plan(one, "double_descent", dd, "auto", workers=4)] == [2, 2, 2, 2]
     for extra in (["precision=bf16"], ["model.dropout=0.1"], ["model=transformer"]):
         assert {len(u) for u in plan(one, "double_descent", [*dd, *extra], "auto", workers=1)} == {1}, extra
+    big = [*dd, "model.width=2048"]  # ~860 MFLOP a member batch: alone under auto, so each is its own unit
+    assert {len(u) for u in plan(one, "double_descent", big, "auto", workers=1)} == {1}
+    assert [len(u) for u in plan(one, "double_descent", big, "true", workers=1)] == [8]
     fits = expand({"seed": [0, 1]}, kind="fit")
     assert [len(u) for u in plan(fits, "grid", [], "true")] == [1, 1]
 

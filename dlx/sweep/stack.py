@@ -112,9 +112,12 @@ def plan(children, config: str, base: list[str], stack="auto", workers: int = 1,
         vkey = tuple(_key(o) if _key(o) in SHAPE_KEYS else o for o in key)
         if vkey not in verdicts:
             verdicts[vkey] = _verdict(config, [*base, *members[0].overrides])
-        if verdicts[vkey] is not None:
+        why = verdicts[vkey]
+        if why is None and stack == "auto":  # decided here, per shape: a stack that does not pay would
+            why = _too_large(config, [*base, *members[0].overrides])  # train its members in one worker
+        if why is not None:
             if say and stack == "true":
-                say(f"not stacked ({' '.join(key) or 'every child'}): {verdicts[vkey]}")
+                say(f"not stacked ({' '.join(key) or 'every child'}): {why}")
             units += [[c] for c in members]
             continue
         size = limit or len(members)
@@ -135,6 +138,30 @@ def _verdict(config: str, overrides: list[str]) -> str | None:
         return config_reason(compose(config, overrides))
     except DlxError as err:  # the child itself will fail with this, alone
         return str(err)
+
+
+def _too_large(config: str, overrides: list[str]) -> str | None:
+    """Why a group should not stack under ``auto`` because one member is big enough to run alone (None:
+    stacking pays); the same rule as ``pays``, on the group's first member built here."""
+    from dlx.build import build
+    from dlx.config import compose
+
+    try:
+        cfg = compose(config, overrides)
+        parts = build(cfg)
+    except DlxError as err:  # the child itself will fail with this, alone
+        return str(err)
+    ok, flops = _small_enough(parts, cfg)
+    return None if ok else f"{flops / 1e6:.0f} MFLOP per member batch: large enough to run alone"
+
+
+def _small_enough(parts, cfg) -> tuple[bool, float]:
+    """(does stacking pay?, forward FLOPs of one member's training batch): small models gain."""
+    from dlx import threads as thread_rule
+    from dlx.build import first_batch
+
+    flops = thread_rule.forward_flops(parts.model, first_batch(parts.data, int(cfg.trainer.batch_size)))
+    return flops <= (CPU_MAX_FLOPS if str(parts.device) == "cpu" else GPU_MAX_FLOPS), flops
 
 
 # ------------------------------------------------------------------------------------------------ a stack
@@ -291,15 +318,8 @@ def _share_inputs(data, like) -> None:
 
 def pays(entries: list[_Entry], stack: str) -> tuple[bool, float]:
     """(stack them?, forward FLOPs per member and training batch) for ``sweep.stack=auto``."""
-    from dlx import threads as thread_rule
-    from dlx.build import first_batch
-
-    p = entries[0].parts
-    flops = thread_rule.forward_flops(p.model, first_batch(p.data, int(entries[0].cfg.trainer.batch_size)))
-    if stack == "true":
-        return True, flops
-    limit = CPU_MAX_FLOPS if str(p.device) == "cpu" else GPU_MAX_FLOPS
-    return flops <= limit, flops
+    ok, flops = _small_enough(entries[0].parts, entries[0].cfg)
+    return ok or stack == "true", flops
 
 
 def _train(entries: list[_Entry], stack: str) -> None:
