@@ -126,31 +126,41 @@ def choose_threads(setting, model, data, bs: int):
     return why
 
 
-def run_trained(cfg, run: Run) -> dict:
-    import pandas as pd
-
-    from dlx.build import final_metrics
+def build_child(cfg):
+    """(settings, device, data, task, model) of a trained child, seeded and with its fixed assignment (if
+    its method has one) applied: what the run trains and what --estimate times."""
     from dlx.data import build_data
     from dlx.device import resolve_device, seed_everything
-    from dlx.experiments.muir.search import AssignmentSearch
-    from dlx.models import build_model, count_params
-    from dlx.precision import build_precision
+    from dlx.models import build_model
     from dlx.tasks import build_task
-    from dlx.train import fit
-    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
-    from dlx.train.loop import check_settings
 
-    method = cfg.child.method
     s = child_settings(cfg)
     device = resolve_device(cfg.get("device", "auto"))
     seed_everything(int(cfg.seed))
     data = build_data(s["data"], device=device)
     task = build_task(s["task"], data.meta)
     model = build_model(s["model"], data.meta).to(device)
-    check_settings(s["trainer"], s["optimizer"], len(data.train))
-    fixed = fixed_assignment(method, model, data.meta, int(cfg.seed)) if model.pool is not None else None
+    fixed = fixed_assignment(cfg.child.method, model, data.meta, int(cfg.seed)) if model.pool is not None \
+        else None
     if fixed is not None:
         model.pool.assign(fixed)
+    return s, device, data, task, model
+
+
+def run_trained(cfg, run: Run) -> dict:
+    import pandas as pd
+
+    from dlx.build import final_metrics
+    from dlx.experiments.muir.search import AssignmentSearch
+    from dlx.models import count_params
+    from dlx.precision import build_precision
+    from dlx.train import fit
+    from dlx.train.callbacks import Checkpointer, CsvLogger, Progress
+    from dlx.train.loop import check_settings
+
+    method = cfg.child.method
+    s, device, data, task, model = build_child(cfg)
+    check_settings(s["trainer"], s["optimizer"], len(data.train))
     why = choose_threads(s["trainer"].threads, model, data, int(s["trainer"].batch_size))
     run.env["threads_rule"] = why
     run.device = device

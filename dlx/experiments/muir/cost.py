@@ -58,27 +58,15 @@ def _time_trained(cfg, cap: int | None = None) -> dict:
     import torch
 
     from dlx import threads
-    from dlx.data import build_data
-    from dlx.device import resolve_device, seed_everything
     from dlx.estimate import rss_mb, step_seconds, time_writes
-    from dlx.experiments.muir.child import SEARCHING, child_settings, choose_threads, fixed_assignment
+    from dlx.experiments.muir.child import SEARCHING, build_child, choose_threads
     from dlx.experiments.muir.search import AssignmentSearch
-    from dlx.models import build_model, count_params
+    from dlx.models import count_params
     from dlx.precision import build_precision
-    from dlx.tasks import build_task
     from dlx.train.evaluate import evaluate
 
     t0 = time.perf_counter()
-    s = child_settings(cfg)
-    device = resolve_device(cfg.get("device", "auto"))
-    seed_everything(int(cfg.seed))
-    data = build_data(s["data"], device=device)
-    task = build_task(s["task"], data.meta)
-    model = build_model(s["model"], data.meta).to(device)
-    fixed = fixed_assignment(cfg.child.method, model, data.meta, int(cfg.seed)) if model.pool is not None \
-        else None
-    if fixed is not None:
-        model.pool.assign(fixed)
+    s, device, data, task, model = build_child(cfg)
     before = os.environ.get(threads.CAP_ENV)
     if cap:
         os.environ[threads.CAP_ENV] = str(cap)
