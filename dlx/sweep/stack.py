@@ -8,11 +8,13 @@ every key but ``MEMBER_KEYS`` form a group; a group stacks when its config can (
 stacked form, no dropout, fp32, no DDP, a task and optimizer the stack runs: ``config_reason``), up to
 ``sweep.stack_max`` members, split further while the pool would otherwise have idle workers.
 
+With ``auto`` a group whose members are too large to gain (forward FLOPs per training batch above
+``CPU_MAX_FLOPS`` on a CPU, ``GPU_MAX_FLOPS`` on an accelerator, counted on its first member at planning)
+is not stacked: its children stay units of one, so the pool balances them.
+
 A stack (``run_stack``, in a worker) claims and builds each member exactly as ``run_child`` and
-`dlx train` would, then trains them together. With ``auto`` a stack whose members are too large to gain
-(``pays``: forward FLOPs per training batch above ``CPU_MAX_FLOPS`` on a CPU, ``GPU_MAX_FLOPS`` on an
-accelerator) and any member that turns out not to stack (other shapes, another resume point) train one
-by one, in the same worker, through the ordinary ``fit``.
+`dlx train` would, then trains them together; a member that turns out not to stack (other shapes,
+another resume point) trains alone, in the same worker, through the ordinary ``fit``.
 """
 
 from __future__ import annotations
@@ -145,23 +147,27 @@ def _too_large(config: str, overrides: list[str]) -> str | None:
     stacking pays); the same rule as ``pays``, on the group's first member built here."""
     from dlx.build import build
     from dlx.config import compose
+    from dlx.device import resolve_device
 
     try:
         cfg = compose(config, overrides)
-        parts = build(cfg)
+        device = resolve_device(cfg.get("device", "auto"))
+        parts = build(compose(config, [*overrides, "device=cpu"]))  # counting FLOPs needs no accelerator
     except DlxError as err:  # the child itself will fail with this, alone
         return str(err)
-    ok, flops = _small_enough(parts, cfg)
+    ok, flops = _small_enough(parts, cfg, device)
     return None if ok else f"{flops / 1e6:.0f} MFLOP per member batch: large enough to run alone"
 
 
-def _small_enough(parts, cfg) -> tuple[bool, float]:
-    """(does stacking pay?, forward FLOPs of one member's training batch): small models gain."""
+def _small_enough(parts, cfg, device=None) -> tuple[bool, float]:
+    """(does stacking pay?, forward FLOPs of one member's training batch on ``device``, by default the
+    one the parts live on): small models gain."""
     from dlx import threads as thread_rule
     from dlx.build import first_batch
 
     flops = thread_rule.forward_flops(parts.model, first_batch(parts.data, int(cfg.trainer.batch_size)))
-    return flops <= (CPU_MAX_FLOPS if str(parts.device) == "cpu" else GPU_MAX_FLOPS), flops
+    on_cpu = str(device or parts.device) == "cpu"
+    return flops <= (CPU_MAX_FLOPS if on_cpu else GPU_MAX_FLOPS), flops
 
 
 # ------------------------------------------------------------------------------------------------ a stack
