@@ -102,13 +102,7 @@ def components_table(model, data, items: list[str]):
     pick = [int(j) for j in range(len(split)) if int(split.window[j]) == 0 and int(split.series[j]) in want]
     if not pick:
         return None
-    batch = split.gather(torch.as_tensor(pick, device=split.series.device))
-    was = model.training
-    model.eval()
-    try:
-        parts = model.decompose(batch)
-    finally:
-        model.train(was)
+    batch, parts = _decompose(model, split, pick)
     index = index_of(meta)
     P = batch["past_target"].shape[1]
     target = torch.cat([batch["past_target"], batch["future_target"]], 1).cpu().numpy()
@@ -125,6 +119,19 @@ def components_table(model, data, items: list[str]):
     return pd.concat(rows, ignore_index=True)
 
 
+def _decompose(model, split, pick: list[int]):
+    """(batch of the windows ``pick``, the model's decomposition of it in eval mode; training mode kept)."""
+    import torch
+
+    batch = split.gather(torch.as_tensor(pick, device=split.series.device))
+    was = model.training
+    model.eval()
+    try:
+        return batch, model.decompose(batch)
+    finally:
+        model.train(was)
+
+
 def recovery_table(model, data):
     """On a synthetic panel with known parameters: per series, the true noise sd against DeepState's
     learned σ_t (mean over the first test window, target units), and the correlation of the learned daily
@@ -132,20 +139,13 @@ def recovery_table(model, data):
     with the true ones. None when the panel has no ground truth or the model no decomposition."""
     import numpy as np
     import pandas as pd
-    import torch
 
     truth = data.notes.get("truth")
     if truth is None or not hasattr(model, "decompose"):
         return None
     split, meta = data.test, data.meta
     pick = [j for j in range(len(split)) if int(split.window[j]) == 0]
-    batch = split.gather(torch.as_tensor(pick, device=split.series.device))
-    was = model.training
-    model.eval()
-    try:
-        parts = model.decompose(batch)
-    finally:
-        model.train(was)
+    batch, parts = _decompose(model, split, pick)
     P = batch["past_target"].shape[1]
     season = batch["past_season"].cpu().numpy()
     names = [s[0] for s in meta.extra["seasons"]]
