@@ -153,15 +153,20 @@ def log_likelihood(z, F, a, b, g, sigma, mu0, P0) -> torch.Tensor:
     return kalman_filter(z, F, a, b, g, sigma, mu0, P0).log_lik
 
 
-def predict(mean, cov, F, a, b, g, sigma, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact predictive marginals of z_{T+1..T+steps} from l_T ~ N(mean, cov): (mean, sd), each
-    ``(batch, steps)``; the parameters are those of the future steps (shapes as in :func:`kalman_filter`)."""
+def _future(mean, cov, F, a, b, g, sigma, steps: int):
+    """The state at T in float64 and the future steps' parameters, shaped, for predict and sample."""
     m = torch.as_tensor(mean, dtype=torch.float64)
     P = torch.as_tensor(cov, dtype=torch.float64)
     batch, d = m.shape
     p = {name: _param(v, name, batch, steps, d) for name, v in
          (("F", F), ("a", a), ("b", b), ("g", g), ("sigma", sigma))}
-    identity = _is_identity(p["F"])
+    return m, P, p, _is_identity(p["F"])
+
+
+def predict(mean, cov, F, a, b, g, sigma, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact predictive marginals of z_{T+1..T+steps} from l_T ~ N(mean, cov): (mean, sd), each
+    ``(batch, steps)``; the parameters are those of the future steps (shapes as in :func:`kalman_filter`)."""
+    m, P, p, identity = _future(mean, cov, F, a, b, g, sigma, steps)
     mus, sds = [], []
     for t in range(steps):
         a_t = p["a"][:, t]
@@ -180,12 +185,8 @@ def predict(mean, cov, F, a, b, g, sigma, steps: int) -> tuple[torch.Tensor, tor
 def sample(mean, cov, F, a, b, g, sigma, steps: int, num_samples: int,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """Joint sample paths of z_{T+1..T+steps} from l_T ~ N(mean, cov): ``(batch, num_samples, steps)``."""
-    m = torch.as_tensor(mean, dtype=torch.float64)
-    P = torch.as_tensor(cov, dtype=torch.float64)
+    m, P, p, identity = _future(mean, cov, F, a, b, g, sigma, steps)
     batch, d = m.shape
-    p = {name: _param(v, name, batch, steps, d) for name, v in
-         (("F", F), ("a", a), ("b", b), ("g", g), ("sigma", sigma))}
-    identity = _is_identity(p["F"])
     jitter = 1e-10 * torch.eye(d, dtype=torch.float64, device=m.device)
     L = torch.linalg.cholesky(0.5 * (P + P.transpose(-1, -2)) + jitter)  # (B, d, d)
     gen = {"generator": generator, "dtype": torch.float64, "device": m.device}
