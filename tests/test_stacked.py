@@ -375,8 +375,10 @@ def test_sweep_stack_setting_from_the_command_line(run_cli, tmp_path):
         assert (off / "overrides.yaml").read_text().replace('- "sweep.stack=false"\n', "") == \
             (r / "overrides.yaml").read_text()
         assert_same_dirs(off, r, config=False)
-    rc, _, err = run_cli("sweep", "double-descent", *quick, "sweep.stack=maybe", "--out", str(tmp_path))
-    assert rc == 2 and "sweep.stack must be auto, true or false" in err
+    bad = tmp_path / "bad"
+    rc, _, err = run_cli("sweep", "double-descent", *quick, "sweep.stack=maybe", "--out", str(bad))
+    assert rc == 2 and err.strip() == "dlx: error: sweep.stack must be auto, true or false, got 'maybe'"
+    assert not bad.exists()  # refused before the sweep's directory is made
 
 
 def test_bench_stacking_suite(run_cli, tmp_path):

@@ -85,6 +85,9 @@ def run_sweep(cfg, run: Run, exp):
     check_fixed(given, children, exp.sweep.swept_by)
     base = [*given, "trainer.progress=none"]
     check_children(exp.name, base, children)
+    from dlx.sweep.stack import setting
+
+    setting(cfg.sweep.get("stack"))  # refused here, before the sweep's directory exists, not at execute
     run.summary("running", n_children=len(children))
     with nested_tracking(run):
         statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
