@@ -79,15 +79,16 @@ def step_seconds(parts, model, cfg, steps: int = TIMED_STEPS) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def time_train(cfg) -> dict:
-    """Seconds per training step and per evaluation, setup seconds, parameters, for one train config."""
+def time_train(cfg, parts=None) -> dict:
+    """Seconds per training step and per evaluation, setup seconds, parameters, for one train config
+    (``parts``: already built from it; their model takes the timed steps)."""
     import torch
 
     from dlx.build import build
     from dlx.train.evaluate import evaluate
 
     t0 = time.perf_counter()
-    parts = build(cfg)
+    parts = parts or build(cfg)
     setup = time.perf_counter() - t0
     model = parts.precision.prepare(parts.model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -206,7 +207,8 @@ def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, lis
 
 def describe(cost: Cost) -> str:
     m = cost.wall_s / 60
-    when = f"{cost.wall_s:.0f} s" if m < 2 else f"{m:.1f} min" if m < 120 else f"{m / 60:.1f} h"
+    secs = f"{cost.wall_s:.1f} s" if cost.wall_s < 10 else f"{cost.wall_s:.0f} s"
+    when = secs if m < 2 else f"{m:.1f} min" if m < 120 else f"{m / 60:.1f} h"
     extra = ", ".join(f"{k} {v}" for k, v in cost.detail.items())
     return (f"estimate: {when} wall, peak memory ~{math.ceil(cost.peak_mb)} MB, "
             f"disk ~{math.ceil(cost.disk_mb)} MB" + (f" ({extra})" if extra else ""))

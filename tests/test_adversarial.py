@@ -4,6 +4,7 @@ and `dlx detect-adversarial` end to end on a tiny config."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -281,6 +282,16 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     assert df.auroc.between(0, 1).all() and df.clean_acc.gt(0.5).all()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["kind"] == "idefender" and summary["status"] == "completed"
+    # --estimate: each phase timed on this machine, nothing written, within a factor of 2 of the run (both
+    # after this process's imports, which the run above paid)
+    files = sorted(tmp_path.rglob("*"))
+    rc, est, err = run_cli("detect-adversarial", *TINY, "--out", str(tmp_path), "--name", "e", "--estimate")
+    assert rc == 0, err
+    assert sorted(tmp_path.rglob("*")) == files
+    assert all(f"{p}_s" in est for p in ("classifier", "substitute", "attacks", "detectors", "figures"))
+    assert "attacked<= 60" in est  # attack.max_examples caps the sources
+    guess, took = float(re.search(r"estimate: ([\d.]+) s wall", est).group(1)), summary["experiment_s"]
+    assert took / 2 <= max(guess, 0.5) <= 2 * took, (guess, took)
     assert "graybox.fgsm.idefender.auroc" in summary["metrics"]
     assert summary["substitute"]["labels"] == "query" and summary["substitute"]["queries"] == 400
     assert summary["thresholds"] == "global" and "idefender.fpr_class_spread" in summary["metrics"]
@@ -324,10 +335,19 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     (["substitute.labels=oracle"], "substitute.labels must be one of: query, true"),
     (["substitute.n_query=0"], "substitute.n_query must be an integer >= 1"),
     (["detector.per_class=maybe"], "detector.per_class"),
+    # attack settings ART would refuse only after the classifier is trained
+    (["attack.pgd.max_iter=0"], "attack.pgd.max_iter must be an integer >= 1"),
+    (["attacks=[cw]", "attack.cw.binary_search_steps=-2"], "attack.cw.binary_search_steps must be"),
+    (["attacks=[deepfool]", "attack.deepfool.nb_grads=0"], "attack.deepfool.nb_grads must be"),
+    (["attack.eps=2"], "attack.eps must be a number in [0.0, 1.0]"),
+    (["attack.batch_size=0"], "attack.batch_size must be an integer >= 1"),
 ])
-def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle):
-    rc, _, err = run_cli("detect-adversarial", *TINY, *args, "--out", str(tmp_path))
+@pytest.mark.parametrize("estimate", [False, True])
+def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, args, needle, estimate):
+    rc, _, err = run_cli("detect-adversarial", *TINY, *args, "--out", str(tmp_path),
+                         *(["--estimate"] if estimate else []))
     assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.rglob("summary.json"))
 
 
 def test_classifier_run_without_checkpoint(run_cli, tmp_path):

@@ -9,4 +9,5 @@ register(Experiment(
           "(Zheng & Hong, NeurIPS 2018)",
     claim="hidden-layer likelihoods flag adversarial inputs",
     table_columns=("setting", "attack", "detector", "supervision", "auroc", "tpr", "success_rate", "n"),
+    estimate=True,
 ))

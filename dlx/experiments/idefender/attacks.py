@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlx.errors import DlxError
-
 ATTACKS = ("fgsm", "bim", "pgd", "deepfool", "cw")
 LINF = ("fgsm", "bim", "pgd")  # bounded by eps; deepfool and cw are minimal-perturbation attacks
 
@@ -19,6 +17,33 @@ def check_attacks(names, key: str = "attacks") -> list[str]:
     from dlx.config import name_list
 
     return name_list(names, list(ATTACKS), key, "attack")
+
+
+# each attack's settings in the ``attack`` block: key -> (lowest value, integer?)
+SETTINGS = {
+    "bim": {"eps_step": (0.0, False), "max_iter": (1, True)},
+    "pgd": {"eps_step": (0.0, False), "max_iter": (1, True), "random_init": (0, True)},
+    "deepfool": {"max_iter": (1, True), "overshoot": (0.0, False), "nb_grads": (1, True)},
+    "cw": {"confidence": (0.0, False), "learning_rate": (0.0, False), "binary_search_steps": (1, True),
+           "max_iter": (1, True), "initial_const": (0.0, False)},
+}
+
+
+def check_settings(acfg, names) -> None:
+    """The ``attack`` block's numbers for the attacks ``names``: one clear line before anything is trained."""
+    from dlx.config import number
+
+    number(acfg.eps, "attack.eps", lo=0.0, hi=1.0)
+    number(acfg.batch_size, "attack.batch_size", lo=1, integer=True)
+    for key in ("max_examples",):
+        if acfg.get(key) is not None:
+            number(acfg[key], f"attack.{key}", lo=1, integer=True)
+    for name in dict.fromkeys(names):
+        a = acfg.get(name) or {}
+        for key, (lo, integer) in SETTINGS.get(name, {}).items():
+            number(a.get(key), f"attack.{name}.{key}", lo=lo, integer=integer)
+        if a.get("max_examples") is not None:
+            number(a.max_examples, f"attack.{name}.max_examples", lo=1, integer=True)
 
 
 def art_classifier(pixel_model: torch.nn.Module, input_shape, num_classes: int, clip, device: str):
@@ -40,9 +65,7 @@ def make_attack(name: str, clf, cfg):
         ProjectedGradientDescent,
     )
 
-    eps, bs = float(cfg.eps), int(cfg.batch_size)
-    if not 0.0 <= eps <= 1.0:
-        raise DlxError(f"attack.eps must be in [0, 1] pixel units, got {eps}")
+    eps, bs = float(cfg.eps), int(cfg.batch_size)  # checked by check_settings
     a = cfg.get(name, {}) or {}
     if name == "fgsm":
         return FastGradientMethod(clf, norm=np.inf, eps=eps, eps_step=eps, batch_size=bs)

@@ -46,7 +46,7 @@ class Options:
 def options(cfg) -> Options:
     """Every name and number checked before anything is trained."""
     from dlx.config import name_list
-    from dlx.experiments.idefender.attacks import check_attacks
+    from dlx.experiments.idefender.attacks import check_attacks, check_settings
     from dlx.experiments.idefender.detectors import check_detectors
     from dlx.experiments.idefender.substitute import substitute_options
 
@@ -60,10 +60,12 @@ def options(cfg) -> Options:
     lid_attack = str(cfg.detector.lid.train_attack)
     if "lid" in dets:
         check_attacks([lid_attack], "detector.lid.train_attack")
-    return Options(check_attacks(cfg.attacks, "attacks"), dets,
+    opts = Options(check_attacks(cfg.attacks, "attacks"), dets,
                    name_list(cfg.settings, list(SETTINGS), "settings", "setting"), fpr, lid_attack,
                    check_attacks(cfg.substitute.attacks, "substitute.attacks"), per_class,
                    substitute_options(cfg))
+    check_settings(cfg.attack, [*opts.attacks, *([lid_attack] if "lid" in dets else [])])
+    return opts
 
 
 def check_model_layers(cfg, model) -> None:
@@ -219,6 +221,12 @@ def class_spread(fpr_rows: list[dict], detector: str, split: str = "test") -> tu
     return (float(min(vals)), float(max(vals))) if vals else (float("nan"), float("nan"))
 
 
+def setting_attacks(opts: Options, setting: str) -> list[str]:
+    """The attacks run in ``setting``: all on the classifier itself (gray-box), the transferable ones on
+    the substitute (black-box)."""
+    return opts.attacks if setting == "graybox" else [a for a in opts.attacks if a in opts.blackbox_attacks]
+
+
 def attack_subset(cfg, attack: str, n: int, seed: int) -> np.ndarray:
     """Indices of the sources an attack runs on: all, or a seeded subset of its own max_examples."""
     cap = (cfg.attack.get(attack) or {}).get("max_examples")
@@ -272,8 +280,7 @@ def run(cfg, run: Run):
                   for n, s in clean_scores.items()]
     clean_thr = {n: t.at(obs_clean.pred) for n, t in thresholds.items()}
     for setting in opts.settings:
-        transferred = [a for a in opts.attacks if a in opts.blackbox_attacks]
-        for a in opts.attacks if setting == "graybox" else transferred:
+        for a in setting_attacks(opts, setting):
             k = attack_subset(cfg, a, len(y_src), target.seed)
             ta = time.time()
             x_adv = craft(a, attackers[setting], x_src[k], y_src[k], cfg.attack, target.seed)
@@ -341,22 +348,30 @@ def ablation(cfg, obs_train, y_train, obs_clean, adv_obs: dict, seed: int):
     import pandas as pd
 
     from dlx.experiments.idefender.detectors import separation
-    from dlx.experiments.idefender.detectors.idefender import IDefender
 
-    c = cfg.detector.idefender
-    variants = [("components", str(k), list(c.layers), int(k)) for k in cfg.ablation.components]
-    variants += [("layer", str(spec), str(spec).split("+"), int(c.components))
-                 for spec in cfg.ablation.layers]
     rows = []
-    for kind, value, layers, k in variants:
-        det = IDefender(layers=layers, n_components=k, covariance=str(c.covariance), pca=c.pca,
-                        reg_covar=float(c.reg_covar), seed=seed).fit(obs_train, y_train)
+    for kind, value, det in ablation_variants(cfg, seed):
+        det.fit(obs_train, y_train)
         clean = det.score(obs_clean)
         for a, obs in adv_obs.items():
             auroc = separation(clean, det.score(obs), np.inf)["auroc"] if len(obs) else np.nan
             rows.append({"ablation": kind, "value": value, "attack": a, "auroc": auroc,
-                         "layers": "+".join(layers), "components": k})
+                         "layers": "+".join(det.layers), "components": det.k})
     return pd.DataFrame(rows)
+
+
+def ablation_variants(cfg, seed: int) -> list[tuple[str, str, object]]:
+    """(ablation, value, unfitted IDefender) for each mixture size and each modelled layer (set) ablated."""
+    from dlx.experiments.idefender.detectors.idefender import IDefender
+
+    c = cfg.detector.idefender
+
+    def det(layers, k):
+        return IDefender(layers=layers, n_components=k, covariance=str(c.covariance), pca=c.pca,
+                         reg_covar=float(c.reg_covar), seed=seed)
+
+    return [("components", str(k), det(list(c.layers), int(k))) for k in cfg.ablation.components] + \
+        [("layer", str(spec), det(str(spec).split("+"), int(c.components))) for spec in cfg.ablation.layers]
 
 
 def claims(df, substitute: str | None = None) -> list[dict]:
@@ -390,6 +405,13 @@ def claims(df, substitute: str | None = None) -> list[dict]:
                      holds=all(ours[a] >= best[a] for a in best) if best else None,
                      why="" if best else "no unsupervised baseline among the detectors"))
     return out
+
+
+def estimate(cfg):
+    """`--estimate`: each phase timed at a bounded size and scaled (cost.py)."""
+    from dlx.experiments.idefender.cost import estimate as cost
+
+    return cost(cfg)
 
 
 def plot(run_dir: Path) -> list[Path]:

@@ -22,6 +22,7 @@ from dlx.errors import DlxError
 class Detector(ABC):
     name = "detector"
     supervised = False
+    scales_with_train = False  # scoring an input compares it with every training point (its cost grows)
 
     def fit(self, train, y: np.ndarray):
         """Learn from clean training inputs (an Observed) and their labels."""

@@ -21,6 +21,7 @@ def mc_uncertainty(mc_probs: np.ndarray) -> np.ndarray:
 
 class KernelDensityUncertainty(Detector):
     name = "kd_bu"
+    scales_with_train = True  # a kernel density over the predicted class's training points
 
     def __init__(self, layer: str = "fc2", bandwidth: float = 1.0):
         self.layer, self.bandwidth = layer, float(bandwidth)
