@@ -146,8 +146,42 @@ def _check_types(cfg, base, overrides: list[str]) -> None:
             raise DlxError(f"{key} expects {type(old).__name__}, got {new!r}")
 
 
+_BASES: dict[tuple, object] = {}  # (conf dir, command, group overrides) -> Hydra's composition
+
+
+def _base(command: str, group_only: list[str]):
+    """Hydra's composition of ``command`` with its group overrides, composed once per process (a sweep
+    composes every child, and each composition reads and merges the whole defaults tree: ~0.1 s)."""
+    key = (str(conf_dir()), command, tuple(group_only))
+    if key not in _BASES:
+        _BASES[key] = _raw_compose(command, group_only)
+    return _BASES[key]
+
+
+def _assign(cfg, overrides: list[str]) -> bool:
+    """Apply plain KEY=VALUE overrides to ``cfg`` as Hydra does after composing the defaults list (its
+    parser for the values, then ``OmegaConf.update(..., merge=True)`` in struct mode). False when one is
+    anything else (an add, a delete, a sweep) or fails: the full composition then decides and words the
+    error."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides=list(overrides))
+        for ov in parsed:
+            if ov.is_add() or ov.is_force_add() or ov.is_delete() or ov.is_sweep_override() \
+                    or ov.package is not None:
+                return False
+            OmegaConf.update(cfg, ov.key_or_group, ov.value(), merge=True)
+    except Exception:
+        return False
+    return True
+
+
 def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     """conf/<command>.yaml + groups + overrides -> a struct-mode DictConfig, or a one-line DlxError."""
+    import copy
+
     from omegaconf import OmegaConf
 
     command = RENAMED_CONFIGS.get(command, command)
@@ -155,11 +189,16 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     _check_group_choices(overrides)
     group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
     try:
-        base = _raw_compose(command, group_only)
+        base = _base(command, group_only)
     except DlxError:
         raise
     except Exception as err:  # hydra's own message is multi-line; keep its first line
         raise DlxError(str(err).strip().splitlines()[0]) from None
+    cfg = copy.deepcopy(base)
+    OmegaConf.set_struct(cfg, True)
+    if _assign(cfg, [ov for ov in overrides if ov not in group_only]):
+        _check_types(cfg, base, overrides)
+        return cfg
     try:
         cfg = _raw_compose(command, overrides)
     except Exception as err:

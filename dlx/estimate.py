@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from dlx.errors import DlxError
 
 TIMED_STEPS = 5  # after 2 warm-up steps
+STACK_STEPS = 200  # a stack is timed over a whole epoch when an epoch has at most this many steps
 
 
 @dataclass
@@ -160,49 +162,135 @@ def fit_cost(cfg) -> Cost:
         return Cost(time.perf_counter() - t, rss_mb(), 0.1, {"timed": "whole fit"})
 
 
+def time_stack(cfgs: list) -> float:
+    """Mean seconds of one training step of these members trained together as one stack (fit_stack), read
+    between its steps after 2 warm-up steps, over an epoch boundary (each member's batch order drawn and
+    its rows gathered) where an epoch has at most STACK_STEPS steps."""
+    from omegaconf import OmegaConf
+
+    from dlx.build import build
+    from dlx.sweep.stack import _small_enough, stack_threads
+    from dlx.train.loop import plan_steps
+    from dlx.train.stacked import fit_stack, member_state
+
+    members, flops, trainer = [], 0.0, None
+    for c in cfgs:
+        p = build(c)
+        spe = plan_steps(len(p.data.train), c.trainer)[0]
+        steps = spe + 3 if spe <= STACK_STEPS else TIMED_STEPS + 3
+        c = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(c)),  # not struct: keys may be new
+                            {"trainer": {"steps": steps, "eval_points": 0, "eval_every": 10**9,
+                                         "check_every": 1, "progress": "none"}})
+        trainer = c.trainer
+        flops = max(flops, _small_enough(p, c)[1])
+        members.append(member_state(p.model, p.task, p.data, p.precision, c.trainer, c.optimizer,
+                                    int(c.seed)))
+    stack_threads(cfgs[0], len(cfgs), flops)  # as the stack's worker will
+    marks: list[float] = []
+    fit_stack(members, trainer, on_step=lambda *_: marks.append(time.perf_counter()))
+    return (marks[-1] - marks[2]) / (len(marks) - 3) if len(marks) > 3 else 0.0
+
+
+def makespan(costs: list[float], workers: int) -> float:
+    """When the last of these units ends, each started in order on the first free of ``workers`` (what a
+    process pool, or SLURM's array with its parallelism, does)."""
+    import heapq
+
+    free = [0.0] * max(1, min(workers, len(costs)))
+    for c in costs:
+        heapq.heapreplace(free, free[0] + c)
+    return max(free) if costs else 0.0
+
+
 def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
-    """Every child's cost (one timing per distinct shape), then the sweep's wall time with its workers."""
-    from dlx.config import compose
+    """Every child's cost (one timing per distinct shape), in the units the sweep will run (a child alone,
+    or a stack of children timed as one), then the sweep's wall time with its workers (timed on the
+    share of the cores each worker of a local pool gets)."""
+    from dlx.sweep.stack import plan, setting
 
     children = exp.children(cfg)
-    timings: dict[str, dict | DlxError] = {}
-    rows, total, peak, disk, longest, skipped = [], 0.0, 0.0, 0.0, 0.0, []
-    for c in children:
-        ccfg = compose(exp.name, [*base_overrides, *c.overrides])
-        if c.kind == "fit":
-            cost = fit_cost(ccfg)
-        else:
-            key = shape_key(ccfg)
-            if key not in timings:
-                if say:
-                    say(f"estimate: timing {c.run_id} ({len(timings) + 1} shapes so far)")
-                try:
-                    timings[key] = time_train(ccfg)
-                except DlxError as err:  # the run records this child as failed or skipped at once: no cost
-                    timings[key] = err
-            if isinstance(timings[key], DlxError):
-                skipped.append(f"{c.run_id}: {timings[key]}")
-                rows.append({"run_id": c.run_id, "wall_s": 0.0, "skipped": str(timings[key])})
-                continue
-            cost = train_cost(ccfg, timings[key])
-        rows.append({"run_id": c.run_id, "wall_s": round(cost.wall_s, 2), **cost.detail})
-        total += cost.wall_s
-        longest = max(longest, cost.wall_s)
-        peak, disk = max(peak, cost.peak_mb), disk + cost.disk_mb
     workers = 1
     launcher = cfg.get("launcher") or {}
     if launcher.get("name") == "local":
         workers = max(1, int(cfg.sweep.get("workers", 1)))
     elif launcher.get("name") == "slurm":
         workers = max(1, int(launcher.get("array_parallelism", 64)))
+    units = [[c] for c in children]
+    sweep = cfg.get("sweep") or {}
+    if launcher.get("name") != "slurm" and len(children) > 1:  # as execute() plans them
+        units = plan(children, exp.name, base_overrides, setting(sweep.get("stack", "false")),
+                     1 if launcher.get("name") == "inline" else workers, sweep.get("stack_max"))
+    if launcher.get("name") == "local" and workers > 1:  # each pool worker gets its share of the cores
+        from dlx import threads as thread_rule
+
+        share = max(1, thread_rule.free_cores()[0] // workers)
+        saved = os.environ.get(thread_rule.CAP_ENV)
+        os.environ[thread_rule.CAP_ENV] = str(share)
+        try:
+            return _sweep_cost(exp, cfg, base_overrides, children, units, workers, say)
+        finally:
+            if saved is None:
+                os.environ.pop(thread_rule.CAP_ENV, None)
+            else:
+                os.environ[thread_rule.CAP_ENV] = saved
+    return _sweep_cost(exp, cfg, base_overrides, children, units, workers, say)
+
+
+def _sweep_cost(exp, cfg, base_overrides, children, units, workers: int, say) -> tuple[Cost, list[dict]]:
+    from dlx.config import compose
+
+    timings: dict[str, dict | DlxError] = {}
+    stacks: dict[tuple, float] = {}
+
+    def timing(key: str, ccfg, run_id: str):
+        if key not in timings:
+            if say:
+                say(f"estimate: timing {run_id} ({len(timings) + 1} shapes so far)")
+            try:
+                timings[key] = time_train(ccfg)
+            except DlxError as err:  # the run records this child as failed or skipped at once: no cost
+                timings[key] = err
+        return timings[key]
+
+    rows, total, peak, disk, skipped, unit_costs = [], 0.0, 0.0, 0.0, [], []
+    for unit in units:
+        cfgs = [compose(exp.name, [*base_overrides, *c.overrides]) for c in unit]
+        keys = [shape_key(x) for x in cfgs]
+        share = None  # a stack's step, per member
+        if len(unit) > 1:
+            if tuple(keys) not in stacks:
+                if say:
+                    say(f"estimate: timing a stack of {len(unit)} ({unit[0].run_id}, ...)")
+                stacks[tuple(keys)] = time_stack(cfgs)
+            share = stacks[tuple(keys)] / len(unit)
+        unit_s = 0.0
+        for c, ccfg, key in zip(unit, cfgs, keys, strict=True):
+            if c.kind == "fit":
+                cost = fit_cost(ccfg)
+            else:
+                t = timing(key, ccfg, c.run_id)
+                if isinstance(t, DlxError):
+                    skipped.append(f"{c.run_id}: {t}")
+                    rows.append({"run_id": c.run_id, "wall_s": 0.0, "skipped": str(t)})
+                    continue
+                cost = train_cost(ccfg, t if share is None else {**t, "step_s": share})
+                if share is not None:
+                    cost.detail["stack"] = len(unit)
+            rows.append({"run_id": c.run_id, "wall_s": round(cost.wall_s, 2), **cost.detail})
+            unit_s += cost.wall_s
+            peak, disk = max(peak, cost.peak_mb), disk + cost.disk_mb
+        total += unit_s
+        unit_costs.append(unit_s)
     if children and len(skipped) == len(children):
         raise DlxError(f"every child stops at once, nothing to estimate; first: {skipped[0]}")
-    wall = max(total / workers, longest) if children else 0.0
+    wall = makespan(unit_costs, workers)
     detail = {"children": len(children), "shapes": len(timings), "workers": workers,
               "child_s_sum": round(total, 1)}
+    if any(len(u) > 1 for u in units):
+        detail["stacks"] = sum(len(u) > 1 for u in units)
     if skipped:  # e.g. fp8_native on a CPU: the run records them as skipped (or failed) without training
         detail["not timed"] = f"{len(skipped)} that stop at once, e.g. {skipped[0]}"
-    return Cost(wall, peak * min(workers, max(len(children), 1)), disk, detail), rows
+    return Cost(wall, peak * min(workers, max(len(units), 1)), disk, detail), rows
 
 
 def describe(cost: Cost) -> str:

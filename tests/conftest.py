@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# generated datasets (dlx/data/generated.py) are kept inside the checkout, not in the user's cache
+os.environ.setdefault("DLX_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "dlx"))
 
 from dlx.config import compose
 

@@ -85,3 +85,31 @@ def test_wheel_ships_configs_and_works_outside_repo(tmp_path):
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "64"
+
+
+@pytest.mark.parametrize("command, overrides", [
+    ("double_descent", ["model.width=16", "seed=2", "data.label_noise=0.15"]),
+    ("double_descent", ["experiment=double_descent_digits", "sweep.widths=[1,2,3]", "data.n_train=null"]),
+    ("train", ["model=cnn5", "model.width=4", "trainer.epochs=3", "optimizer.lr=1e-3", "trainer.steps=null"]),
+    ("train", ["data=synthetic", "data.shape=[1,4,4]", "trainer=quick", "seed=${trainer.epochs}"]),
+    ("idefender", ["attack.cw={max_iter: 5}", "detectors=[idefender,lid]", "substitute.labels=true",
+                    "classifier.run='/x y/run'"]),
+    ("grid", ["model=cnnfc", "model.hidden=[32,16]", "optimizer=adam", "optimizer.betas=[0.8,0.99]"]),
+])
+def test_cached_composition_equals_hydras_full_composition(command, overrides):
+    """compose() reuses Hydra's composition of the group overrides and assigns the KEY=VALUE ones itself:
+    the result must be the full Hydra composition exactly, resolved and unresolved."""
+    from omegaconf import OmegaConf
+
+    from dlx.config import _raw_compose, _split, groups
+
+    fast = compose(command, overrides)
+    full = _raw_compose(command, overrides)
+    assert OmegaConf.to_container(fast) == OmegaConf.to_container(full)
+    assert OmegaConf.to_container(fast, resolve=True) == OmegaConf.to_container(full, resolve=True)
+    assert OmegaConf.is_struct(fast)
+    # the cached composition is not changed by what one caller assigns
+    again = compose(command, [ov for ov in overrides if _split(ov)[0] in groups()])
+    assert OmegaConf.to_container(again) != OmegaConf.to_container(fast)
+    fast.seed = 123
+    assert compose(command, overrides).seed != 123

@@ -15,18 +15,21 @@ def seconds(out: str) -> float:
 
 
 def test_a_sweep_estimate_is_within_a_factor_of_two_and_writes_nothing(run_cli, tmp_path):
-    args = ["sweep", "grid", "model.width=64,128", "trainer.epochs=25", "trainer.threads=1",
+    """Two widths of one MLP: planned as one zero-padded stack, priced as one (its steps timed together)."""
+    args = ["sweep", "grid", "model.width=64,128", "trainer.epochs=60", "trainer.threads=1",
             "launcher=inline", "--out", str(tmp_path), "--name", "g"]
     rc, out, err = run_cli(*args, "--estimate")
     assert rc == 0, err
-    assert "children 2" in out and "shapes 2" in out and "peak memory" in out and "disk" in out
+    assert "children 2" in out and "shapes 2" in out and "stacks 1" in out
+    assert "peak memory" in out and "disk" in out
     assert not (tmp_path / "sweep").exists()
     guess = seconds(out)
     rc, _, err = run_cli(*args)
     assert rc == 0, err
     res = json.loads((tmp_path / "sweep" / "g" / "summary.json").read_text())
-    runs = (tmp_path / "sweep" / "g").glob("runs/*/summary.json")
-    took = sum(json.loads(p.read_text())["wall_s"] for p in runs)
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "sweep" / "g").glob("runs/*/summary.json")]
+    assert [r["stack"]["members"] for r in runs] == [2, 2]
+    took = res["wall_s"]  # the whole sweep: its children, and collecting them
     assert res["status"] == "completed" and took / 2 <= guess <= 2 * took, (guess, took)
 
 

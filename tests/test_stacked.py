@@ -17,7 +17,7 @@ from dlx.build import build
 from dlx.config import compose
 from dlx.models.stacked import LinearChain, NotStackable, StackedModel
 from dlx.sweep import collect, execute, expand
-from dlx.sweep.stack import derive, plan, run_stack
+from dlx.sweep.stack import plan, run_stack
 from dlx.train import fit
 from dlx.train.callbacks import Callback
 from dlx.train.stacked import fit_stack, member_state
@@ -149,8 +149,30 @@ def test_models_without_a_stacked_form_are_refused():
     cfgs = [compose("train", [*FAST, "model.dropout=0.2", f"seed={s}"]) for s in (0, 1)]
     with pytest.raises(NotStackable, match="dropout"):
         StackedModel([build(c).model for c in cfgs])
-    with pytest.raises(NotStackable, match="shapes"):
-        StackedModel([build(compose("train", [*FAST, f"model.width={w}"])).model for w in (4, 8)])
+    with pytest.raises(NotStackable, match="shapes differ and only MLP chains"):
+        StackedModel([build(compose("train", [*FAST, "model=cnn5", f"model.width={w}"])).model
+                      for w in (2, 4)])
+    with pytest.raises(NotStackable, match="shapes differ and only MLP chains"):  # batch norm does not pad
+        StackedModel([build(compose("train", [*FAST, "model.batchnorm=true", f"model.width={w}"])).model
+                      for w in (4, 8)])
+    with pytest.raises(NotStackable, match="layers differ"):
+        StackedModel([build(compose("train", [*FAST, f"model.depth={d}"])).model for d in (1, 2)])
+
+
+@pytest.mark.parametrize("settings", [
+    [["model.width=4", "seed=0"], ["model.width=16", "seed=1"], ["model.width=9", "seed=2"]],
+    [["model.width=3", "model.activation=tanh"], ["model.width=12", "model.activation=tanh"]],
+    [["model.width=5", "optimizer.weight_decay=0.01", "optimizer.nesterov=true", "trainer.grad_clip=0.5"],
+     ["model.width=11", "optimizer.weight_decay=0.05", "optimizer.nesterov=true", "trainer.grad_clip=0.5"]],
+    [["model.width=6", "optimizer=adam", "optimizer.lr=0.003"],
+     ["model.width=14", "optimizer=adam", "optimizer.lr=0.001", "optimizer.weight_decay=0.1"]],
+    [["model.width=4", "model.depth=1"], ["model.width=10", "model.depth=1"]],
+], ids=["relu", "tanh", "sgd_decay_clip", "adam", "one_hidden"])
+def test_mlps_of_different_widths_stack_zero_padded(settings):
+    """Zero-padded to the widest member, each MLP trains exactly as alone: the padding must stay zero
+    through the weights, biases, momentum, Adam moments, weight decay and clipping, or a padded unit
+    would change that member's outputs and losses."""
+    assert_same(settings)
 
 
 # ------------------------------------------------------------------------------------------- sweeps
@@ -330,19 +352,6 @@ def test_grouping():
     assert [len(u) for u in plan(one, "double_descent", big, "true", workers=1)] == [8]
     fits = expand({"seed": [0, 1]}, kind="fit")
     assert [len(u) for u in plan(fits, "grid", [], "true")] == [1, 1]
-
-
-def test_member_configs_are_derived_as_compose_would_make_them():
-    from dlx.config import to_yaml
-
-    base = ["model.width=8", "data.n_train=null", "trainer.progress=none"]
-    first = [*base, "data.label_noise=0.15", "seed=0"]
-    cfg = compose("double_descent", first)
-    for new in ([*base, "data.label_noise=0.2", "seed=2"], [*base, "data.label_noise=0.15", "seed=1",
-                                                            "trainer.resume=true"]):
-        assert to_yaml(derive(cfg, first, new)) == to_yaml(compose("double_descent", new))
-    assert derive(cfg, first, [*base, "data.label_noise=0.15", "seed=1", "model=cnn5"]) is None
-    assert derive(cfg, first, [*base, "data.label_noise=0.15", "seed=abc"]) is None
 
 
 def test_local_pool_runs_stacks(tmp_path):

@@ -8,6 +8,12 @@ every key but ``MEMBER_KEYS`` form a group; a group stacks when its config can (
 stacked form, no dropout, fp32, no DDP, a task and optimizer the stack runs: ``config_reason``), up to
 ``sweep.stack_max`` members, split further while the pool would otherwise have idle workers.
 
+Groups of an MLP chain that differ only in ``PAD_KEYS`` (the width) may share one stack, zero-padded to
+its widest member (dlx/models/stacked.py): from the narrowest up, a width joins the stack while a modelled
+step of the padded stack (``step_seconds``: a fixed cost, a cost per member, the padded FLOPs) is cheaper
+than the two apart, so the many tiny widths of a double-descent sweep pay one step's overhead, not one
+each, and the wide ones keep their own stacks. Such stacks run costliest first, so the pool ends evenly.
+
 With ``auto`` a group whose members are too large to gain (forward FLOPs per training batch above
 ``CPU_MAX_FLOPS`` on a CPU, ``GPU_MAX_FLOPS`` on an accelerator, counted on its first member at planning)
 is not stacked: its children stay units of one, so the pool balances them.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from dlx.errors import DlxError
@@ -36,8 +43,14 @@ SHAPE_KEYS = ("model.width", "model.depth", "model.hidden", "model.kernel", "mod
 MODELS = ("mlp", "cnn5", "cnn1d", "cnnfc", "resnet18k", "resnet")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SETTINGS = ("auto", "true", "false")
+# overrides in which members of one MLP chain may differ and still stack, zero-padded to the widest
+PAD_KEYS = ("model.width",)
 CPU_MAX_FLOPS = 60e6  # forward FLOPs per member and training batch above which a CPU stack gains little
 GPU_MAX_FLOPS = 20e9  # ... and above which one member alone keeps an accelerator busy
+# a stack's step: (fixed seconds, seconds per member, seconds per forward FLOP of a member). CPU: a least-
+# squares fit to fit_stack's steps at 1 thread on MNIST-1D MLPs (S 3-24, widths 4-256, batch 100; within
+# 15%). Accelerator: launch-bound, a rough guess; it only decides which widths share a padded stack.
+STEP_COST = {"cpu": (2.2e-4, 2.1e-5, 4.5e-11), "accelerator": (3e-4, 0.0, 1e-13)}
 
 
 def setting(value) -> str:
@@ -105,25 +118,43 @@ def plan(children, config: str, base: list[str], stack="auto", workers: int = 1,
         key = tuple(o for o in c.overrides if _key(o) not in MEMBER_KEYS)
         groups.setdefault(key, []).append(c)
     verdicts: dict[tuple, str | None] = {}
-    units: list[list] = []
+    units: list = []
     limit = max(1, int(stack_max)) if stack_max else None
+    padded: dict[tuple, list] = {}  # stacking groups that differ only in an MLP's width, by the rest
     for key, members in groups.items():
-        if len(members) < 2 or key[:1] == (_ALONE,):
+        if key[:1] == (_ALONE,):
             units += [[c] for c in members]
             continue
         vkey = tuple(_key(o) if _key(o) in SHAPE_KEYS else o for o in key)
         if vkey not in verdicts:
             verdicts[vkey] = _verdict(config, [*base, *members[0].overrides])
         why = verdicts[vkey]
-        if why is None and stack == "auto":  # decided here, per shape: a stack that does not pay would
-            why = _too_large(config, [*base, *members[0].overrides])  # train its members in one worker
-        if why is not None:
-            if say and stack == "true":
+        shape = None
+        if why is None:  # decided here, per shape: a stack that does not pay would train its members in
+            shape = _shape(config, [*base, *members[0].overrides])  # one worker, not spread over the pool
+            why = shape if isinstance(shape, str) else None
+            if why is None and stack == "auto" and not shape.pays:
+                why = f"{shape.flops / 1e6:.0f} MFLOP per member batch: large enough to run alone"
+        if why is not None or (len(members) < 2 and not (shape and shape.chain)):
+            if why and say and stack == "true":
                 say(f"not stacked ({' '.join(key) or 'every child'}): {why}")
             units += [[c] for c in members]
             continue
+        if shape.chain:  # may share a stack with the other widths of the same MLP, zero-padded
+            rest = tuple(o for o in key if _key(o) not in PAD_KEYS)
+            if rest not in padded:
+                padded[rest] = []
+                units.append(padded[rest])  # its place in the order: where its first group was
+            padded[rest].append((shape, members))
+            continue
         size = limit or len(members)
         units += [members[i:i + size] for i in range(0, len(members), size)]
+    out: list[list] = []
+    for u in units:  # each family of width groups becomes its stacks (see buckets)
+        for b in buckets(u, limit) if u and isinstance(u[0], tuple) else [u]:
+            size = limit or len(b)
+            out += [b[i:i + size] for i in range(0, len(b), size)]
+    units = out
     while len(units) < workers:  # keep every worker busy: halve the largest stack while halves still stack
         big = max(range(len(units)), key=lambda i: len(units[i]))
         if len(units[big]) < 4:
@@ -142,21 +173,61 @@ def _verdict(config: str, overrides: list[str]) -> str | None:
         return str(err)
 
 
-def _too_large(config: str, overrides: list[str]) -> str | None:
-    """Why a group should not stack under ``auto`` because one member is big enough to run alone (None:
-    stacking pays); the same rule as ``pays``, on the group's first member built here."""
+@dataclass
+class Shape:
+    """What planning learns of a group from building its first member: forward FLOPs of one member's
+    training batch, whether a stack of such members pays under ``auto`` (``_small_enough``), whether the
+    model is an MLP chain that zero-pads to other widths, and the device it will train on."""
+
+    flops: float
+    pays: bool
+    chain: bool
+    device: str
+
+
+def _shape(config: str, overrides: list[str]) -> Shape | str:
+    """The group's Shape, or the error its children will fail with (they then run alone)."""
     from dlx.build import build
     from dlx.config import compose
     from dlx.device import resolve_device
+    from dlx.models.stacked import ragged_reason
 
     try:
         cfg = compose(config, overrides)
         device = resolve_device(cfg.get("device", "auto"))
         parts = build(compose(config, [*overrides, "device=cpu"]))  # counting FLOPs needs no accelerator
-    except DlxError as err:  # the child itself will fail with this, alone
+    except DlxError as err:
         return str(err)
     ok, flops = _small_enough(parts, cfg, device)
-    return None if ok else f"{flops / 1e6:.0f} MFLOP per member batch: large enough to run alone"
+    chain = ragged_reason([parts.model]) is None and any(_key(o) in PAD_KEYS for o in overrides)
+    return Shape(flops, ok, chain, str(device))
+
+
+def step_seconds(size: int, flops: float, device: str) -> float:
+    """The modelled seconds of one training step of a stack of ``size`` members whose (padded) forward
+    pass costs ``flops`` each: a fixed cost per step, a cost per member, and the arithmetic."""
+    fixed, member, per_flop = STEP_COST["cpu" if device == "cpu" else "accelerator"]
+    return fixed + size * (member + flops * per_flop)
+
+
+def buckets(groups: list[tuple[Shape, list]], limit: int | None = None) -> list[list]:
+    """Stacks of MLP width groups, zero-padded to their widest: from the narrowest up, the next width
+    joins the current stack while one padded stack models cheaper than the two apart (``step_seconds``)
+    and it stays within ``limit`` members. The costliest stack first (so a pool finishes evenly), the
+    widest members first within one."""
+    out: list[tuple[Shape, int, list]] = []  # (widest shape, members, its groups)
+    for shape, members in sorted(groups, key=lambda g: g[0].flops):
+        if out:
+            widest, n, parts = out[-1]
+            dev = shape.device
+            apart = step_seconds(n, widest.flops, dev) + step_seconds(len(members), shape.flops, dev)
+            if (limit is None or n + len(members) <= limit) and \
+                    step_seconds(n + len(members), shape.flops, dev) <= apart:
+                out[-1] = (shape, n + len(members), [*parts, members])
+                continue
+        out.append((shape, len(members), [members]))
+    out.sort(key=lambda b: step_seconds(b[1], b[0].flops, b[0].device), reverse=True)
+    return [[c for members in reversed(parts) for c in members] for _, _, parts in out]
 
 
 def _small_enough(parts, cfg, device=None) -> tuple[bool, float]:
@@ -217,43 +288,10 @@ def run_stack(config: str, members: list[tuple], threads: int | None = None, sta
     return statuses
 
 
-def derive(cfg, overrides: list[str], new: list[str]):
-    """The config ``compose(config, new)`` would give, from ``cfg = compose(config, overrides)`` when the
-    two differ only in plain per-member values (seed, label noise, lr, ...; Hydra's own parser reads them),
-    at a fraction of a compose's cost; None when they differ otherwise."""
-    import copy
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
-
-    old_by, new_by = {_key(o): o for o in overrides}, {_key(o): o for o in new}
-    if len(old_by) != len(overrides) or len(new_by) != len(new) or set(old_by) - set(new_by):
-        return None  # a repeated key, or one this member leaves at its default
-    changed = [o for k, o in new_by.items() if old_by.get(k) != o]
-    if any(o.startswith(("+", "~")) or _key(o) not in (*MEMBER_KEYS, "trainer.resume") for o in changed):
-        return None
-    try:
-        parsed = OverridesParser.create().parse_overrides(changed)
-    except Exception:
-        return None
-    out = copy.deepcopy(cfg)
-    for o in parsed:
-        old, value = OmegaConf.select(out, o.key_or_group), o.value()
-        numbers = (int, float)
-        same = old is None or value is None or isinstance(old, bool) == isinstance(value, bool) and (
-            isinstance(old, numbers) and isinstance(value, numbers) or type(old) is type(value) or
-            OmegaConf.is_list(old) and isinstance(value, list))
-        if not same or isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float):
-            return None  # let compose judge (and refuse) it
-        OmegaConf.update(out, o.key_or_group, value, merge=False)
-    return out
-
-
 def _open(config: str, overrides: list[str], d: Path, statuses: dict, like: _Entry | None = None
           ) -> _Entry | None:
     """Claim, compose and build one member as run_child and `dlx train` do (None if claimed or failed).
-    ``like``: a member opened before, whose config this one's is derived from when they differ only in
-    per-member values."""
+    ``like``: a member opened before, whose input tensors this one shares where they are equal."""
     import torch
 
     from dlx.build import build
@@ -271,9 +309,7 @@ def _open(config: str, overrides: list[str], d: Path, statuses: dict, like: _Ent
         statuses[str(d)] = "claimed"
         return None
     try:
-        cfg = derive(like.cfg, like.overrides, overrides) if like is not None else None
-        if cfg is None:
-            cfg = compose(config, overrides)
+        cfg = compose(config, overrides)
         run.config = (cfg, overrides)
         run.save_config(cfg, overrides)
         run.start_tracking()
@@ -323,8 +359,9 @@ def _share_inputs(data, like) -> None:
 
 
 def pays(entries: list[_Entry], stack: str) -> tuple[bool, float]:
-    """(stack them?, forward FLOPs per member and training batch) for ``sweep.stack=auto``."""
-    ok, flops = _small_enough(entries[0].parts, entries[0].cfg)
+    """(stack them?, forward FLOPs per member and training batch, of the widest) for ``sweep.stack=auto``."""
+    widest = max(entries, key=lambda e: e.parts.params)
+    ok, flops = _small_enough(widest.parts, widest.cfg)
     return ok or stack == "true", flops
 
 
@@ -401,9 +438,26 @@ def _alone(e: _Entry, why: str) -> None:
         run.close()
 
 
+def stack_threads(cfg, size: int, flops: float) -> str:
+    """Set torch's threads for a stack of ``size`` members of ``flops`` forward FLOPs a batch (one thread
+    for a small stack under ``trainer.threads=auto``); returns the rule, for the run's env."""
+    from dlx import threads as thread_rule
+
+    setting_ = cfg.trainer.get("threads", "auto")
+    if setting_ == "auto":
+        n, rule = thread_rule.choose("auto")  # the cores free within the worker's share
+        if size * flops < thread_rule.MIN_FLOPS:
+            n, rule = 1, f"auto: small stack ({size} x {flops / 1e6:.1f} MFLOP per batch forward)"
+        else:
+            rule = f"{rule}; stack of {size} x {flops / 1e6:.1f} MFLOP per batch forward"
+    else:
+        n, rule = thread_rule.choose(setting_)
+    thread_rule.apply(n)
+    return rule
+
+
 def _stacked(group: list[_Entry], flops: float) -> None:
     """Train ``group`` as one stack and finish each member."""
-    from dlx import threads as thread_rule
     from dlx.models.stacked import NotStackable
     from dlx.train.callbacks import CsvLogger, Tracking
     from dlx.train.loop import History
@@ -411,16 +465,7 @@ def _stacked(group: list[_Entry], flops: float) -> None:
 
     S = len(group)
     cfg = group[0].cfg
-    setting_ = cfg.trainer.get("threads", "auto")
-    if setting_ == "auto":
-        n, rule = thread_rule.choose("auto")  # the cores free within the worker's share
-        if S * flops < thread_rule.MIN_FLOPS:
-            n, rule = 1, f"auto: small stack ({S} x {flops / 1e6:.1f} MFLOP per batch forward)"
-        else:
-            rule = f"{rule}; stack of {S} x {flops / 1e6:.1f} MFLOP per batch forward"
-    else:
-        n, rule = thread_rule.choose(setting_)
-    thread_rule.apply(n)
+    rule = stack_threads(cfg, S, flops)
     for e in group:
         m = e.member
         m.checkpoint = e.run.path("checkpoint.pt")

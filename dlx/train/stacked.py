@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from dlx.models.stacked import NotStackable, StackedModel
+from dlx.models.stacked import NotStackable, StackedModel, own, pad_stack
 from dlx.train.callbacks import DivergenceGuard, eval_epochs
 from dlx.train.checkpoint import load_checkpoint, save_checkpoint
 from dlx.train.interrupt import graceful
@@ -154,8 +154,9 @@ class StackedOptimizer:
             for k in keys:
                 if k == "step":
                     self.state[j]["step"] = float(per[0]["step"])
-                elif per[0][k] is not None:
-                    self.state[j][k] = torch.stack([s[k].to(self.params[j].device) for s in per]).contiguous()
+                elif per[0][k] is not None:  # zero-padded like the weights (a member's own shape)
+                    self.state[j][k] = pad_stack([s[k].to(self.params[j].device) for s in per],
+                                                 self.params[j].shape[1:])
 
     @torch.no_grad()
     def step(self, step: int) -> None:
@@ -276,15 +277,15 @@ class StackedOptimizer:
                 s = self.state[j]
                 if not s:
                     continue
-                own = {}
+                mine, at = {}, own(p.shape)
                 if self.kind == "sgd":
                     if self.momentum_values[i] != 0 and "momentum_buffer" in s:
-                        own["momentum_buffer"] = s["momentum_buffer"][i].clone()
+                        mine["momentum_buffer"] = s["momentum_buffer"][i][at].clone()
                 else:
-                    own = {"step": torch.tensor(float(s["step"]), dtype=torch.float32),
-                           "exp_avg": s["exp_avg"][i].clone(), "exp_avg_sq": s["exp_avg_sq"][i].clone()}
-                if own:
-                    opt.state[p] = own
+                    mine = {"step": torch.tensor(float(s["step"]), dtype=torch.float32),
+                            **{k: s[k][i][at].clone() for k in ("exp_avg", "exp_avg_sq")}}
+                if mine:
+                    opt.state[p] = mine
             opt.param_groups[0]["lr"] = lrs[i]
             sched.last_epoch, sched._step_count, sched._last_lr = step, step + 1, [lrs[i]]
 
