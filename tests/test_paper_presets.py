@@ -44,3 +44,17 @@ def test_paper_preset_runs_on_real_format_files(run_cli, tmp_path, preset):
     assert len(pd.read_csv(d / "results.csv")) >= 1
     cfg = (d / "config.yaml").read_text()
     assert "cifar10" in cfg and str(tmp_path) in cfg
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_paper_preset_estimate_writes_nothing(run_cli, tmp_path, preset):
+    """`--estimate` prices each paper-scale preset from a few real steps on the same real-format files."""
+    write_cifar10(tmp_path / "cifar-10-batches-py", n_per=8, learnable=True)
+    group, command, shrink = PRESETS[preset]
+    if preset.startswith("idefender"):  # the paper-strength CW (9 x 1000) is timed at 5 iterations
+        shrink = [*shrink, "attacks=[fgsm,cw]", "attack.cw.max_examples=4"]
+    rc, out, err = run_cli(group, command, f"experiment={preset}", f"data.root={tmp_path}", *shrink,
+                           "--out", str(tmp_path / "o"), "--estimate")
+    assert rc == 0, err
+    assert out.startswith("estimate: ") and "peak memory" in out
+    assert not (tmp_path / "o").exists()
