@@ -239,13 +239,15 @@ def test_stacked_run_directories_read_like_one_by_one(tmp_path):
     pd.testing.assert_series_equal(ra.test_error, rb.test_error)
 
 
-def test_ctrl_c_mid_epoch_then_resume_per_member(tmp_path, monkeypatch):
+@pytest.mark.parametrize("grid", [GRID, {"model.width": [5, 8, 13]}], ids=["seeds", "padded_widths"])
+def test_ctrl_c_mid_epoch_then_resume_per_member(tmp_path, monkeypatch, grid):
     """A stack stopped by SIGINT between steps checkpoints every member mid-epoch; running the sweep again
     resumes each from its own checkpoint (one member starting over beside them) and ends where one-by-one
-    runs end."""
+    runs end. With several widths the stack is zero-padded, and so is the momentum each member resumes."""
     import dlx.train.stacked as stacked_mod
 
-    kids = expand(GRID)
+    kids = expand(grid)
+    assert [len(u) for u in plan(kids, "train", BASE, "true")] == [3]
     calls = {"n": 0}
     real = stacked_mod.StackedOptimizer.step
 
