@@ -15,13 +15,14 @@ weights and buffers into them (for checkpoints).
 
 Members of one MLP chain (Linear layers with ReLU, Tanh or nothing between them) may differ in their
 hidden widths: each weight is then zero-padded to the widest member's shape (``pad_stack``), hidden widths
-rounded up to a multiple of ALIGN (``_align_hidden``). The padding
-stays exactly zero through training: a padded unit has zero weights and bias, so its activation is 0 (the
-three activations keep 0 at 0), the next layer's padded weights see 0 and the gradient reaching the unit
-is 0, so every padded weight, bias, momentum and Adam moment gets a zero gradient and a zero update,
-weight decay included. A member's own slice is what its own run computes, up to the float rounding of
-sums over a longer (zero-padded) axis. A layer with no stacked form (dropout, attention, an
-LSTM, ...) raises ``NotStackable`` with the reason, and the caller trains those members one by one.
+rounded up to a multiple of ALIGN (``_align_hidden``). The padding stays exactly zero through training: a
+padded unit has zero weights and bias, so its activation is 0 (the three activations keep 0 at 0), the
+next layer's padded weights see 0 and the gradient reaching the unit is 0, so every padded weight, bias,
+momentum and Adam moment gets a zero gradient and a zero update, weight decay included. A member's own
+slice is what its own run computes, up to the float rounding of sums over a longer (zero-padded) axis.
+
+A layer with no stacked form (dropout, attention, an LSTM, ...) raises ``NotStackable`` with the reason,
+and the caller trains those members one by one.
 """
 
 from __future__ import annotations
