@@ -169,7 +169,7 @@ def time_stack(cfgs: list) -> float:
     from omegaconf import OmegaConf
 
     from dlx.build import build
-    from dlx.sweep.stack import _small_enough, stack_threads
+    from dlx.sweep.stack import small_enough, stack_threads
     from dlx.train.loop import plan_steps
     from dlx.train.stacked import fit_stack, member_state
 
@@ -182,7 +182,7 @@ def time_stack(cfgs: list) -> float:
                             {"trainer": {"steps": steps, "eval_points": 0, "eval_every": 10**9,
                                          "check_every": 1, "progress": "none"}})
         trainer = c.trainer
-        flops = max(flops, _small_enough(p, c)[1])
+        flops = max(flops, small_enough(p, c)[1])
         members.append(member_state(p.model, p.task, p.data, p.precision, c.trainer, c.optimizer,
                                     int(c.seed)))
     stack_threads(cfgs[0], len(cfgs), flops)  # as the stack's worker will

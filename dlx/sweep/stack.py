@@ -176,7 +176,7 @@ def _verdict(config: str, overrides: list[str]) -> str | None:
 @dataclass
 class Shape:
     """What planning learns of a group from building its first member: forward FLOPs of one member's
-    training batch, whether a stack of such members pays under ``auto`` (``_small_enough``), whether the
+    training batch, whether a stack of such members pays under ``auto`` (``small_enough``), whether the
     model is an MLP chain that zero-pads to other widths, and the device it will train on."""
 
     flops: float
@@ -198,7 +198,7 @@ def _shape(config: str, overrides: list[str]) -> Shape | str:
         parts = build(compose(config, [*overrides, "device=cpu"]))  # counting FLOPs needs no accelerator
     except DlxError as err:
         return str(err)
-    ok, flops = _small_enough(parts, cfg, device)
+    ok, flops = small_enough(parts, cfg, device)
     chain = ragged_reason([parts.model]) is None and any(_key(o) in PAD_KEYS for o in overrides)
     return Shape(flops, ok, chain, str(device))
 
@@ -230,7 +230,7 @@ def buckets(groups: list[tuple[Shape, list]], limit: int | None = None) -> list[
     return [[c for members in reversed(parts) for c in members] for _, _, parts in out]
 
 
-def _small_enough(parts, cfg, device=None) -> tuple[bool, float]:
+def small_enough(parts, cfg, device=None) -> tuple[bool, float]:
     """(does stacking pay?, forward FLOPs of one member's training batch on ``device``, by default the
     one the parts live on): small models gain."""
     from dlx import threads as thread_rule
@@ -361,7 +361,7 @@ def _share_inputs(data, like) -> None:
 def pays(entries: list[_Entry], stack: str) -> tuple[bool, float]:
     """(stack them?, forward FLOPs per member and training batch, of the widest) for ``sweep.stack=auto``."""
     widest = max(entries, key=lambda e: e.parts.params)
-    ok, flops = _small_enough(widest.parts, widest.cfg)
+    ok, flops = small_enough(widest.parts, widest.cfg)
     return ok or stack == "true", flops
 
 
