@@ -42,8 +42,8 @@ def test_report_from_run_directories(run_cli, tmp_path):
     rc, out, err = run_cli("report", str(tree))
     assert rc == 0, err
     md = (tree / "report.md").read_text()
-    assert "4 claims: **2 hold**, 1 fail, 1 not shown" in md
-    assert "| batchnorm | BN allows larger lrs | BN 1, no BN 0.03 | 1000x | holds |" in md
+    assert "2 papers, 4 claims: 2 hold, 1 fail, 0 inconclusive, 1 not shown, 0 built in." in md
+    assert "| batchnorm | BN allows larger lrs | BN 1, no BN 0.03 | 1000x | ratio >= 10 | - | holds |" in md
     assert "not shown (needs paper scale)" in md and "![accuracy_vs_lr](batchnorm/accuracy_vs_lr.png)" in md
     html = (tree / "report.html").read_text()
     assert html.count("<tr class='claim'>") == 4 and "&lt;here&gt; &amp; escapes" in html

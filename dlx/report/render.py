@@ -8,7 +8,7 @@ import html
 import os
 from pathlib import Path
 
-from dlx.experiments.claims import count, fmt
+from dlx.experiments.claims import category, count, fmt, ours, summary_line
 from dlx.tables import fmt_metric, fmt_number, is_percent
 
 CSS = """
@@ -21,6 +21,7 @@ th,td{border:1px solid #d6d6d6;padding:.3em .5em;text-align:left;vertical-align:
 th{background:#f2f2f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .verdict{font-weight:600}small{font-weight:400}.holds{background:#e3f5e6;color:#11632a}
 .fails{background:#fde7e7;color:#8e1515}.not-shown{background:#fff4d6;color:#7a5800}
+.inconclusive{background:#eef0f7;color:#3b4470}.built-in{background:#f0e9f7;color:#5b2a86}
 figure{margin:1em 0;display:inline-block;max-width:100%}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.8em;color:#555}.meta{color:#555;font-size:.9em}
 @media print{body{max-width:none}h2{page-break-before:always}figure{page-break-inside:avoid}}
@@ -39,24 +40,57 @@ def cell(col: str, value) -> str:
     return fmt_metric(col, value) if is_percent(col) else fmt_number(value)
 
 
+def claim_text(c: dict) -> str:
+    """The claim, marked when it is dlx's own check rather than the paper's."""
+    return ("dlx's: " if c.get("source") == "dlx" else "") + str(c["claim"])
+
+
+def control_text(c: dict) -> str:
+    """The control's verdict ('-' where no control ran), with its interval."""
+    v = c.get("control")
+    if not v:
+        return "-"
+    ci = c.get("control_ci")
+    return v + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "") + \
+        (f" ({c['control_why']})" if c.get("control_why") else "")
+
+
+def verdict_cell(c: dict) -> str:
+    """What the claim counts as (built in when its control holds too), and why where there is a reason."""
+    return category(c) + (f" ({c['why']})" if c.get("why") else "")
+
+
+def heading(runs) -> str:
+    n = count([c for _, c in claim_rows(runs)])
+    return f"{len(runs)} paper{'s' if len(runs) != 1 else ''}, {summary_line(n)}."
+
+
+HEAD = ("paper", "claim", "ours (Δ [95% interval], n)", "paper's", "rule: how it could fail", "control",
+        "verdict")
+
+
 # ---- Markdown -----------------------------------------------------------------------------------------
 def markdown(runs, env: dict, out_dir: Path) -> str:
-    n = count([c for _, c in claim_rows(runs)])
-    lines = ["# dlx reproductions: claim by claim", "",
-             f"{len(runs)} papers, {sum(n.values())} claims: **{n['holds']} hold**, {n['fails']} fail, "
-             f"{n['not shown']} not shown.", "", "| paper | claim | ours | paper's | verdict |",
-             "|---|---|---|---|---|"]
+    lines = ["# dlx reproductions: claim by claim", "", heading(runs),
+             "A comparison holds when its whole 95% interval clears the rule's line, fails when the whole "
+             "interval lies on the wrong side, and is inconclusive when it straddles the line; a claim that "
+             "also holds on its negative control (data without the paper's premise) is built in and not "
+             "counted as a hold.", "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     for r, c in claim_rows(runs):
-        verdict = c["verdict"] + (f" ({c['why']})" if c.get("why") else "")
-        cells = (r.name, c["claim"], fmt(c.get("measured")), c.get("paper", ""), verdict)
+        cells = (r.name, claim_text(c), ours(c), c.get("paper", ""), c["rule"], control_text(c),
+                 verdict_cell(c))
         lines.append("| " + " | ".join(_md(x) for x in cells) + " |")
     for r in runs:
         rel = os.path.relpath(r.dir, out_dir)
         lines += ["", f"## {r.name}: {r.title}", "",
                   f"Run directory: [{rel}]({rel}) — status {r.status}, "
                   f"wall time {_minutes(r.summary.get('wall_s'))}.", ""]
+        note = (r.summary.get("control") or {}).get("note")
+        if note:
+            lines += [f"Negative control: {note}.", ""]
         for c in r.claims:
-            lines.append(f"- **{c['verdict']}** — {c['claim']}: {fmt(c.get('measured'))} (rule: {c['rule']})")
+            lines.append(f"- **{category(c)}** — {claim_text(c)}: {ours(c)} (rule: {c['rule']}; "
+                         f"control: {control_text(c)})")
         if r.table is not None:
             cols = list(r.table.columns)
             lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -82,33 +116,38 @@ def _minutes(s) -> str:
 # ---- HTML ---------------------------------------------------------------------------------------------
 def page(runs, env: dict, out_dir: Path) -> str:
     e = html.escape
-    n = count([c for _, c in claim_rows(runs)])
+    widths = (8, 22, 18, 16, 18, 8, 10)
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
              f"<title>dlx reproductions</title><style>{CSS}</style></head><body>",
              "<h1>dlx reproductions: claim by claim</h1>",
-             f"<p class='meta'>{len(runs)} papers, {sum(n.values())} claims: <b>{n['holds']} hold</b>, "
-             f"{n['fails']} fail, {n['not shown']} not shown.</p>",
-             "<table id='claims'><colgroup><col style='width:10%'><col style='width:30%'>"
-             "<col style='width:22%'><col style='width:24%'><col style='width:14%'></colgroup>"
-             "<thead><tr><th>paper</th><th>claim</th><th>ours</th><th>paper's</th>"
-             "<th>verdict</th></tr></thead><tbody>"]
+             f"<p class='meta'>{e(heading(runs))} A comparison holds when its whole 95% interval clears the "
+             "rule's line, fails when it lies on the wrong side, and is inconclusive when it straddles; a "
+             "claim that also holds on its negative control is built in and not counted as a hold.</p>",
+             "<table id='claims'><colgroup>" + "".join(f"<col style='width:{w}%'>" for w in widths) +
+             "</colgroup><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEAD) + "</tr></thead><tbody>"]
     for r, c in claim_rows(runs):
         why = f"<br><small>{e(c['why'])}</small>" if c.get("why") else ""
+        cat = category(c)
         parts.append(f"<tr class='claim'><td><a href='#{e(r.name)}'>{e(r.name)}</a></td>"
-                     f"<td>{e(c['claim'])}</td><td>{e(fmt(c.get('measured')))}</td>"
-                     f"<td>{e(c.get('paper', ''))}</td>"
-                     f"<td class='verdict {verdict_class(c['verdict'])}'>{e(c['verdict'])}{why}</td></tr>")
+                     f"<td>{e(claim_text(c))}</td><td>{e(ours(c))}</td>"
+                     f"<td>{e(c.get('paper', ''))}</td><td>{e(c['rule'])}</td>"
+                     f"<td>{e(control_text(c))}</td>"
+                     f"<td class='verdict {verdict_class(cat)}'>{e(cat)}{why}</td></tr>")
     parts.append("</tbody></table>")
     for r in runs:
         link = Path(os.path.relpath(r.dir, out_dir)).as_posix()
         parts += [f"<h2 id='{e(r.name)}'>{e(r.name)}: {e(r.title)}</h2>",
                   f"<p class='meta'>Run directory: <a href='{e(link)}'>{e(link)}</a> — status {e(r.status)}, "
                   f"wall time {e(_minutes(r.summary.get('wall_s')))}</p><ul>"]
+        note = (r.summary.get("control") or {}).get("note")
+        if note:
+            parts.append(f"<li>Negative control: {e(note)}</li>")
         for c in r.claims:
-            parts.append(f"<li><span class='verdict {verdict_class(c['verdict'])}'>{e(c['verdict'])}</span> "
-                         f"{e(c['claim'])}: {e(fmt(c.get('measured')))} "
-                         f"<small>(rule: {e(c['rule'])})</small></li>")
+            cat = category(c)
+            parts.append(f"<li><span class='verdict {verdict_class(cat)}'>{e(cat)}</span> "
+                         f"{e(claim_text(c))}: {e(ours(c))} "
+                         f"<small>(rule: {e(c['rule'])}; control: {e(control_text(c))})</small></li>")
         parts.append("</ul>")
         if r.table is not None:
             cols = list(r.table.columns)

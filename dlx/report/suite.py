@@ -50,8 +50,11 @@ def run_paper(exp, run_dir: Path, say) -> dict:
     return read_summary(run_dir)
 
 
-def run_all(root: Path, papers: list, say) -> list[dict]:
-    """Each selected paper into root/<paper>/; finished ones (status completed) are skipped."""
+def run_all(root: Path, papers: list, say, controls: bool = False) -> list[dict]:
+    """Each selected paper into root/<paper>/; finished ones (status completed) are skipped. With
+    ``controls``, each paper's negative control follows its default (root/<paper>/control/, also skipped
+    when finished) and its verdicts are written beside the default's claims."""
+    from dlx.experiments.controls import has_control, merge, run_control
     from dlx.progress import ProgressLine
     from dlx.runs import read_summary
 
@@ -62,6 +65,9 @@ def run_all(root: Path, papers: list, say) -> list[dict]:
             d = Path(root) / exp.name
             done = read_summary(d).get("status") == "completed"
             s = read_summary(d) if done else run_paper(exp, d, line.say)
+            if controls and has_control(exp) and s.get("status") == "completed":
+                run_control(exp, d, [], line.say)
+                s = merge(d, exp)
             summaries.append(s)
             line.update(i + 1, f"{exp.name}: {'skipped, already ' if done else ''}{s.get('status')}")
     finally:
