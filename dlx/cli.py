@@ -77,10 +77,23 @@ def _compose(config: str, overrides: list[str] | None, show: bool):
     from dlx.config import compose, to_yaml
 
     cfg = compose(config, overrides or [])
+    _epochs_or_steps(cfg, overrides or [])
     if show:
         typer.echo(to_yaml(cfg), nl=False)
         raise typer.Exit(0)
     return cfg
+
+
+def _epochs_or_steps(cfg, overrides) -> None:
+    """trainer.steps, when set, bounds training: a trainer.epochs given beside it would be ignored, so it
+    is refused rather than dropped silently."""
+    trainer = cfg.get("trainer") if hasattr(cfg, "get") else None
+    if trainer is None or trainer.get("steps") is None:
+        return
+    given = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "trainer.epochs"]
+    if given:
+        raise DlxError(f"{given[0]} would be ignored: trainer.steps={trainer.steps} bounds this run's "
+                       "training; give trainer.steps=N instead, or trainer.steps=null to train by epochs")
 
 
 def _open_run(out: Path, command: str, name: str | None, default: str, kind: str, cfg, overrides,
@@ -105,7 +118,7 @@ def _open_run(out: Path, command: str, name: str | None, default: str, kind: str
                        "use the same ones to resume, or another --name")
     # a shared run (a sweep) lets a second invocation help with its children; others refuse a second writer
     return Run(run_dir, kind, config=(cfg, list(overrides or [])), exclusive=not shared,
-               on_open=lambda d: _say(f"run directory: {d}"))
+               on_open=lambda d: _say(f"run directory: {d}"), fresh=name is None)
 
 
 def _single_run_table(title: str, summary: dict):
@@ -124,6 +137,8 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
           cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
     cfg = _compose("train", overrides, cfg_only)
+    if cfg.trainer.get("resume") and name is not None:
+        overrides, cfg = _resume_config(out, name, overrides)
     if estimate:
         return _estimate("train", cfg, overrides)
     from dlx.experiments import get
@@ -138,11 +153,14 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
             label = default_name(cfg.model.name, cfg.data.name, cfg.precision.name)
             run = _open_run(out, "train", name, label, "train", cfg,
                             overrides, resumable=bool(cfg.trainer.resume), same_overrides=False)
+        if run is not None and distributed.world() > 1:
+            run.open()  # the directory's final name (an automatic one may move on) before ranks share it
         run_dir = Path(distributed.broadcast_str(str(run.dir) if main else None))
         summary = get("train").run(cfg, run or Run(run_dir, "train"))
     finally:
         distributed.shutdown()
     if main:
+        run_dir = run.dir
         _console().print(f"run directory: {run_dir}", _single_run_table("dlx train", summary))
         _exit_if_failed(summary, run_dir, retry=False)
         if summary["status"] == "interrupted":
@@ -152,6 +170,54 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
             _say(f"dlx: interrupted at epoch {summary.get('epochs')}, step {summary.get('steps')}: the "
                  f"metrics so far and a checkpoint are in {run_dir}; resume with: {resume}")
             raise typer.Exit(130)
+
+
+RESUME_FIXED = ("model", "data", "task", "optimizer", "precision", "seed")  # what a resume may not change
+
+
+def _resume_config(out: Path, name: str, overrides):
+    """`dlx train trainer.resume=true --name R [overrides]`: the run continues as it was started — its
+    recorded overrides, then the new ones (e.g. more trainer.epochs). A new override that would change
+    what was trained (model, data, task, optimizer, precision, seed), or ask for fewer epochs than were
+    done, is refused before anything is written, so config.yaml stays true to the weights beside it."""
+    from omegaconf import OmegaConf
+
+    from dlx.config import compose
+    from dlx.runs import read_overrides, read_summary, resolve_dir
+
+    run_dir = resolve_dir(out, "train", name, reuse=True)
+    if not (run_dir / "overrides.yaml").is_file() or not (run_dir / "config.yaml").is_file():
+        return list(overrides or []), compose("train", overrides or [])  # refused later: no checkpoint
+
+    def key(o: str) -> str:
+        return o.split("=", 1)[0].lstrip("+~")
+
+    given = list(overrides or [])
+    keys = {key(o) for o in given}
+    merged = [o for o in read_overrides(run_dir) if key(o) not in keys] + given
+    cfg = compose("train", merged)
+    old = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
+    new = OmegaConf.to_container(cfg, resolve=True)
+    for section in RESUME_FIXED:
+        a, b = _flat(old.get(section), section), _flat(new.get(section), section)
+        for k in sorted(set(a) | set(b), key=lambda k: (not k.endswith(".name"), k)):  # the choice first
+            if a.get(k) != b.get(k):
+                raise DlxError(f"trainer.resume=true cannot change {k} (the run was trained with "
+                               f"{a.get(k)!r}, this asks {b.get(k)!r}): a resume continues {run_dir} as it "
+                               "was started; drop that override, or train a new run")
+    done = read_summary(run_dir).get("epochs")
+    target = cfg.trainer.get("epochs")
+    if cfg.trainer.get("steps") is None and isinstance(done, int) and target is not None and \
+            int(target) < done:
+        raise DlxError(f"trainer.epochs={target} is fewer than the {done} epochs {run_dir} has trained; a "
+                       "resume trains on (give more epochs, or leave trainer.epochs out)")
+    return merged, cfg
+
+
+def _flat(value, prefix: str) -> dict:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}.{key}").items()}
+    return {prefix: value}
 
 
 @app.command()
@@ -195,39 +261,56 @@ def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holdi
 
     if not (path / "summary.json").is_file():
         raise DlxError(f"{path} is not a dlx run directory (no summary.json)")
-    for png in plot_run(path):
+    pngs = plot_run(path)
+    for png in pngs:
         typer.echo(str(png))
+    if not pngs:
+        from dlx.runs import read_json
+
+        kind = read_json(path / "summary.json").get("kind")
+        _say(f"dlx: a {kind} run has no figures to draw; its results are in {path}/summary.json"
+             + (" and its CSV tables" if any(path.glob("*.csv")) else ""))
 
 
 @app.command("list")
 def list_(group: str | None = typer.Argument(None, help="A config group (e.g. model), or 'experiments'")):
     """List the choices of each config group with a one-line description, or the registered experiments."""
-    from rich.markup import escape
-    from rich.table import Table
-
     from dlx.config import choices, describe, groups
 
     if group == "experiments":
-        table = Table(show_header=True)
-        for col in ("experiment", "command", "what it shows"):
-            table.add_column(col, overflow="fold")
+        rows = []
         for exp in sorted(EXPERIMENTS.values(), key=lambda e: (not e.paper, e.name)):
             how = f"dlx reproduce {_spelling(exp.name)}" if exp.paper else f"dlx {exp.command}"
             if exp.paper and exp.command != "reproduce":
                 how += f" | dlx {exp.command}"
-            table.add_row(exp.name, how, escape(f"{exp.cite}: {exp.claim}" if exp.paper else exp.title))
-        _console().print(table)
+            what = f"{exp.cite}: {exp.claim}" if exp.paper else exp.title
+            rows.append((exp.name, f"{how} — {what}"))
+        typer.echo(_listing("experiments", rows))
         return
     known = groups()
     if group is not None and group not in known:
         raise DlxError(f"unknown config group '{group}' (choose from: {', '.join(known)}, or experiments)")
-    table = Table(show_header=True)
-    for col in ("group", "choice", "description"):
-        table.add_column(col, overflow="fold")
-    for g in [group] if group else known:
-        for c in choices(g):
-            table.add_row(g, c, escape(describe(g, c)))
-    _console().print(table)
+    typer.echo("\n\n".join(_listing(g, [(c, describe(g, c)) for c in choices(g)])
+                           for g in ([group] if group else known)))
+
+
+def _listing(heading: str, rows: list[tuple[str, str]]) -> str:
+    """A heading, then one line per choice: the name whole, its description wrapped by word beside it."""
+    import textwrap
+
+    from dlx.tables import console_width
+
+    if not rows:
+        return f"{heading}: (none)"
+    pad = min(max(len(n) for n, _ in rows) + 2, 28)
+    width = max(console_width() - 2 - pad, 30)
+    lines = [f"{heading}:"]
+    for name, text in rows:
+        wrapped = textwrap.wrap(text, width) or [""]
+        first = f"  {name:<{pad}}" if len(name) < pad else f"  {name}  "
+        lines.append(first + wrapped[0])
+        lines += [" " * (pad + 2) + w for w in wrapped[1:]]
+    return "\n".join(lines)
 
 
 def _estimate(experiment: str, cfg, overrides) -> None:
@@ -434,7 +517,7 @@ def report(paths: list[Path] = typer.Argument(..., help="Paper run directories, 
 
     target = out or (paths[0] if len(paths) == 1 else Path("outputs") / "report" / default_name("report"))
     md, html_path, runs = build_report(paths, target)
-    typer.echo(f"{len(runs)} paper runs -> {html_path} and {md}")
+    typer.echo(f"{len(runs)} paper run{'s' if len(runs) != 1 else ''} -> {html_path} and {md}")
 
 
 def main(argv: list[str] | None = None) -> int:

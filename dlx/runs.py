@@ -6,6 +6,7 @@ directory and is moved into place with os.replace.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -83,13 +84,21 @@ def _jsonable(o):
 
 
 def read_json(path) -> dict:
+    """A JSON object from ``path``; missing, damaged or not an object is one clear DlxError."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise DlxError(f"{path} not found") from None
     except json.JSONDecodeError as err:
-        raise DlxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+        raise DlxError(f"{path} is not valid JSON ({err.msg.removesuffix(' at')}, line {err.lineno} column "
+                       f"{err.colno}: damaged or truncated)") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise DlxError(f"{path} is not a JSON text file") from None
+    if not isinstance(data, dict):
+        raise DlxError(f"{path} holds a JSON {type(data).__name__}, not the object dlx writes "
+                       "(damaged or not a dlx file)")
+    return data
 
 
 def now_iso() -> str:
@@ -127,9 +136,15 @@ def default_name(*parts: str) -> str:
     return "_".join([stamp, *[str(p) for p in parts if p]])
 
 
+MAX_NAME = 200  # bytes: file systems allow 255 in one component; leave room for suffixes
+
+
 def check_name(name: str) -> str:
     """A run name is one path component: no separators, no '.' or '..', nothing hidden."""
     name = str(name)
+    if len(name.encode()) > MAX_NAME:
+        raise DlxError(f"--name is {len(name.encode())} bytes long; a run name has at most {MAX_NAME} "
+                       "(it is a directory name, and sweeps add suffixes)")
     if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
         raise DlxError(f"--name must be a plain directory name (no '/', not '.' or '..', not hidden), "
                        f"got {name!r}")
@@ -149,6 +164,20 @@ def resolve_dir(out: str | os.PathLike, command: str, name: str, reuse: bool = F
     if path.exists() and not path.is_dir():
         raise DlxError(f"cannot use {path} as a run directory: it is a file")
     return path
+
+
+def _create_fresh(path: Path) -> Path:
+    """Create ``path`` or, when another process took that name first (two runs started in the same
+    second), the first free ``<name>-<i>``: mkdir is atomic, so two processes never share one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base, i = path, 0
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            i += 1
+            path = base.with_name(f"{base.name}-{i}")
 
 
 @dataclass
@@ -172,6 +201,7 @@ class Run:
     closed: bool = False
     exclusive: bool = True  # claim the directory (dlx/locks.py): a second writer is refused; sweeps share
     claim: object = None
+    fresh: bool = False  # a new directory is wanted (an automatic name): a taken one moves on to <name>-<i>
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over
@@ -195,8 +225,14 @@ class Run:
         if self.opened or not self.writes:
             return self
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            if self.fresh:
+                self.dir = _create_fresh(self.dir)
+            else:
+                self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
+            if err.errno == errno.ENAMETOOLONG:
+                raise DlxError(f"cannot create run directory {self.dir}: the name is too long "
+                               f"({len(self.dir.name)} characters; give a shorter --name)") from None
             raise DlxError(f"cannot create run directory {self.dir}: {err.strerror}") from None
         if self.exclusive:  # before any file: a live writer elsewhere means this run must not start
             from dlx.locks import Claim

@@ -39,7 +39,8 @@ def test_t_interval_matches_scipy_and_welch():
     assert np.allclose(one["ci"], [want.low, want.high])
     two = compare(a, b, method="t")
     want = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert np.allclose(two["ci"], [want.low, want.high]) and two["estimate"] == pytest.approx(a.mean() - b.mean())
+    assert np.allclose(two["ci"], [want.low, want.high])
+    assert two["estimate"] == pytest.approx(a.mean() - b.mean())
     paired = compare(a[:4], b, paired=True)
     want = stats.ttest_1samp(a[:4] - b, 0).confidence_interval(0.95)
     assert np.allclose(paired["ci"], [want.low, want.high])
@@ -111,7 +112,8 @@ def test_merge_writes_the_controls_verdicts_beside_the_claims(tmp_path):
     t = compare([0.5, 0.52, 0.51], [0.4, 0.41, 0.39], margin=0.05)
     main = [claim("a", "A beats B", None, "r", test=t), claim("b", "t", 1, "r", holds=True),
             claim("c", "t", 1, "r", holds=True)]
-    ctrl = [claim("a", "A beats B", None, "r", test=compare([0.4, 0.41, 0.4], [0.4, 0.41, 0.39], margin=0.05)),
+    null = compare([0.4, 0.41, 0.4], [0.4, 0.41, 0.39], margin=0.05)
+    ctrl = [claim("a", "A beats B", None, "r", test=null),
             claim("b", "t", 1, "r", holds=True)]
     write_json(tmp_path / "summary.json", {"kind": "x", "status": "completed", "claims": main})
     write_json(tmp_path / "control" / "summary.json", {"kind": "x", "status": "completed", "claims": ctrl})

@@ -40,8 +40,8 @@ class Experiment:
     paper: bool = True  # a paper reproduction: listed by `dlx reproduce`
     estimate: bool = False  # a non-sweep run whose module prices itself: estimate(cfg) -> dlx.estimate.Cost
     command: str = "reproduce"  # the CLI command that runs it, e.g. "sweep double-descent"
-    # the negative control (dlx/experiments/controls.py): overrides that keep everything of the default but
-    # the premise the paper's method exploits, and that premise in one line; () where the data is not generated
+    # the negative control (dlx/experiments/controls.py): overrides that keep everything of the default
+    # but the premise the paper's method exploits, and that premise in one line; () for data not generated
     control: tuple[str, ...] = ()
     control_note: str = ""
 

@@ -140,14 +140,27 @@ def read_table(path):
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        from dlx.errors import DlxError
+
+        raise DlxError(f"{path} is not a readable CSV table ({type(err).__name__}): damaged, or not written "
+                       "by dlx") from None
     return df if len(df) else None
 
 
-def need_table(path):
-    """read_table for the table a figure cannot do without: missing or empty is one clear error."""
+def need_table(path, columns=()):
+    """read_table for the table a figure cannot do without: missing, empty, damaged, or lacking one of
+    ``columns`` is one clear error that says which."""
+    from dlx.errors import DlxError
+
+    path = Path(path)
     df = read_table(path)
     if df is None:
-        from dlx.errors import DlxError
-
-        raise DlxError(f"{path} not found or empty: nothing to plot yet (has the run finished?)")
+        if not path.is_file():
+            raise DlxError(f"{path} not found: nothing to plot yet (has the run finished?)")
+        raise DlxError(f"{path} holds no rows: nothing to plot (damaged, or the run stopped before its "
+                       "first row)")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DlxError(f"{path} lacks the column(s) {', '.join(missing)}: damaged, or not written by dlx")
     return df

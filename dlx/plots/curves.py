@@ -55,7 +55,7 @@ def plot_train_run(run_dir: Path) -> list[Path]:
     from dlx.runs import read_summary
 
     run_dir = Path(run_dir)
-    df = need_table(run_dir / "metrics.csv")
+    df = need_table(run_dir / "metrics.csv", ("epoch",))
     summary = read_summary(run_dir)  # runs older than tasks say nothing of it: classification
     loss, primary = summary.get("loss_name") or "cross-entropy loss", summary.get("primary") or "error"
     return [learning_curves(df, run_dir / "learning_curves.png", title=run_title(run_dir), loss=loss,

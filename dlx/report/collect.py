@@ -29,7 +29,8 @@ class PaperRun:
 
 def find_runs(paths) -> list[Path]:
     """Paper run directories under ``paths``: each path is a run directory (summary.json of a paper kind)
-    or a folder holding some (e.g. the tree of `dlx reproduce all`); sweep children are not papers."""
+    or a folder searched at any depth (e.g. the tree of `dlx reproduce all`, or outputs/); sweep children
+    (``runs/``) and negative controls (``control/``) belong to their paper run and are not listed."""
     from dlx.experiments import EXPERIMENTS
     from dlx.experiments.registry import canonical
     from dlx.runs import read_summary
@@ -38,13 +39,29 @@ def find_runs(paths) -> list[Path]:
     for p in map(Path, paths):
         if not p.is_dir():
             raise DlxError(f"{p} is not a directory (give run directories or a folder of them)")
-        here = [p] if (p / "summary.json").is_file() else sorted(q.parent for q in p.glob("*/summary.json"))
+        here = [p] if (p / "summary.json").is_file() else _run_dirs(p)
         kinds = {d: EXPERIMENTS.get(canonical(read_summary(d).get("kind", ""))) for d in here}
         runs = [d for d, e in kinds.items() if e is not None and e.paper]
         if not runs:
+            other = sorted({str(read_summary(d).get("kind")) for d, e in kinds.items() if e is not None})
+            if other:
+                raise DlxError(f"{p} holds {', '.join(other)} runs but no paper run: dlx report gathers the "
+                               "claims of paper runs (dlx reproduce <paper>); dlx status shows the others")
             raise DlxError(f"{p} holds no paper run (a dlx reproduce run directory, or a folder of them)")
         found += [d for d in runs if d not in found]
     return found
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    """Run directories below ``root`` at any depth, not descending into a run (its children and control
+    are its own)."""
+    out: list[Path] = []
+    for d in sorted(q for q in root.iterdir() if q.is_dir() and not q.name.startswith(".")):
+        if (d / "summary.json").is_file():
+            out.append(d)
+        else:
+            out += _run_dirs(d)
+    return out
 
 
 def load(run_dir: Path) -> PaperRun:

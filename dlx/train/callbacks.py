@@ -169,7 +169,12 @@ class Progress(Callback):
     def on_start(self, state):
         from dlx.progress import ProgressLine
 
-        self.line = ProgressLine(self.label, state.epochs, "epochs", self.mode, done=state.epoch)
+        # a run bounded by trainer.steps counts steps (its "epochs" are only where evaluations fall)
+        spe = state.steps_per_epoch
+        self.by_steps = state.total_steps != state.epochs * spe or spe == 1
+        total, done = (state.total_steps, state.step) if self.by_steps else (state.epochs, state.epoch)
+        unit = "steps" if self.by_steps else "epochs"
+        self.line = ProgressLine(self.label, total, unit, self.mode, done=done)
 
     def _info(self, state) -> str:
         from dlx.tables import fmt_metric
@@ -183,7 +188,10 @@ class Progress(Callback):
 
     def on_epoch_end(self, state):
         info = self._info(state) if state.evaluated else ""
-        self.line.update(state.epoch, f"step {state.step}  {info}" if info else "", line=state.evaluated)
+        if self.by_steps:
+            self.line.update(state.step, f"epoch {state.epoch}  {info}" if info else "", line=state.evaluated)
+        else:
+            self.line.update(state.epoch, f"step {state.step}  {info}" if info else "", line=state.evaluated)
 
     def on_end(self, state, status):
         if status == "diverged":

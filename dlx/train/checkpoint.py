@@ -41,11 +41,17 @@ def read_checkpoint(path: Path) -> dict:
         first = str(err).strip().splitlines()[0]
         raise DlxError(f"refusing to load {path}: it holds more than tensors and plain values "
                        f"({first})") from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise DlxError(f"cannot read checkpoint {path}: {str(err).strip().splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:  # torch reports truncation many ways
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DlxError(f"cannot read checkpoint {path}: damaged or truncated ({detail[:120]})") from None
+    except Exception as err:  # zipfile, struct, ... errors from a damaged archive: still bad input
+        raise DlxError(f"cannot read checkpoint {path}: damaged or truncated "
+                       f"({type(err).__name__})") from None
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    if not isinstance(state_dict, dict):
+        raise DlxError(f"checkpoint {path} holds no model weights")
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:

@@ -107,7 +107,7 @@ def plot_sweep(run_dir: Path) -> list[Path]:
     from dlx.runs import read_summary
 
     run_dir = Path(run_dir)
-    results = need_table(run_dir / "results.csv")
+    results = need_table(run_dir / "results.csv", ("status", "width"))
     summary = read_summary(run_dir)
     analysis = summary.get("analysis", {})
     what = f"{summary.get('model', '')} on {summary.get('data', '')}".strip()

@@ -29,7 +29,7 @@ def plot_grid(run_dir: Path) -> list[Path]:
     from dlx.runs import read_overrides, read_summary
 
     run_dir = Path(run_dir)
-    results = need_table(run_dir / "results.csv")
+    results = need_table(run_dir / "results.csv", ("status",))
     summary = read_summary(run_dir)
     primary = str(summary.get("primary") or "error").removeprefix("test_")
     keys = [full_key(a, results.columns) for a in summary.get("axes") or []]

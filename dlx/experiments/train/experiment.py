@@ -49,6 +49,7 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
             if not resume_from.is_file():  # never start over silently over the run being resumed
                 raise DlxError(f"trainer.resume=true but there is no checkpoint at {resume_from} (give the "
                                "--name of an interrupted or finished train run)")
+            check_checkpoint(resume_from, parts.model)  # before the first write: a refusal changes nothing
         run.summary("running", **info)
         ckpt = run.path("checkpoint.pt")
         callbacks = []
@@ -79,6 +80,17 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
         if draw and hist.rows and main:
             plot(run.dir)
     return result
+
+
+def check_checkpoint(path: Path, model) -> None:
+    """The checkpoint can be read and its weights fit ``model`` (loaded into a copy: the model is left
+    as built, so training from it is unchanged)."""
+    import copy
+
+    from dlx.train.checkpoint import load_weights, read_checkpoint
+
+    ckpt = read_checkpoint(path)
+    load_weights(copy.deepcopy(model), ckpt.get("model") if isinstance(ckpt, dict) else None, path)
 
 
 def plot(run_dir: Path) -> list[Path]:

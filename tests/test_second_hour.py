@@ -1,0 +1,181 @@
+"""A newcomer's second hour: a refused resume changes nothing, a resume keeps the run's record true,
+default names never collide, bad files are one line, commands say what they did."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+QUICK = ["trainer=quick", "trainer.threads=1"]
+
+
+def _files(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def test_a_refused_resume_changes_nothing(run_cli, tmp_path):
+    args = ("--out", str(tmp_path), "--name", "ci")
+    first = ("model=cnn5", "model.width=2", "data=digits", "trainer.epochs=1")
+    assert run_cli("train", *QUICK, *first, *args)[0] == 0
+    run = tmp_path / "train" / "ci"
+    before = _files(run)
+    # a new model on resume is refused up front, naming what would change
+    rc, _, err = run_cli("train", *QUICK, "model=mlp", "trainer.resume=true", "trainer.epochs=2", *args)
+    assert rc == 2 and "cannot change model.name" in err and len(err.strip().splitlines()) == 1, err
+    assert _files(run) == before
+    # a checkpoint that does not fit the model (swapped in by hand) is refused before any write
+    assert run_cli("train", *QUICK, "model=mlp", "data=digits", "trainer.epochs=1", "--out", str(tmp_path),
+                   "--name", "other")[0] == 0
+    good = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes((tmp_path / "train" / "other" / "checkpoint.pt").read_bytes())
+    before = _files(run)
+    rc, _, err = run_cli("train", *QUICK, "trainer.resume=true", "trainer.epochs=2", *args)
+    assert rc == 2 and "does not fit this model" in err and len(err.strip().splitlines()) == 1, err
+    assert _files(run) == before
+    # a truncated checkpoint: one line, nothing written
+    (run / "checkpoint.pt").write_bytes(good[: len(good) // 2])
+    before = _files(run)
+    rc, _, err = run_cli("train", *QUICK, "trainer.resume=true", "trainer.epochs=2", *args)
+    assert rc == 2 and "damaged or truncated" in err and len(err.strip().splitlines()) == 1, err
+    assert _files(run) == before
+    # forgetting model=cnn5 is not an error: the resume continues the run as it was started
+    (run / "checkpoint.pt").write_bytes(good)
+    rc, _, err = run_cli("train", *QUICK, "trainer.resume=true", "trainer.epochs=2", *args)
+    assert rc == 0, err
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "completed" and s["model"] == "cnn5" and s["epochs"] == 2 and s["resumed"]
+    assert "name: cnn5" in (run / "config.yaml").read_text()
+
+
+def test_a_resume_keeps_the_recorded_config_true(run_cli, tmp_path):
+    args = ("--out", str(tmp_path), "--name", "r")
+    assert run_cli("train", *QUICK, "trainer.epochs=3", *args)[0] == 0
+    run = tmp_path / "train" / "r"
+    before = _files(run)
+    rc, _, err = run_cli("train", *QUICK, "trainer.resume=true", "trainer.epochs=1", *args)
+    assert rc == 2 and "fewer than the 3 epochs" in err, err
+    assert _files(run) == before  # config.yaml still says 3 epochs beside 3-epoch weights
+    rc, _, err = run_cli("train", *QUICK, "trainer.resume=true", "trainer.epochs=4", *args)
+    assert rc == 0, err
+    s = json.loads((run / "summary.json").read_text())
+    assert s["epochs"] == 4 and "epochs: 4" in (run / "config.yaml").read_text()
+    assert "trainer.epochs=4" in (run / "overrides.yaml").read_text()
+
+
+def test_automatic_names_never_collide(tmp_path):
+    """Two runs given the same automatic name (same second, same choices) get two directories: the name is
+    taken by an atomic mkdir, the later one moves on to <name>-1."""
+    from dlx.runs import Run
+
+    d = tmp_path / "train" / "20261207-000000_mlp_digits_fp32"
+    a, b = Run(d, "train", fresh=True).open(), Run(d, "train", fresh=True).open()
+    assert a.dir == d and b.dir == d.with_name(d.name + "-1") and b.dir.is_dir()
+    a.close(), b.close()
+
+
+def test_three_trains_started_together_all_finish(tmp_path):
+    """`for s in 0 1 2; do dlx train seed=$s & done`: three runs, three directories, no refusal."""
+    procs = [subprocess.Popen([sys.executable, "-m", "dlx", "train", *QUICK, "trainer.epochs=1", f"seed={s}",
+                               "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for s in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [r[1] for r in results]
+    runs = sorted((tmp_path / "train").iterdir())
+    assert len(runs) == 3
+    assert sorted(json.loads((r / "summary.json").read_text())["status"] for r in runs) == ["completed"] * 3
+
+
+def test_epochs_beside_steps_is_refused_and_steps_are_counted_as_steps(run_cli, tmp_path):
+    rc, _, err = run_cli("forecast", "trainer.epochs=3", "--out", str(tmp_path))
+    assert rc == 2 and "trainer.epochs=3 would be ignored: trainer.steps=400" in err, err
+    assert not tmp_path.joinpath("forecast").exists()
+    rc, out, err = run_cli("forecast", "trainer.steps=4", "trainer.progress=plain", "trainer.threads=1",
+                           "--out", str(tmp_path))
+    assert rc == 0, err
+    assert "[4/4 steps]" in err and "epochs]" not in err
+
+
+def test_tables_fit_80_columns_without_splitting_words():
+    import pandas as pd
+    from rich.console import Console
+
+    from dlx.tables import frame_table
+
+    df = pd.DataFrame({"model": ["deepstate", "seasonal_naive", "deepar"], "status": ["completed"] * 3,
+                       "ql50": [0.0857, 0.1, 0.09], "ql90": [0.04, 0.05, 0.045], "mase": [0.58, 0.7, 0.6],
+                       "coverage": [0.81, 0.7, 0.8], "loss": [-0.92, None, -0.5], "wall_s": [38.8, 0.1, 20],
+                       "train_range_days": [7, 7, 7], "long_column_name": [1.23456, 2.3456, 3.4567]})
+    console = Console(width=80, record=True, force_terminal=False)
+    console.print(frame_table("dlx forecast", df))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert all(line == line.rstrip() for line in lines if not line.startswith(("┃", "│", "┏", "┗", "└")))
+    for word in ("deepstate", "seasonal_naive", "coverage", "long_column_name", "completed"):
+        assert word in text, word
+    assert lines[0] == "dlx forecast (status=completed, train_range_days=7)"
+    one = Console(width=80, record=True)
+    one.print(frame_table("one", df.head(1)))
+    text = one.export_text()
+    assert "seasonal" not in text and "coverage" in text and "deepstate" in text
+
+
+def test_dlx_list_keeps_names_whole_one_line_each(run_cli):
+    rc, out, _ = run_cli("list", "data")
+    assert rc == 0
+    from dlx.config import choices
+
+    lines = out.splitlines()
+    for name in choices("data"):
+        assert sum(line.startswith(f"  {name} ") for line in lines) == 1, name
+    assert all(len(line) <= 80 for line in lines)
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("[1, 2]", "holds a JSON list, not the object dlx writes"),
+    ('{"kind": "tr', "is not valid JSON (Unterminated string starting, line 1 column 10"),
+])
+def test_damaged_summaries_are_one_line_and_exit_2(run_cli, tmp_path, content, needle):
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "summary.json").write_text(content)
+    for cmd in ("status", "plot", "eval"):
+        rc, _, err = run_cli(cmd, str(d))
+        assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, (cmd, err)
+
+
+def test_a_name_too_long_and_a_garbage_table_are_one_line(run_cli, tmp_path):
+    rc, _, err = run_cli("train", *QUICK, "--out", str(tmp_path), "--name", "x" * 300)
+    assert rc == 2 and "at most 200" in err and len(err.strip().splitlines()) == 1, err
+    assert run_cli("train", *QUICK, "trainer.epochs=1", "--out", str(tmp_path), "--name", "r")[0] == 0
+    run = tmp_path / "train" / "r"
+    for garbage, needle in [(bytes(range(128, 256)), "not a readable CSV table"),
+                            (b"garbage,,, x\n", "holds no rows"),
+                            (b"a,b\n1,2\n", "lacks the column(s) epoch")]:
+        (run / "metrics.csv").write_bytes(garbage)
+        rc, _, err = run_cli("plot", str(run))
+        assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_plot_of_a_fit_says_there_is_nothing_to_draw(run_cli, tmp_path):
+    rc, _, err = run_cli("fit", "baseline=logistic", "data=digits", "--out", str(tmp_path), "--name", "f")
+    assert rc == 0, err
+    rc, out, err = run_cli("plot", str(tmp_path / "fit" / "f"))
+    assert rc == 0 and out == "" and "a fit run has no figures to draw" in err
+
+
+def test_report_searches_the_tree_and_says_what_it_cannot_report(run_cli, tmp_path):
+    from dlx.experiments.claims import claim
+    from dlx.runs import write_json
+
+    assert run_cli("train", *QUICK, "trainer.epochs=1", "--out", str(tmp_path), "--name", "t")[0] == 0
+    rc, _, err = run_cli("report", str(tmp_path))
+    assert rc == 2 and "holds train runs but no paper run" in err, err
+    deep = tmp_path / "reproduce" / "mine" / "fp8"
+    write_json(deep / "summary.json", {"kind": "fp8", "status": "completed", "metrics": {},
+                                       "claims": [claim("a", "t", 1, "r", holds=True)]})
+    rc, out, err = run_cli("report", str(tmp_path), "--out", str(tmp_path / "rep"))
+    assert rc == 0 and "1 paper run ->" in out, err
