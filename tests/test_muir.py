@@ -375,6 +375,10 @@ def test_reproduce_muir_end_to_end_tiny(run_cli, tmp_path):
     assert s["status"] == "completed" and s["kind"] == "muir"
     assert {c["id"] for c in s["claims"]} >= {"noisy_beats_stl", "groups_recovered", "no_task_much_worse",
                                               "shared_across_modalities"}
+    by_id = {c["id"]: c for c in s["claims"]}
+    assert by_id["noisy_beats_stl"]["n"] == 1  # one seed: no interval
+    assert by_id["noisy_beats_stl"]["verdict"] == "inconclusive"
+    assert by_id["clean_beats_stl"]["verdict"] == "not shown"  # the clean variant did not run
     res = pd.read_csv(d / "results.csv")
     assert len(res) == 3 + 3 + 1  # synthetic 3 methods; cross-modal 3 alone, shared
     syn = res[res.part == "synthetic"]

@@ -171,13 +171,27 @@ def build_multitask(cfg) -> DataBundle:
 # --- the Kang et al. (2011)-style synthetic benchmark -------------------------------------------------------
 
 def kang_tasks(seed: int = 0, tasks: int = 30, groups: int = 3, dim: int = 20, n_train: int = 10,
-               n_val: int = 5, n_test: int = 50, noise: float = 0.0, scale=(0.5, 1.5)) -> dict:
-    """The generator, as arrays. Every group g has a direction ``d_g ~ N(0, I_dim)``; task t of group
-    ``g(t) = t // (tasks / groups)`` has weight ``w_t = s_t d_g(t)`` with a per-task scale
-    ``s_t ~ U(scale)``; inputs ``x ~ U(-1, 1)^dim``; targets ``y = x . w_t + noise * N(0, 1)`` (the noisy
-    variant adds the noise to every split, test included, as the benchmark's noisy files do). Draws come
-    from ``default_rng(seed)`` in a fixed order (directions, scales, then per task train/val/test inputs,
-    then the noise), so the clean and noisy variants of a seed share inputs and weights."""
+               n_val: int = 5, n_test: int = 50, noise: float = 0.0, scale=(0.5, 1.5),
+               shared: bool = True) -> dict:
+    """The generator, as arrays.
+
+    Default (``shared`` true), the premise MUiR exploits: every group g has a direction ``d_g ~ N(0, I_dim)``
+    and task t of group ``g(t) = t // (tasks / groups)`` has the weight ``w_t = s_t d_g(t)``, so the ten
+    tasks of a group are scaled copies of one vector; a per-task scale ``s_t ~ U(scale)``; inputs
+    ``x ~ U(-1, 1)^dim``; targets ``y = x . w_t + noise * N(0, 1)`` (the noisy variant adds the noise to every
+    split, test included, as the benchmark's noisy files do).
+
+    Negative control (``shared`` false): tasks that share nothing. Task t gets a direction of its own,
+    ``d_t ~ N(0, I_dim)`` independently for every task, and ``w_t = s_t d_t``. Everything else is kept: the
+    same scales, inputs and noise draws (the same numbers, for the same seed), hence the same distribution of
+    each task's weight, inputs and targets, and the same nominal groups ``g(t)`` (the oracle still shares a
+    module within them and the adjusted Rand index is still scored against them) -- only the shared direction
+    that makes the groups real is gone.
+
+    Draws come from ``default_rng(seed)`` in a fixed order (group directions, scales, then per task
+    train/val/test inputs, then the noise), so the clean and noisy variants of a seed share inputs and
+    weights; the control's own directions come from a second stream (``default_rng([seed, 1])``) so that
+    every other draw matches the default's."""
     if tasks < 1 or groups < 1 or tasks % groups:
         raise DlxError(f"data.tasks ({tasks}) must be a positive multiple of data.groups ({groups})")
     if min(dim, n_train, n_test) < 1 or n_val < 0 or noise < 0:
@@ -187,20 +201,22 @@ def kang_tasks(seed: int = 0, tasks: int = 30, groups: int = 3, dim: int = 20, n
     lo, hi = (float(s) for s in scale)
     scales = rng.uniform(lo, hi, size=tasks)
     group = np.arange(tasks) // (tasks // groups)
-    w = scales[:, None] * directions[group]
+    own = directions[group] if shared else np.random.default_rng([seed, 1]).normal(size=(tasks, dim))
+    w = scales[:, None] * own
     n = n_train + n_val + n_test
     x = rng.uniform(-1, 1, size=(tasks, n, dim))
     clean = np.einsum("tnd,td->tn", x, w)
     y = clean + noise * rng.normal(size=clean.shape)
     cut = np.cumsum([n_train, n_val])
     return {"x": np.split(x, cut, axis=1), "y": np.split(y, cut, axis=1), "group": group, "w": w,
-            "directions": directions, "scales": scales}
+            "directions": directions if shared else own, "scales": scales, "shared": bool(shared)}
 
 
 @register_data("muir_kang")
 def build_kang(cfg) -> DataBundle:
     """30 linear regression tasks in 3 groups of 10 (see ``kang_tasks``), as a multitask bundle of tasks
-    ``t00`` .. ``t29``; ``noise`` 0 is the clean variant, 0.3 the noisy one."""
+    ``t00`` .. ``t29``; ``noise`` 0 is the clean variant, 0.3 the noisy one; ``shared`` false is the negative
+    control (30 tasks that share nothing, groups in name only)."""
     from dlx.config import number
 
     tasks = number(opt(cfg, "tasks", 30), "data.tasks", lo=1, integer=True)
@@ -210,7 +226,8 @@ def build_kang(cfg) -> DataBundle:
                    number(opt(cfg, "n_train", 10), "data.n_train", lo=1, integer=True),
                    number(opt(cfg, "n_val", 5), "data.n_val", lo=0, integer=True),
                    number(opt(cfg, "n_test", 50), "data.n_test", lo=1, integer=True),
-                   number(opt(cfg, "noise", 0.0), "data.noise", lo=0), list(opt(cfg, "scale", [0.5, 1.5])))
+                   number(opt(cfg, "noise", 0.0), "data.noise", lo=0), list(opt(cfg, "scale", [0.5, 1.5])),
+                   _flag(opt(cfg, "shared", True), "data.shared"))
     names = [f"t{i:02d}" for i in range(tasks)]
     dim = d["x"][0].shape[-1]
     meta_t = {n: Meta(n, "regress", (dim,), num_outputs=1, extra={"target_std": 1.0}) for n in names}
@@ -222,9 +239,15 @@ def build_kang(cfg) -> DataBundle:
 
     val = split(1) if d["x"][1].shape[1] else None
     meta = _multi_meta("muir_kang", meta_t, {n: "synthetic" for n in names},
-                       groups=d["group"].tolist(), weights=d["w"].tolist())
+                       groups=d["group"].tolist(), weights=d["w"].tolist(), shared=d["shared"])
     return DataBundle(train=MultiTaskSplit(split(0), opt(cfg, "epoch_examples")),
                       test=MultiTaskSplit(split(2)), val=MultiTaskSplit(val) if val else None, meta=meta)
+
+
+def _flag(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DlxError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 # --- character language modelling on text that ships with Python -------------------------------------------

@@ -206,9 +206,9 @@ def ours(c: dict) -> str:
     """The measured value, with the comparison's estimate and interval when there is one."""
     text = fmt(c.get("measured"))
     if c.get("ci") is not None:
-        text += f"; Δ {fmt(c.get('estimate'))} [{fmt(c['ci'][0])}, {fmt(c['ci'][1])}], n={c.get('n')}"
+        text += f"; est. {fmt(c.get('estimate'))} [{fmt(c['ci'][0])}, {fmt(c['ci'][1])}], n={c.get('n')}"
     elif c.get("n") is not None and c.get("estimate") is not None:
-        text += f"; Δ {fmt(c.get('estimate'))}, n={c.get('n')}, no interval"
+        text += f"; est. {fmt(c.get('estimate'))}, n={c.get('n')}, no interval"
     return text
 
 

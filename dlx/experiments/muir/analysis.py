@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlx.experiments.claims import claim
-
 # Meyerson & Miikkulainen (2019): synthetic test RMSE (clean, noisy); the authors' poster
 PAPER_SYN = {"stl": (1.35, 1.49), "muir": (0.00, 0.38), "oracle": (0.77, 0.37), "random": (1.26, 4.67)}
 # cross-modal (their task, STL, MUiR): LeNet CIFAR-10 error %, LSTM WikiText-2 perplexity, DeepBind CRISPR MSE
@@ -59,8 +57,9 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
         src = f"test_{t}.rmse" if metric == "mse" else f"test_{t}.{metric}"
         df[f"{t}_{metric}"] = (df[src] ** 2 if metric == "mse" else df[src]) if src in df else np.nan
     keep = ["part", "noise", "method", "task", "seed", "status", "test_rmse", "val_rmse", "train_rmse", "ari",
-            "modules_in_use", "shared_tasks_fraction", "shared_modalities_fraction", "vision_error",
-            "language_perplexity", "genomics_mse", "params", "epochs", "wall_s", "train_s", "run_id", "error"]
+            "modules_in_use", "shared_tasks_fraction", "shared_modalities_fraction",
+            "shared_modalities_chance", "vision_error", "language_perplexity", "genomics_mse", "params",
+            "epochs", "wall_s", "train_s", "run_id", "error"]
     for col in keep:
         if col not in df:
             df[col] = np.nan
@@ -152,79 +151,168 @@ def comparison(synth, cross, results) -> pd.DataFrame:
             rows.append({"part": "crossmodal", "setting": "all", "method": "shared",
                          "metric": "x-modal %", "ours": _fmt(*_stat(
                              sh.shared_modalities_fraction)[:2], pct=True), "paper": "> 0"})
+            rows.append({"part": "crossmodal", "setting": "random placement", "method": "shared",
+                         "metric": "x-modal %", "ours": _fmt(*_stat(
+                             sh.shared_modalities_chance)[:2], pct=True), "paper": "-"})
     return pd.DataFrame(rows, columns=["part", "setting", "method", "metric", "ours", "paper"])
 
 
-def _median(results, noise, method) -> float:
-    c = results[(results.part == "synthetic") & (results.noise == noise) & (results.method == method)]
-    return float(c.test_rmse.median()) if len(c) else np.nan
+# --- claims: a pure function of the per-child results table and the rules ---------------------------------
+
+TASK_METRIC = {"vision": "vision_error", "language": "language_perplexity", "genomics": "genomics_mse"}
 
 
-def _cell(synth, noise, method, col="rmse_mean"):
-    if synth is None:
-        return np.nan
-    c = synth[(synth.noise == noise) & (synth.method == method)]
-    return float(c[col].iloc[0]) if len(c) else np.nan
+def _by_seed(results: pd.DataFrame, part: str, method: str, col: str, noise=None, task=None) -> pd.Series:
+    """``col`` of the children of (part, method[, noise][, task]), indexed by seed (NaNs dropped; a seed that
+    appears twice is averaged)."""
+    c = results[(results.part == part) & (results.method == method)]
+    if noise is not None:
+        c = c[c.noise == noise]
+    if task is not None:
+        c = c[c.task == task]
+    if not len(c) or col not in c:
+        return pd.Series(dtype=float)
+    v = pd.DataFrame({"seed": c.seed, "v": pd.to_numeric(c[col], errors="coerce")}).dropna()
+    return v.groupby("seed").v.mean()
 
 
-def claims(synth, cross, results, cfg) -> list[dict]:
-    margin, min_ari, tol = float(cfg.oracle_margin), float(cfg.min_ari), float(cfg.worse_tolerance)
+def _pair(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The seeds both sides have, in order: two aligned arrays."""
+    seeds = sorted(set(a.index) & set(b.index))
+    return a.loc[seeds].to_numpy(float), b.loc[seeds].to_numpy(float)
+
+
+def _all_tasks(tests: dict) -> tuple[str | None, dict | None]:
+    """A claim about every task, decided task by task: it fails when any task's interval fails, holds when
+    every task's holds, and is otherwise inconclusive. Returns (the deciding task, its test): the failing
+    task (the largest estimate among those that fail), else an inconclusive one (the highest upper end),
+    else the weakest hold (the highest upper end)."""
+    if not tests:
+        return None, None
+
+    def upper(t):
+        return t[1]["ci"][1] if t[1]["ci"] is not None else np.inf
+
+    for verdict, key in (("fails", lambda t: t[1]["estimate"]), ("inconclusive", upper), ("holds", upper)):
+        some = [t for t in tests.items() if t[1]["verdict"] == verdict]
+        if some:
+            return max(some, key=key)
+    return None, None
+
+
+def claims(results: pd.DataFrame, rules, control: bool = False) -> list[dict]:
+    """The paper's claims from the per-child results (``tidy``'s table: part, noise, method, task, seed,
+    test_rmse, ari, shared_modalities_fraction, shared_modalities_chance and the cross-modal task metrics),
+    every comparison decided by ``compare`` on per-seed values, paired by seed where both sides share it
+    (a seed draws one synthetic benchmark, and one initialisation of a cross-modal task). ``rules``: the
+    thresholds (conf/muir.yaml ``rules``). ``control``: this is the negative control's run (the synthetic
+    tasks share nothing, the cross-modal part does not run)."""
+    from dlx.experiments.claims import claim, compare, rule_text
+
+    r = {k: float(rules[k]) for k in ("stl_margin", "oracle_ratio", "min_ari", "min_cross_share",
+                                      "worse_tolerance")}
     out = []
-    noisy = {m: _cell(synth, "noisy", m) for m in ("stl", "muir", "oracle")}
-    why_syn = "needs the synthetic part with its noisy variant and the stl, muir and oracle methods"
+    syn = "synthetic"
+    why_syn = "needs the synthetic part's {} variant with the {} methods"
 
-    def shown(*values):
-        return all(v == v for v in values)
+    # 1-2. MUiR beats single-task ridge on the synthetic benchmark, noisy and clean: paired by seed
+    for cid, noise, paper in (("noisy_beats_stl", "noisy", "0.38 vs 1.49"),
+                              ("clean_beats_stl", "clean", "0.00 vs 1.35")):
+        muir, stl = _pair(_by_seed(results, syn, "muir", "test_rmse", noise),
+                          _by_seed(results, syn, "stl", "test_rmse", noise))
+        text = (f"On the {noise} synthetic set MUiR's test RMSE is below single-task learning's "
+                "(sharing helps).")
+        if not len(muir):
+            out.append(claim(cid, text, None, "MUiR - STL test RMSE < 0", paper, None,
+                             why_syn.format(noise, "stl and muir")))
+            continue
+        t = compare(muir, stl, direction="less", margin=0.0 - r["stl_margin"], paired=True)
+        out.append(claim(cid, text, {"muir": float(muir.mean()), "stl": float(stl.mean())},
+                         rule_text(t, what="MUiR - STL test RMSE per seed"), paper, test=t))
 
-    ok = shown(noisy["muir"], noisy["stl"])
-    out.append(claim("noisy_beats_stl", "On the noisy synthetic set MUiR's test RMSE is below single-task "
-                     "learning's.", {"muir": noisy["muir"], "stl": noisy["stl"]},
-                     "MUiR RMSE < STL RMSE (noisy)",
-                     "0.38 vs 1.49", noisy["muir"] < noisy["stl"] if ok else None, "" if ok else why_syn))
-    ok = shown(noisy["muir"], noisy["oracle"])
-    ratio = noisy["muir"] / noisy["oracle"] if ok else np.nan
-    med = {m: _median(results, "noisy", m) for m in ("muir", "oracle")}
-    median_ratio = med["muir"] / med["oracle"] if ok else np.nan
-    out.append(claim("noisy_near_oracle", "On the noisy synthetic set MUiR comes close to knowing the true "
-                     "grouping.", {"muir": noisy["muir"], "oracle": noisy["oracle"], "ratio": ratio,
-                                   "median_ratio": median_ratio},
-                     f"MUiR RMSE <= {1 + margin:g} x oracle RMSE (noisy), for the means over seeds and for "
-                     "the medians (an oracle seed stuck in a poor factorisation cannot carry it alone)",
-                     "0.38 vs 0.37", (ratio <= 1 + margin and median_ratio <= 1 + margin) if ok else None,
-                     "" if ok else why_syn))
-    clean = {m: _cell(synth, "clean", m) for m in ("stl", "muir")}
-    ok = shown(*clean.values())
-    out.append(claim("clean_beats_stl", "On the clean synthetic set MUiR's test RMSE is far below "
-                     "single-task learning's.", clean, "MUiR RMSE < STL RMSE (clean)", "0.00 vs 1.35",
-                     clean["muir"] < clean["stl"] if ok else None, "" if ok else
-                     "needs the synthetic part's clean variant with the stl and muir methods"))
-    syn_muir = results[(results.part == "synthetic") & (results.method == "muir")]
-    ari = _stat(syn_muir.ari)[0] if len(syn_muir) else np.nan
-    ok = shown(ari)
-    out.append(claim("groups_recovered", "The assignment the search finds recovers the 3 task groups.", ari,
-                     f"mean adjusted Rand index (tasks by module vs true groups) >= {min_ari:g}",
-                     "task x module heatmap shows the 3 groups", ari >= min_ari if ok else None,
-                     "" if ok else "needs the synthetic part with the muir method"))
-    sh = results[(results.part == "crossmodal") & (results.method == "shared")]
-    frac = _stat(sh.shared_modalities_fraction)[0] if len(sh) else np.nan
-    ok = shown(frac)
-    out.append(claim("shared_across_modalities", "Some hypermodules end up shared across modalities.", frac,
-                     "fraction of modules in use that serve more than one modality > 0",
-                     "modules shared across vision, language and genomics", frac > 0 if ok else None,
-                     "" if ok else "needs the cross-modal part with the shared method"))
-    have = cross is not None and len(cross) and cross.change.notna().all()
-    changes = {r.task: float(r.change) for r in cross.itertuples()} if have else {}
-    worst = max(changes.values()) if changes else np.nan
-    why_cm = "needs the cross-modal part with both the alone and shared methods"
-    out.append(claim("no_task_much_worse", "Sharing one pool across the three modalities makes no task much "
-                     "worse than training it alone.", changes,
-                     f"every task's metric (error, perplexity, MSE) at most {100 * tol:g}% above alone",
-                     "every task improves slightly (21.46 -> 20.51, 135.03 -> 130.70, 0.1543 -> 0.1464)",
-                     worst <= tol if have else None, "" if have else why_cm))
-    out.append(claim("every_task_improves", "Sharing across modalities improves every task.", changes,
-                     "every task's metric below its alone value",
-                     "all three improve (by 4%, 3% and 5%)", all(v < 0 for v in changes.values()) if have
-                     else None, "" if have else why_cm))
+    # 3. MUiR loses little to knowing the true grouping (noisy): per-seed RMSE ratio
+    muir, oracle = _pair(_by_seed(results, syn, "muir", "test_rmse", "noisy"),
+                         _by_seed(results, syn, "oracle", "test_rmse", "noisy"))
+    text = "On the noisy synthetic set MUiR comes close to knowing the true grouping."
+    if len(muir):
+        ratio = muir / oracle
+        t = compare(ratio, direction="less", margin=r["oracle_ratio"])
+        out.append(claim("noisy_near_oracle", text,
+                         {"muir": float(muir.mean()), "oracle": float(oracle.mean())},
+                         rule_text(t, what="MUiR / oracle test RMSE per seed (noisy)"), "0.38 vs 0.37",
+                         test=t))
+    else:
+        out.append(claim("noisy_near_oracle", text, None, f"MUiR / oracle RMSE < {r['oracle_ratio']:g}",
+                         "0.38 vs 0.37", None, why_syn.format("noisy", "muir and oracle")))
+
+    # 4. The search recovers the 3 groups: the adjusted Rand index (0 = chance) per seed, over the variants
+    ari = _by_seed(results, syn, "muir", "ari")
+    chance = _by_seed(results, syn, "random", "ari")
+    text = "The assignment the search finds recovers the 3 task groups."
+    paper = "task x module heatmap shows the 3 groups"
+    if len(ari):
+        t = compare(ari.to_numpy(float), direction="greater", margin=r["min_ari"])
+        out.append(claim("groups_recovered", text,
+                         {"ari": float(ari.mean()),
+                          "random assignment": float(chance.mean()) if len(chance) else None},
+                         rule_text(t, what="adjusted Rand index (chance 0) of the found grouping per seed, "
+                                           "mean over the variants,"), paper, test=t))
+    else:
+        out.append(claim("groups_recovered", text, None, f"adjusted Rand index > {r['min_ari']:g}", paper,
+                         None, "needs the synthetic part with the muir method"))
+
+    # 5-7. Cross-modal: modules shared across modalities; per task, shared vs alone, paired by seed
+    why_cm = ("the negative control changes only the synthetic benchmark (the cross-modal tasks have no "
+              "generated premise to remove), so its run leaves the cross-modal part out" if control else
+              "needs the cross-modal part with the {} methods")
+    frac = _by_seed(results, "crossmodal", "shared", "shared_modalities_fraction")
+    rand = _by_seed(results, "crossmodal", "shared", "shared_modalities_chance")
+    text = "Hypermodules end up shared across modalities."
+    paper = "modules shared across vision, language and genomics"
+    if len(frac):
+        t = compare(frac.to_numpy(float), direction="greater", margin=r["min_cross_share"])
+        out.append(claim("shared_across_modalities", text,
+                         {"shared %": 100 * float(frac.mean()),
+                          "random placement %": 100 * float(rand.mean()) if len(rand) else None},
+                         rule_text(t, what="fraction of the modules in use that serve more than one "
+                                           "modality, per seed (no sharing: 0),", scale=100, unit="%"),
+                         paper, test=t, scale=100))
+    else:
+        out.append(claim("shared_across_modalities", text, None,
+                         f"fraction of modules serving > 1 modality > {100 * r['min_cross_share']:g}%", paper,
+                         None, why_cm.format("shared")))
+    tests = {"worse": {}, "better": {}}
+    for task, col in TASK_METRIC.items():
+        shared, alone = _pair(_by_seed(results, "crossmodal", "shared", col),
+                              _by_seed(results, "crossmodal", "alone", col, task=task))
+        if not len(shared):
+            continue
+        change = shared / alone - 1
+        tests["worse"][task] = compare(change, direction="less", margin=r["worse_tolerance"])
+        tests["better"][task] = compare(change, direction="less", margin=0.0)
+    for cid, key, text, line, paper in (
+            ("no_task_much_worse", "worse", "Sharing one pool across the three modalities makes no task much "
+             "worse than training it alone.", r["worse_tolerance"],
+             "every task improves slightly (21.46 -> 20.51, 135.03 -> 130.70, 0.1543 -> 0.1464)"),
+            ("every_task_improves", "better", "Sharing across modalities improves every task.", 0.0,
+             "all three improve (by 4%, 3% and 5%)")):
+        task, t = _all_tasks(tests[key])
+        what = "relative change of the task's metric (error, perplexity, MSE), shared / alone - 1, per seed,"
+        if t is None:
+            out.append(claim(cid, text, None, f"every task: {what} < {100 * line:g}%", paper, None,
+                             why_cm.format("alone and shared")))
+            continue
+        measured = {f"{k} %": round(100 * tt["estimate"], 3) for k, tt in tests[key].items()}
+        missing = [k for k in TASK_METRIC if k not in tests[key]]
+        why = f"decided by {task}; per task: " + "; ".join(
+            f"{k} {tt['verdict']}" + ("" if tt["ci"] is None else
+                                       f" [{100 * tt['ci'][0]:.3g}, {100 * tt['ci'][1]:.3g}]%")
+            for k, tt in tests[key].items()) + (f"; {', '.join(missing)} not run" if missing else "")
+        verdict_note = "" if t["verdict"] != "inconclusive" else f"{task}'s interval straddles the line; "
+        out.append(claim(cid, text, measured,
+                         "every task: " + rule_text(t, what=what, scale=100, unit="%") +
+                         " (holds when every task's holds, fails when any task's fails; the interval shown "
+                         "is the deciding task's)", paper, test=t, scale=100, why=verdict_note + why))
     return out
 
 
@@ -244,6 +332,7 @@ def headline_metrics(synth, cross, results) -> dict:
             m[f"crossmodal_{r.task}_change_vs_hyper"] = r.change_vs_hyper
         sh = results[(results.part == "crossmodal") & (results.method == "shared")]
         m["crossmodal_shared_modalities_fraction"] = _stat(sh.shared_modalities_fraction)[0]
+        m["crossmodal_shared_modalities_chance"] = _stat(sh.shared_modalities_chance)[0]
         m["crossmodal_shared_tasks_fraction"] = _stat(sh.shared_tasks_fraction)[0]
     return {k: (None if v != v else float(v)) for k, v in m.items()}
 

@@ -78,8 +78,10 @@ def fixed_assignment(method: str, model, meta, seed: int):
 
 def sharing(assignment, meta) -> dict:
     """How the final assignment shares: modules in use, the fraction of them used by more than one task
-    and by more than one modality, and (when the data knows its true groups) the adjusted Rand index
-    between tasks clustered by their (most used) module and the true groups."""
+    and by more than one modality, that fraction's expectation under random placement of the same modules
+    (``shared_modalities_chance``: every module keeps its number of locations, the locations drawn at
+    random), and (when the data knows its true groups) the adjusted Rand index between tasks clustered by
+    their (most used) module and the true groups."""
     from sklearn.metrics import adjusted_rand_score
 
     if assignment is None or not len(assignment):
@@ -87,13 +89,28 @@ def sharing(assignment, meta) -> dict:
     by_module = assignment.groupby("module")
     out = {"modules_in_use": int(assignment.module.nunique()),
            "shared_tasks_fraction": float((by_module.task.nunique() > 1).mean()),
-           "shared_modalities_fraction": float((by_module.modality.nunique() > 1).mean())}
+           "shared_modalities_fraction": float((by_module.modality.nunique() > 1).mean()),
+           "shared_modalities_chance": mixed_chance(by_module.size().tolist(),
+                                                    assignment.modality.value_counts().tolist())}
     groups = (meta.extra or {}).get("groups")
     if groups is not None:
         names = list(meta.extra["tasks"])
         module_of = assignment.groupby("task").module.agg(lambda m: m.value_counts().idxmax())
         out["ari"] = float(adjusted_rand_score(groups, [int(module_of[n]) for n in names]))
     return out
+
+
+def mixed_chance(sizes: list[int], per_modality: list[int]) -> float:
+    """The expected fraction of modules that span more than one modality when each module's ``size``
+    locations are drawn at random (without replacement) from all locations (``per_modality`` of each):
+    a module of k locations stays within one modality with probability sum_m C(n_m, k) / C(N, k)."""
+    from math import comb
+
+    if not sizes:
+        return float("nan")
+    total = sum(per_modality)
+    one = [sum(comb(n, k) for n in per_modality) / comb(total, k) for k in sizes]
+    return float(1 - sum(one) / len(sizes))
 
 
 def run(cfg, run: Run) -> dict:
