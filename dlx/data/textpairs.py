@@ -23,6 +23,24 @@ Two sources, one format:
   side (``response_domain_share``: 0 means a response names only its aspects). ``pairs`` pairs in all,
   every query distinct; ``test_queries`` of them are held out.
 
+  What the default plants (``pairing: linked``), and so what DeepMatch's patches can exploit: *local
+  cross-vocabulary topic structure*. A query's topics decide its response's topics through the sparse map,
+  so the query-word x response-word co-occurrence of the training pairs is block-structured (a query
+  topic's core words co-occur with its linked response aspect's core words, and with little else): a topic
+  model on the concatenated pairs can find those blocks as patches, and a local bilinear match inside a
+  patch scores a candidate.
+
+  **The negative control** (``pairing: shuffled``, ``dlx reproduce deepmatch --controls``): the same world,
+  the same draws, the same query texts and the same response texts — every side's word, length, topic and
+  noise statistics are exactly the default's — but the responses are dealt to the queries by a seeded
+  random derangement (every query gets the response written for another query; from
+  ``seed`` alone, after the default's draws, so the texts are byte-identical to the default's). A response's
+  topics are then independent of its query's: the co-occurrence of the pairs has no block structure left
+  (its query-topic x response-topic table is the product of its margins, up to sampling noise), so patches
+  have nothing local to match and no scorer can beat chance, 1/(1 + ``test_negatives``). The pipeline runs
+  unchanged (topic models, patches and every model train as on the default); ``links`` (the true map) is
+  None there.
+
 * **Real files** (``data.root``): UTF-8 TSV lines ``text_left<TAB>text_right[<TAB>label]``. ``root`` is a
   ``.tsv`` file, or a folder holding ``pairs.tsv`` (split by query here, ``test_fraction``) or
   ``train.tsv`` and ``test.tsv`` (the split given; test pairs whose query also occurs in train are
@@ -159,7 +177,8 @@ class Corpus:
     qid: np.ndarray
     label: np.ndarray
     word_topic: dict | None = None  # synthetic only: word -> its dominant true topic ("q7", "r12")
-    links: np.ndarray | None = None  # synthetic only: the true query-topic -> response-topic map
+    links: np.ndarray | None = None  # synthetic only: the true query-topic -> response-topic map (None:
+    # pairing=shuffled, where there is none)
 
 
 def zipf_weights(n: int, s: float) -> np.ndarray:
@@ -259,7 +278,27 @@ def synthetic(cfg) -> tuple[Corpus, np.ndarray]:
             for j in range(links):
                 lmap[d * n_asp + f, perm[d] * n_asp + link_asp[d, f, j]] += link_w[d, f, j]
     test = np.sort(rng.choice(n, size=n_test, replace=False))
+    if pairing(cfg) == "shuffled":  # the control: deal the same responses to other queries (a derangement)
+        order = np.random.default_rng([int(opt(cfg, "seed", 0)), 1]).permutation(n)
+        dealt = [None] * n
+        for i, j in zip(order, np.roll(order, -1), strict=True):
+            dealt[i] = right[j]
+        right, lmap = dealt, None
     return Corpus(left, right, np.arange(n), np.ones(n, dtype=np.int64), word_topic, lmap), test
+
+
+PAIRINGS = ("linked", "shuffled")
+
+
+def pairing(cfg) -> str:
+    """``data.pairing``: linked (the default world) or shuffled (the negative control), checked."""
+    got = str(opt(cfg, "pairing", "linked"))
+    if got not in PAIRINGS:
+        raise DlxError(f"data.pairing must be one of {', '.join(PAIRINGS)}, got {got!r}")
+    if got != "linked" and opt(cfg, "root") is not None:
+        raise DlxError("data.pairing=shuffled is the synthetic corpus's negative control; data.root files "
+                       "are read as they are (leave data.pairing=linked)")
+    return got
 
 
 def tokenizer(kind: str, lowercase: bool):
@@ -386,6 +425,7 @@ def check_settings(cfg) -> dict:
         raise DlxError("data.val_fraction is not supported by textpairs (the test split is held out by "
                        "query)")
     tokenizer(str(opt(cfg, "tokenize", "word")), True)
+    s["pairing"] = pairing(cfg)
     return s
 
 

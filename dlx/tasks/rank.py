@@ -12,6 +12,9 @@ one 1 per row, ``group`` (B,). The model is called as ``model(q, cands) -> (B, C
   over whole groups), and the summed hinge (``loss``, per group: mean over its negatives) with the count.
 * ``reduce``: P@1 (the headline, higher is better) and MRR with dlx.metrics (ties broken at random,
   seeded by ``task.tie_seed``: a constant scorer gets chance, 1/C, not credit for candidate order).
+  ``task.tie_seed`` defaults to the run's ``seed`` (``${seed}`` in conf/task/rank.yaml), so runs on
+  different seeds break ties differently and a scorer that ties (random, inner product on disjoint
+  vocabularies) shows its chance spread over seeds; a number given for it fixes the tie-break instead.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ class Rank(Task):
     def margin(self) -> float:
         return float(self.cfg.get("margin", 1.0)) if self.cfg is not None else 1.0
 
+    @property
+    def tie_seed(self) -> int:
+        """The tie-break seed: ``task.tie_seed`` (the run's seed unless set; 0 without a config)."""
+        got = self.cfg.get("tie_seed") if self.cfg is not None else None
+        return 0 if got is None else int(got)
+
     def loss(self, model, batch) -> torch.Tensor:
         loss = hinge_terms(scores(model, batch), batch["label"], self.margin).mean()
         base = getattr(model, "module", model)  # DDP wraps the model
@@ -68,7 +77,7 @@ class Rank(Task):
     def reduce(self, acc: dict) -> dict[str, float]:
         from dlx.metrics import mrr, precision_at_k
 
-        seed = int(self.cfg.get("tie_seed", 0)) if self.cfg is not None else 0
+        seed = self.tie_seed
         n = max(acc.get("n", 0.0), 1.0)
         if "score" not in acc or len(acc["score"]) == 0:
             return {"loss": float("nan"), "p_at_1": float("nan"), "mrr": float("nan")}

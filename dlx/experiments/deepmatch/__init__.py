@@ -12,9 +12,14 @@ register(Experiment(
     table_columns=("model", "variant", "seed", "n_train", "test_p_at_1", "test_mrr", "P@1", "MRR", "runs",
                    "fit_s"),
     headline=True,
+    # the negative control: the same texts with the responses dealt to other queries (dlx/data/textpairs.py)
+    control=("data.pairing=shuffled",),
+    control_note="responses dealt to other queries: the same texts and word statistics, but no query-topic "
+                 "to response-topic structure (no local cross-vocabulary blocks) for patches or any scorer",
     sweep=Sweep(swept_by={
         "model": "the models are deepmatch.models=[random,inner_product,pls,bilinear,dual_encoder,deepmatch]",
-        "seed": "set deepmatch.seeds=[...] (deterministic models run once: deepmatch.fixed_models)",
+        "seed": "set deepmatch.seeds=[...] (every model, the fixed scorers too: their tie-break follows the "
+                "seed; deepmatch.fixed_models=[...] runs those on the first seed only)",
         "data.n_train": "set deepmatch.curve.n_train=[...] (training pairs of the learning curve)",
     }),
 ))

@@ -5,13 +5,17 @@ RMLS) plus a modern dual encoder, ranked by P@1 of the true response among 1 + N
 Children (dlx.sweep): every model is a ``train`` run (task=rank, data=textpairs; the fitted or fixed scorers
 have no trainable parameters and are evaluated once). Three groups of children:
 
-* the table: every model in ``deepmatch.models`` on all training pairs, ``deepmatch.seeds`` seeds each (the
-  models in ``deepmatch.fixed_models`` do not depend on the seed and run once);
+* the table: every model in ``deepmatch.models`` on all training pairs, ``deepmatch.seeds`` seeds each. The
+  fixed scorers (random, inner product, PLS) run on every seed too: their scores do not depend on it but
+  the tie-break of P@1 and MRR does (``task.tie_seed`` follows the run's seed), which gives them a spread
+  over seeds and lets every comparison pair by seed (models listed in ``deepmatch.fixed_models`` run on the
+  first seed only, e.g. an expensive PLS at paper scale);
 * the ablation: ``deepmatch`` with one resolution (the finest of ``model.resolutions``) and without the
   hierarchy (every patch's local units straight to the output), on the same seeds;
 * the learning curve: ``deepmatch.curve.models`` on nested subsets of the training pairs (``data.n_train``).
 
-finalize aggregates seeds (analysis.py), reads the learned patches of the first DeepMatch child
+finalize aggregates seeds and decides the claims on the per-seed values (analysis.py), reads the learned
+patches of the first DeepMatch child
 (patches.py: from its checkpoint, never retraining), writes the claims and draws the figures (plots.py).
 """
 
@@ -139,7 +143,8 @@ def check(cfg) -> None:
                            "or train.tsv and test.tsv)")
     r = cfg.deepmatch.rules
     number(r.margin, "deepmatch.rules.margin", lo=0)
-    number(r.random_band, "deepmatch.rules.random_band", lo=0)
+    number(r.chance_band, "deepmatch.rules.chance_band", lo=0)
+    number(r.order_margin, "deepmatch.rules.order_margin", lo=0)
 
 
 def run(cfg, run: Run):
@@ -168,7 +173,7 @@ def finalize(cfg, run: Run, kids):
     import pandas as pd
 
     from dlx.experiments import get
-    from dlx.experiments.deepmatch.analysis import claims, learning, summarize
+    from dlx.experiments.deepmatch.analysis import claims, learning, per_seed, summarize
     from dlx.experiments.deepmatch.patches import learned_patches
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
@@ -180,7 +185,7 @@ def finalize(cfg, run: Run, kids):
             results[col] = float("nan")
     table = summarize(results)
     curve = learning(results)
-    said = claims(table, cfg.deepmatch.rules, candidates=1 + int(cfg.data.test_negatives))
+    said = claims(per_seed(results), cfg.deepmatch.rules, candidates=1 + int(cfg.data.test_negatives))
     first = next((c for i, c in enumerate(kids) if c.params["model"] == "deepmatch"
                   and c.params["variant"] == "full" and c.params["data.n_train"] is None
                   and results.status[i] == "completed"), None)
