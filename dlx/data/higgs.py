@@ -31,6 +31,20 @@ m_jjj and m_jlv near m_t for background); the low-level features carry the same 
 ``n`` training events are drawn from ``seed``, ``n_test`` test events from ``test_seed`` on a separate
 stream, so the test set stays fixed whatever the training size or seed; ``signal_fraction`` of each.
 
+**The negative control** (``particles: shuffled``; ``particles: events`` is the default above). The
+paper's premise is that signal and background differ in how an event's objects combine (the invariant
+masses of its lepton, neutrino and jets), which the engineered high-level features spell out and a deep
+network can learn from the low-level ones. The control draws exactly the default's events (same seeds,
+same detector), then, within each class, gives every event each of its six objects from a different
+random event of that class: the lepton (pT, eta, phi), the missing energy (magnitude, phi) and each jet
+slot (pT, eta, phi, b-tag) are permuted independently among the events of the class (``shuffle_objects``).
+Each object's joint distribution given the class, so every low-level column's per-class marginal, is kept
+exactly (only the order of the values changes); the correlations between the objects of an event are
+removed. The seven high-level features are then recomputed from the shuffled low-level ones by the same
+rules, so they carry no information beyond the objects' per-class marginals: the masses no longer peak at
+m_h, m_t or m_H0. Claims that rest on the engineered masses being informative (or on a multi-object
+structure for a deep network to find) should not hold on it.
+
 **The real file** (``root``: a directory holding ``HIGGS.csv`` or ``HIGGS.csv.gz``, or the file itself):
 no header, column 0 the label, then the 28 features; the last ``test_rows`` (500,000) rows are the test
 set. It is read once in chunks and cached as a raw float32 array (``<name>.f32``, beside the file or in
@@ -71,6 +85,9 @@ TT_SHAPE, TT_SCALE = 1.5, 70.0
 # detector
 JET_STOCH, JET_CONST, LEPTON_RES, ANGLE_RES, SOFT_MET = 1.0, 0.05, 0.02, 0.02, 10.0
 PT_MIN, ETA_MAX, BTAG_EFF, BTAG_FAKE = 20.0, 2.5, 0.7, 0.01
+# the objects of the 21 low-level columns: lepton, missing energy, jets 1-4 (the control permutes them apart)
+OBJECTS = (slice(0, 3), slice(3, 5), slice(5, 9), slice(9, 13), slice(13, 17), slice(17, 21))
+PARTICLES = ("events", "shuffled")
 
 
 def feature_slice(cfg) -> tuple[str, slice]:
@@ -250,27 +267,47 @@ def selected(rng, partons, n: int) -> np.ndarray:
     return np.concatenate(out)[:n].astype(np.float32)
 
 
-def generate(n: int, rng, signal_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` events (28 float32 features in the UCI order) and labels (1 = signal), shuffled."""
+def shuffle_objects(low: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
+    """The negative control's events: within each class, every object (``OBJECTS``) of every event comes
+    from an independently drawn random event of that class (see the module docstring)."""
+    out = np.array(low, copy=True)
+    for cls in np.unique(y):
+        rows = np.flatnonzero(y == cls)
+        for cols in OBJECTS:
+            out[rows, cols] = low[rng.permutation(rows), cols]
+    return out
+
+
+def generate(n: int, rng, signal_fraction: float = 0.5,
+             particles: str = "events") -> tuple[np.ndarray, np.ndarray]:
+    """``n`` events (28 float32 features in the UCI order) and labels (1 = signal), shuffled. With
+    ``particles="shuffled"``, the negative control: the same events with their objects permuted apart
+    within each class before the high-level features are computed (``shuffle_objects``)."""
+    if particles not in PARTICLES:
+        raise DlxError(f"unknown data.particles '{particles}' for higgs (choose one of: "
+                       f"{', '.join(PARTICLES)})")
     n_sig = int(round(signal_fraction * n))
     low = np.concatenate([selected(rng, signal_partons, n_sig), selected(rng, background_partons, n - n_sig)])
     y = np.concatenate([np.ones(n_sig, np.int64), np.zeros(n - n_sig, np.int64)])
     order = rng.permutation(n)
     low, y = low[order], y[order]
+    if particles == "shuffled":
+        low = shuffle_objects(low, y, rng)
     return np.column_stack([low, high_level(low).astype(np.float32)]), y
 
 
 _GENERATED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # this process's last draws (sweep workers reuse)
 
 
-def generated(n: int, stream: int, seed: int, signal_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def generated(n: int, stream: int, seed: int, signal_fraction: float,
+              particles: str = "events") -> tuple[np.ndarray, np.ndarray]:
     """``generate`` from stream ``stream`` and ``seed``, kept (read-only) for the next run in this process: a
     sweep's children share their events, so a worker draws them once instead of once per child."""
-    key = (n, stream, seed, signal_fraction)
+    key = (n, stream, seed, signal_fraction, particles)
     if key not in _GENERATED:
         if len(_GENERATED) >= 2:
             _GENERATED.pop(next(iter(_GENERATED)))
-        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction)
+        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction, particles)
         x.setflags(write=False)
         y.setflags(write=False)
         _GENERATED[key] = (x, y)
@@ -531,7 +568,14 @@ def build(cfg) -> DataBundle:
     names = (LOW + HIGH)[cols]
     meta = Meta("higgs", "binary", (len(names),), class_names=["background", "signal"], num_outputs=1,
                 feature_names=names, extra={"features": name})
+    particles = str(opt(cfg, "particles", "events"))
+    if particles not in PARTICLES:
+        raise DlxError(f"unknown data.particles '{particles}' for higgs (choose one of: "
+                       f"{', '.join(PARTICLES)})")
     if opt(cfg, "root") is not None:
+        if particles != "events":
+            raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop "
+                           "data.root")
         return real_bundle(cfg, cols, meta)
     n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
     frac = float(opt(cfg, "signal_fraction", 0.5))
@@ -539,9 +583,9 @@ def build(cfg) -> DataBundle:
         raise DlxError(f"data higgs needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
                        f"n_test={n_test} signal_fraction={frac}")
     seed, test_seed = int(opt(cfg, "seed", 0)), int(opt(cfg, "test_seed", 0))
-    x, y = generated(n, 0, seed, frac)  # separate streams: the training events ...
-    xt, yt = generated(n_test, 1, test_seed, frac)  # ... and the fixed test set
+    x, y = generated(n, 0, seed, frac, particles)  # separate streams: the training events ...
+    xt, yt = generated(n_test, 1, test_seed, frac, particles)  # ... and the fixed test set
     if y.min() == y.max() or yt.min() == yt.max():
         raise DlxError("data higgs drew only one class; raise n, n_test or move signal_fraction from 0 or 1")
-    meta.extra["source"] = "generator"
+    meta.extra.update(source="generator", particles=particles)
     return table_bundle(cfg, x[:, cols], y, meta, xt[:, cols], yt)

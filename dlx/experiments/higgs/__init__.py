@@ -11,6 +11,10 @@ register(Experiment(
     claim="deep networks on low-level collision features match shallow models given engineered features",
     table_columns=("model", "features", "AUC", "paper AUC", "Z", "paper Z", "runs"),
     headline=True,
+    control=("data.particles=shuffled",),
+    control_note="each event's lepton, missing energy and four jets are drawn from different events of its "
+                 "class (high-level masses recomputed from them): per-object class distributions kept, the "
+                 "multi-object structure the masses and the deep net exploit removed",
     sweep=Sweep(swept_by={
         "model": "the models are higgs.models=[shallow,deep,gbt] (architectures: higgs.shallow, higgs.deep)",
         "model.depth": "set higgs.shallow.depth or higgs.deep.depth",

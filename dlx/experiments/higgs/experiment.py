@@ -5,8 +5,9 @@ significance.
 
 Children (dlx.sweep): every network is a ``train`` run (model=mlp, tanh) and every tree ensemble a ``fit``
 run (baseline=gbt), each writing predictions_test.csv. The finalize step reads those predictions (it never
-retrains) for the significance scan (significance.py) and ROC curves, aggregates seeds (analysis.py) and
-draws the figures (plots.py). Extra children on training subsets (``higgs.curve``) give AUC against the
+retrains) for the significance scan (significance.py) and ROC curves, aggregates seeds, bootstraps the AUC
+over test events for the claims that involve the trees and decides the claims (analysis.py), and draws
+the figures (plots.py). Extra children on training subsets (``higgs.curve``) give AUC against the
 number of training events.
 """
 
@@ -102,8 +103,14 @@ def check(cfg) -> None:
     if cfg.higgs.get("needs_root") and cfg.data.get("root") is None:
         raise DlxError("this preset runs on the real HIGGS file: give data.root=<folder of HIGGS.csv(.gz)> "
                        "(the UCI HIGGS data set; the default preset uses the embedded generator)")
-    number(cfg.higgs.rules.deep_gain, "higgs.rules.deep_gain")
-    number(cfg.higgs.rules.match, "higgs.rules.match", lo=0)
+    rules = cfg.higgs.rules
+    for key in ("deep_gain", "needs_high", "beats_high", "z_gain"):
+        number(rules[key], f"higgs.rules.{key}")
+    number(rules.match, "higgs.rules.match", lo=0)
+    number(cfg.higgs.bootstrap.replicates, "higgs.bootstrap.replicates", lo=2, integer=True)
+    number(cfg.higgs.bootstrap.seed, "higgs.bootstrap.seed", lo=0, integer=True)
+    if cfg.data.get("root") is not None and cfg.data.get("particles", "events") != "events":
+        raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop data.root")
     for n in plan(cfg)["curve_sizes"]:
         if cfg.data.get("root") is None and n > int(cfg.data.n):
             raise DlxError(f"higgs.curve.n_train has {n}, more than the data.n={cfg.data.n} generated "
@@ -138,10 +145,11 @@ def scores(run_dir: Path):
 
 
 def finalize(cfg, run: Run, kids):
+    import numpy as np
     import pandas as pd
 
     from dlx.experiments import get
-    from dlx.experiments.higgs.analysis import claims, learning, summarize
+    from dlx.experiments.higgs.analysis import BOOT_CELLS, auc_replicates, claims, learning, summarize
     from dlx.experiments.higgs.significance import roc_points, scan
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
@@ -152,7 +160,7 @@ def finalize(cfg, run: Run, kids):
     for col in ("test_auc", "z", "threshold", "eps_s", "eps_b", "s", "b"):
         if col not in results:
             results[col] = float("nan")
-    rocs, sigs = [], []
+    rocs, sigs, test_scores, label = [], [], {}, None
     for i, c in enumerate(kids):
         got = scores(run.dir / "runs" / c.run_id) if results.status[i] in ("completed", "diverged") else None
         if got is None:
@@ -169,9 +177,18 @@ def finalize(cfg, run: Run, kids):
         if not results["curve"][i]:
             sigs.append(best["curve"].assign(**tag))
             rocs.append(roc_points(*got).assign(**tag))
+            cell = (tag["model"], tag["features"])
+            if cell in BOOT_CELLS and np.isfinite(got[0]).all():
+                if label is None:
+                    label = got[1]
+                if np.array_equal(got[1], label):  # every child scores the one test set
+                    test_scores.setdefault(cell, {})[tag["seed"]] = got[0]
     table = summarize(results)
     curve = learning(results)
-    said = claims(table, cfg.higgs.rules)
+    boot = cfg.higgs.bootstrap
+    replicates = (auc_replicates(test_scores, label, int(boot.replicates), int(boot.seed))
+                  if test_scores else {})
+    said = claims(results, replicates, cfg.higgs.rules)
     cols = ["model", "features", "seed", "n_train", "curve", "depth", "width", "params", "test_auc", "z",
             "threshold", "eps_s", "eps_b", "s", "b", "train_auc", "test_loss", "status", "epochs", "wall_s",
             "run_id", "error"]
@@ -188,6 +205,9 @@ def finalize(cfg, run: Run, kids):
            n_test=int(cfg.data.n_test) if not cfg.data.get("root") else int(cfg.data.test_rows),
            significance={"signal": setting.signal, "background": setting.background,
                          "sigma_b": setting.sigma_b, "min_background": setting.min_background},
+           bootstrap={"replicates": int(boot.replicates), "seed": int(boot.seed),
+                      "cells": sorted(f"{m}/{f}" for m, f in replicates)},
+           particles=str(cfg.data.get("particles", "events")),
            architectures=p["arch"], children=len(kids),
            children_wall_s=round(float(pd.to_numeric(results.wall_s, errors="coerce").fillna(0).sum()), 1),
            cpu_s=round(cpu_seconds(), 1))
