@@ -296,7 +296,27 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     assert summary["substitute"]["labels"] == "query" and summary["substitute"]["queries"] == 400
     assert summary["thresholds"] == "global" and "idefender.fpr_class_spread" in summary["metrics"]
     assert set(summary["fpr_per_class"]) == set(df.detector)
-    black_claim = next(c for c in summary["claims"] if c["id"] == "detects_blackbox")
+    # the claims: every id, each comparison decided on a bootstrap percentile interval over test examples
+    from dlx.experiments.idefender.verdicts import CLAIM_IDS
+
+    got = {c["id"]: c for c in summary["claims"]}
+    assert list(got) == list(CLAIM_IDS)
+    for c in got.values():
+        assert c["verdict"] in ("holds", "fails", "inconclusive") and c["ci_method"] == "percentile", c
+        assert c["n"] == 2000 and c["ci"][0] - 1e-9 <= c["estimate"] <= c["ci"][1] + 1e-9, c
+    assert "> 0.9 on its 95% bootstrap percentile interval" in got["detects_graybox"]["rule"]
+    assert set(got["detects_graybox"]["measured"]) == {"fgsm", "pgd"}
+    gray_fgsm = df[(df.setting == "graybox") & (df.attack == "fgsm") & (df.detector == "idefender")]
+    assert got["detects_graybox"]["measured"]["fgsm"] == pytest.approx(gray_fgsm.auroc.iloc[0], abs=6e-4)
+    # scores.csv says which inputs each detector's threshold flags: its rates are results.csv's
+    scores = pd.read_csv(run / "scores.csv", keep_default_na=False, na_values=[""])
+    ours = scores[scores.detector == "idefender"]
+    assert ours[ours.label == 0].flagged.mean() == pytest.approx(gray_fgsm.fpr_test.iloc[0])
+    assert ours[(ours.label == 1) & (ours.attack == "fgsm") & (ours.setting == "graybox")].flagged.mean() == \
+        pytest.approx(gray_fgsm.tpr.iloc[0])
+    fpr_test = got["fpr_at_nominal"]["measured"]["fpr_test"]
+    assert fpr_test == pytest.approx(gray_fgsm.fpr_test.iloc[0], abs=1e-4)
+    black_claim = got["detects_blackbox"]
     assert "query-labelled substitute" in black_claim["claim"]
     assert "= 400 target queries" in black_claim["claim"]
     assert "labelled by the target's predictions" in summary["substitute"]["protocol"]
@@ -321,8 +341,10 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     assert (used.thresholds == "per_class").all()
     # on the calibration data each class is flagged at the rate nearest 5% its count allows
     assert (abs(used.fpr_val - 0.05) <= 0.5 / used.n_val + 1e-9).all()
-    claim = json.loads((r / "summary.json").read_text())["claims"][1]
-    assert "true labels of the training split" in claim["claim"]
+    said = {c["id"]: c for c in json.loads((r / "summary.json").read_text())["claims"]}
+    assert "true labels of the training split" in said["detects_blackbox"]["claim"]
+    assert said["detects_graybox"]["verdict"] == "not shown"  # black-box only: no gray-box attack run
+    assert said["beats_supervised_lid"]["verdict"] == "not shown"  # I-defender alone
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -335,6 +357,8 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     (["substitute.labels=oracle"], "substitute.labels must be one of: query, true"),
     (["substitute.n_query=0"], "substitute.n_query must be an integer >= 1"),
     (["detector.per_class=maybe"], "detector.per_class"),
+    (["idefender.rules.auroc=2"], "idefender.rules.auroc must be a number in [0.0, 1.0]"),
+    (["idefender.bootstrap.replicates=1"], "idefender.bootstrap.replicates must be an integer >= 2"),
     # attack settings ART would refuse only after the classifier is trained
     (["attack.pgd.max_iter=0"], "attack.pgd.max_iter must be an integer >= 1"),
     (["attacks=[cw]", "attack.cw.binary_search_steps=-2"], "attack.cw.binary_search_steps must be"),

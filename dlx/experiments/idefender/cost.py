@@ -8,7 +8,8 @@ this device at a bounded size, then scaled to the configured one. Nothing is wri
   iterations (their cost is linear in iterations), scaled to its inputs and iterations; DeepFool as set;
 - detectors and the ablation: fit on up to PILOT_TRAIN training inputs (scaled to the training split) and
   scored on the validation inputs (scaled to every input the run scores);
-- tables and figures: written and drawn from stand-in tables of the run's sizes.
+- tables, claims and figures: written, decided (the claims' bootstrap) and drawn from stand-in tables of the
+  run's sizes.
 
 The pilot classifier has had only the timed training steps, so the run's attack sources (correctly classified
 test inputs) are counted as every test input up to ``attack.max_examples`` — an upper bound — and every
@@ -214,28 +215,33 @@ def substitute_cost(opts, tcfg, parts, n_pool: int) -> float:
 
 
 def figures_cost(cfg, opts, tmp: Path, n_src: int, runs) -> tuple[float, float]:
-    """(seconds to write the run's tables and draw its figures, megabytes of the tables): timed on stand-in
-    tables of the run's sizes in ``tmp``."""
+    """(seconds to write the run's tables, decide its claims (the bootstrap) and draw its figures, megabytes
+    of the tables): timed on stand-in tables of the run's sizes in ``tmp``."""
     import pandas as pd
 
     from dlx.experiments.idefender.plots import plot_adversarial_run
+    from dlx.experiments.idefender.verdicts import claims
     from dlx.runs import write_csv
 
     rng = np.random.default_rng(0)
     dets = list(opts.detectors)
     results = pd.DataFrame([{"setting": s, "attack": a, "detector": d, "supervision": "unsupervised",
-                             "auroc": 0.9} for s, a, _ in runs for d in dets])
+                             "auroc": 0.9, "success_rate": 1.0, "n_attacked": n}
+                            for s, a, n in runs for d in dets])
     scores = [pd.DataFrame({"setting": "", "attack": "clean", "detector": d, "label": 0,
-                            "score": rng.normal(size=n_src)}) for d in dets]
+                            "score": rng.normal(size=n_src), "flagged": False}) for d in dets]
     scores += [pd.DataFrame({"setting": s, "attack": a, "detector": d, "label": 1,
-                             "score": rng.normal(1.0, size=n)}) for s, a, n in runs for d in dets]
+                             "score": rng.normal(1.0, size=n), "flagged": True})
+               for s, a, n in runs for d in dets]
     values = [("components", str(k)) for k in cfg.ablation.components] + \
         [("layer", str(v)) for v in cfg.ablation.layers]
     abl = pd.DataFrame([{"ablation": kind, "value": v, "attack": a, "auroc": 0.9}
                         for kind, v in values for s, a, _ in runs if s == "graybox"])
     t = time.perf_counter()
     write_csv(tmp / "results.csv", results)
-    write_csv(tmp / "scores.csv", pd.concat(scores, ignore_index=True))
+    scores = pd.concat(scores, ignore_index=True)
+    write_csv(tmp / "scores.csv", scores)
+    claims(scores, results, opts.rules, fpr=opts.fpr, replicates=opts.replicates, seed=opts.boot_seed)
     if "graybox" in opts.settings:
         write_csv(tmp / "ablation.csv", abl)
     plot_adversarial_run(tmp)

@@ -8,10 +8,12 @@ predicted class with `detector.per_class`) -> ART's FGSM/BIM/PGD/DeepFool/CW, gr
 itself) and black-box (crafted on a substitute and transferred; by default the substitute learns from the
 target's predicted labels of held-out inputs, Papernot et al. 2017, see substitute.py) -> each detector
 scored on the successful adversarials against the clean test inputs -> the I-defender ablation over
-mixture size and modelled layers.
+mixture size and modelled layers -> the claims (verdicts.py), decided on bootstrap replicates of the scores
+over test examples.
 
-Tables: results.csv (setting x attack x detector), scores.csv, ablation.csv and fpr_per_class.csv (the
-realized false-positive rate per predicted class, under a global and under per-class thresholds).
+Tables: results.csv (setting x attack x detector), scores.csv (every scored input, and whether its
+detector's threshold flags it), ablation.csv and fpr_per_class.csv (the realized false-positive rate per
+predicted class, under a global and under per-class thresholds).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from dlx.errors import DlxError
 from dlx.experiments.idefender.classifier import classifier, predict
 from dlx.experiments.idefender.substitute import SubstituteOptions
+from dlx.experiments.idefender.verdicts import check_rules, claims
 from dlx.runs import Run, write_csv
 
 SETTINGS = ("graybox", "blackbox")
@@ -41,11 +44,14 @@ class Options:
     blackbox_attacks: list[str]
     per_class: bool
     substitute: SubstituteOptions
+    rules: dict  # idefender.rules, checked numbers (verdicts.check_rules)
+    replicates: int  # bootstrap resamples of the test examples behind every claim's interval
+    boot_seed: int
 
 
 def options(cfg) -> Options:
     """Every name and number checked before anything is trained."""
-    from dlx.config import name_list
+    from dlx.config import name_list, number
     from dlx.experiments.idefender.attacks import check_attacks, check_settings
     from dlx.experiments.idefender.detectors import check_detectors
     from dlx.experiments.idefender.substitute import substitute_options
@@ -63,7 +69,10 @@ def options(cfg) -> Options:
     opts = Options(check_attacks(cfg.attacks, "attacks"), dets,
                    name_list(cfg.settings, list(SETTINGS), "settings", "setting"), fpr, lid_attack,
                    check_attacks(cfg.substitute.attacks, "substitute.attacks"), per_class,
-                   substitute_options(cfg))
+                   substitute_options(cfg), check_rules(cfg.idefender.rules),
+                   number(cfg.idefender.bootstrap.replicates, "idefender.bootstrap.replicates", lo=2,
+                          integer=True),
+                   number(cfg.idefender.bootstrap.seed, "idefender.bootstrap.seed", lo=0, integer=True))
     check_settings(cfg.attack, [*opts.attacks, *([lid_attack] if "lid" in dets else [])])
     return opts
 
@@ -276,9 +285,9 @@ def run(cfg, run: Run):
         attackers["blackbox"], sub_info["blackbox"], sub_desc, sub_s = \
             blackbox_attacker(opts, tcfg, target, run, val, x_te, y_te)
     rows, adv_obs = [], {}
-    score_rows = [pd.DataFrame({"setting": "", "attack": "clean", "detector": n, "label": 0, "score": s})
-                  for n, s in clean_scores.items()]
     clean_thr = {n: t.at(obs_clean.pred) for n, t in thresholds.items()}
+    score_rows = [pd.DataFrame({"setting": "", "attack": "clean", "detector": n, "label": 0, "score": s,
+                                "flagged": s > clean_thr[n]}) for n, s in clean_scores.items()]
     for setting in opts.settings:
         for a in setting_attacks(opts, setting):
             k = attack_subset(cfg, a, len(y_src), target.seed)
@@ -293,9 +302,10 @@ def run(cfg, run: Run):
                 adv_obs[a] = obs_adv
             for n, d in dets.items():
                 s = d.score(obs_adv) if len(obs_adv) else np.zeros(0)
+                adv_thr = thresholds[n].at(adv_pred)
                 lo, hi = class_spread(fpr_rows, n)
                 rows.append({"setting": setting, "attack": a, "detector": n, "supervision": supervision[n],
-                             **separation(clean_scores[n], s, clean_thr[n], thresholds[n].at(adv_pred)),
+                             **separation(clean_scores[n], s, clean_thr[n], adv_thr),
                              "fpr_target": opts.fpr, "thresholds": thresholds[n].mode,
                              "fpr_class_min": lo, "fpr_class_max": hi,
                              "success_rate": float(fooled.mean()),
@@ -305,10 +315,11 @@ def run(cfg, run: Run):
                              "eps": float(cfg.attack.eps) if a in LINF else np.nan,
                              "attack_s": round(attack_s, 3), "calibration": calib, **sub_info[setting]})
                 score_rows.append(pd.DataFrame({"setting": setting, "attack": a, "detector": n, "label": 1,
-                                                "score": s}))
+                                                "score": s, "flagged": s > adv_thr}))
     df = pd.DataFrame(rows)
+    scores = pd.concat(score_rows, ignore_index=True)
     write_csv(run.path("results.csv"), df)
-    write_csv(run.path("scores.csv"), pd.concat(score_rows, ignore_index=True))
+    write_csv(run.path("scores.csv"), scores)
     write_csv(run.path("fpr_per_class.csv"), pd.DataFrame(fpr_rows))
     if "graybox" in opts.settings:
         abl = ablation(cfg, obs_train, y_train, obs_clean, adv_obs, target.seed)
@@ -334,11 +345,12 @@ def run(cfg, run: Run):
                       "agreement": info["substitute_agreement"], "accuracy": info["substitute_acc"],
                       "train_s": sub_s}
         metrics["substitute_agreement"] = sub_info["blackbox"]["substitute_agreement"]
+    said = claims(scores, df, opts.rules, fpr=opts.fpr, substitute=sub_desc, replicates=opts.replicates,
+                  seed=opts.boot_seed)  # the bootstrap behind every claim's interval
     run.summary("completed", metrics, device=target.device, params=parts.params, model=tcfg.model.name,
                 data=tcfg.data.name, calibration=calib, n_attacked=len(y_src),
                 thresholds="per_class" if opts.per_class else "global", fpr_per_class=fpr_classes,
-                substitute=substitute, experiment_s=round(time.time() - t0, 3),
-                claims=claims(df, sub_desc))
+                substitute=substitute, experiment_s=round(time.time() - t0, 3), claims=said)
     plot(run.dir)
     return df
 
@@ -372,39 +384,6 @@ def ablation_variants(cfg, seed: int) -> list[tuple[str, str, object]]:
 
     return [("components", str(k), det(list(c.layers), int(k))) for k in cfg.ablation.components] + \
         [("layer", str(spec), det(str(spec).split("+"), int(c.components))) for spec in cfg.ablation.layers]
-
-
-def claims(df, substitute: str | None = None) -> list[dict]:
-    """Zheng & Hong's claims held to dlx's rules, from the results table (attack x detector AUROC).
-    ``substitute`` describes the black-box attacker's substitute (its labels and queries), which decides
-    how strong the transferred attacks are."""
-    from dlx.experiments.claims import claim
-
-    def aurocs(setting, detector):
-        rows = df[(df.setting == setting) & (df.detector == detector)] if len(df) else df
-        return {r.attack: round(float(r.auroc), 3) for r in rows.itertuples() if r.auroc == r.auroc}
-
-    paper = ("detects adversarial inputs 'without any knowledge of attackers', with 'state-of-the-art "
-             "robustness in defending black-box and gray-box attacks' (abstract)")
-    blackbox = f"attacks transferred from {substitute or 'a substitute model'}"
-    out = []
-    for setting, what in (("graybox", "attacks on the classifier itself"), ("blackbox", blackbox)):
-        got = aurocs(setting, "idefender")
-        out.append(claim(f"detects_{setting}", f"I-defender, unsupervised, flags {what}", got or None,
-                         "AUROC >= 0.90 for every attack", paper,
-                         holds=all(v >= 0.90 for v in got.values()) if got else None,
-                         why="" if got else f"no {setting} attack run (settings, attacks)"))
-    ours = aurocs("graybox", "idefender")
-    unsup = [d for d in ("max_softmax", "mahalanobis", "kd_bu") if aurocs("graybox", d)]
-    best = {a: max(aurocs("graybox", d).get(a, 0.0) for d in unsup) for a in ours} if unsup else {}
-    out.append(claim("beats_unsupervised_baselines", "I-defender separates adversarials at least as well as "
-                     "the other unsupervised detectors", {a: f"{ours[a]} vs {best[a]}" for a in best} or None,
-                     "I-defender AUROC >= the best of max-softmax, Mahalanobis and KD+BU per gray-box attack",
-                     "'state-of-the-art robustness' (abstract); dlx holds it to the unsupervised baselines "
-                     "it runs",
-                     holds=all(ours[a] >= best[a] for a in best) if best else None,
-                     why="" if best else "no unsupervised baseline among the detectors"))
-    return out
 
 
 def estimate(cfg):
