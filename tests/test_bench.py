@@ -15,9 +15,9 @@ TINY = [
     "bench.throughput.modes=[eager,compile,channels_last,bf16]",
     "bench.throughput.compile_budget_s=0",  # compiling takes tens of seconds; the test checks the skip path
     "bench.throughput.batch_size=4", "bench.throughput.warmup=1", "bench.throughput.steps=2",
-    "bench.overhead.repeats=1", "bench.overhead.runners=[hand,dlx_bare,dlx,lightning]",
+    "bench.overhead.repeats=2", "bench.overhead.runners=[hand,dlx_bare,dlx,lightning]",
     "data=synthetic", "data.n=128", "data.n_test=64", "trainer.epochs=1", "trainer.batch_size=32",
-    "bench.multiprocessing.sizes_mb=[0.25]", "bench.multiprocessing.repeats=1",
+    "bench.multiprocessing.sizes_mb=[0.25]", "bench.multiprocessing.repeats=2",
     "bench.threads=1",
     "bench.stacking.mlp_widths=[16]", "bench.stacking.cnn_widths=[2]", "bench.stacking.sizes=[2]",
     "bench.stacking.epochs=1", "bench.stacking.repeats=1",
@@ -32,7 +32,7 @@ def bench_run(tmp_path_factory):
 
 
 def test_writes_tables_figures_and_summary(bench_run):
-    for f in ("config.yaml", "results.csv", "step_times.csv", "summary.json", "throughput.png",
+    for f in ("config.yaml", "results.csv", "step_times.csv", "rounds.csv", "summary.json", "throughput.png",
               "step_times.png", "overhead.png", "multiprocessing.png"):
         assert (bench_run / f).is_file(), f
     summary = json.loads((bench_run / "summary.json").read_text())
@@ -40,6 +40,23 @@ def test_writes_tables_figures_and_summary(bench_run):
     assert summary["machine"]["threads"] == 1 and summary["machine"]["cpu"]
     assert summary["versions"]["torch"]
     assert summary["metrics"]["overhead_ratio"] > 0
+    claims = {c["id"]: c for c in summary["claims"]}
+    assert list(claims) == ["runner_overhead", "eager_competitive", "shared_memory", "async_cuda"]
+    for cid in ("runner_overhead", "eager_competitive", "shared_memory"):  # an interval from >= 2 values
+        c = claims[cid]
+        assert c["verdict"] in ("holds", "fails", "inconclusive") and c["n"] == 2, c
+        assert c["ci"][0] <= c["estimate"] <= c["ci"][1] and "95% t interval" in c["rule"]
+
+
+def test_rounds_are_the_pairs_the_claims_use(bench_run):
+    rounds = pd.read_csv(bench_run / "rounds.csv")
+    oh = rounds[rounds.suite == "overhead"]
+    assert set(oh["mode"]) == {"hand", "dlx_bare", "dlx"} and (oh.groupby("mode").size() == 2).all()
+    assert (oh["seconds"] > 0).all()
+    mp = rounds[rounds.suite == "multiprocessing"]
+    assert len(mp) == 3 * 2 and set(mp["round"]) == {1, 2} and (mp["bytes"] == 2**18).all()
+    res = pd.read_csv(bench_run / "results.csv").query("suite == 'overhead'").set_index("mode")
+    assert res.loc["dlx", "median"] == pytest.approx(oh[oh["mode"] == "dlx"]["seconds"].median())
 
 
 def test_throughput_rows_are_sane(bench_run):
@@ -101,6 +118,7 @@ def test_plot_redraws_from_tables(bench_run):
     ("bench.throughput.modes=[fast]", "unknown bench mode 'fast'"),
     ("bench.throughput.models=[vgg]", "unknown bench model 'vgg'"),
     ("bench.overhead.runners=[dlx]", "must include hand"),
+    ("bench.rules.overhead_max=-1", "bench.rules.overhead_max must be a number >= 0"),
 ])
 def test_bad_bench_settings_are_one_line_errors(tmp_path, capsys, override, needle):
     assert main(["bench", override, "--out", str(tmp_path)]) == 2

@@ -4,7 +4,8 @@ train run through dlx.sweep, so a re-run with the same --name resumes); divergen
 above trainer.divergence_factor x the first) ends a child as 'diverged' and the sweep goes on.
 
 Steps: validate (analysis.py) -> init-time probes of fresh models (probes.py) -> the lr x bn x seed sweep
--> collect, analyse against the paper's claims (analysis.py), figures (plots.py).
+-> collect, analyse, and decide the paper's claims on per-seed intervals against analysis.rules
+(analysis.py), figures (plots.py).
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def run(cfg, run: Run):
 
     check_analysis(cfg.analysis)
     grid(cfg.sweep)  # bad sweep settings stop here, before the init analyses
-    rel, act, grad = init_analyses(cfg, list(cfg.sweep.bn))
+    rel, act, grad, gstats = init_analyses(cfg, list(cfg.sweep.bn))
     write_csv(run.path("relative_loss.csv"), rel)
     write_csv(run.path("activations.csv"), act)
     write_csv(run.path("gradients.csv"), grad)
+    write_csv(run.path("gradient_stats.csv"), gstats)
     return run_sweep(cfg, run, get("batchnorm"))
 
 
@@ -58,7 +60,7 @@ def finalize(cfg, run: Run, children):
     import pandas as pd
 
     from dlx.experiments import get
-    from dlx.experiments.batchnorm.analysis import analyse, claims, tidy
+    from dlx.experiments.batchnorm.analysis import analyse, check_rules, claims, tidy
     from dlx.experiments.batchnorm.probes import init_summary
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
@@ -71,13 +73,12 @@ def finalize(cfg, run: Run, children):
     results = results[cols].sort_values(["bn", "lr", "seed"], ascending=[False, True, True])
     if len(curves):
         curves = curves.rename(columns={"batchnorm": "bn"})
-    analysis = analyse(results, cfg.analysis.small_lr, float(cfg.analysis.close_tol),
-                       float(cfg.analysis.min_acc), cfg.analysis.large_lr)
-    names = ("relative_loss", "activations", "gradients")
+    analysis = analyse(results, cfg.analysis.small_lr, float(cfg.analysis.min_acc), cfg.analysis.large_lr)
+    names = ("relative_loss", "activations", "gradients", "gradient_stats")
     init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
     metrics = {k: v for k, v in analysis.items() if k != "per_lr"}
     return finish(get("batchnorm"), run, results, metrics, curves=curves, analysis=analysis, init=init,
-                  claims=claims(analysis, init),
+                  claims=claims(analysis, init, check_rules(cfg.analysis.rules)),
                   model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,
                   children=len(children), children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1),
                   cpu_s=round(cpu_seconds(), 1))

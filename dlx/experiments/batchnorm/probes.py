@@ -1,6 +1,8 @@
 """Init-time probes of a fresh network (no training), with and without BN: relative loss
 L(theta - eta g) / L(theta) vs step size eta on the first batches, per-layer activation mean/std, and a
-middle layer's gradients."""
+middle layer's gradients (their histogram on the first batch; mean |g| and kurtosis on every probed
+batch). The BN and no-BN networks start from the same conv weights and see the same batches, so the
+per-batch values pair by batch."""
 
 from __future__ import annotations
 
@@ -118,14 +120,23 @@ def middle_gradients(model, task, batch):
     return name, values
 
 
+def gradient_stats(values) -> dict:
+    """Mean |g| and excess kurtosis (pandas' unbiased estimate) of one batch's gradients."""
+    import pandas as pd
+
+    g = pd.Series(values)
+    return {"abs_mean": float(g.abs().mean()), "kurtosis": float(g.kurt())}
+
+
 def init_analyses(cfg, bns) -> tuple:
-    """relative_loss.csv, activations.csv and gradients.csv rows for a fresh model of each kind."""
+    """relative_loss.csv, activations.csv, gradients.csv (first batch) and gradient_stats.csv (per batch)
+    rows for a fresh model of each kind."""
     import pandas as pd
     from omegaconf import OmegaConf
 
     from dlx.build import build
 
-    rel, act, grad = [], [], []
+    rel, act, grad, gstats = [], [], [], []
     for bn in bns:
         c = copy.deepcopy(cfg)
         OmegaConf.update(c, "model.batchnorm", bool(bn))
@@ -135,15 +146,32 @@ def init_analyses(cfg, bns) -> tuple:
         rel += [{"bn": bool(bn), **r} for r in relative_loss(parts.model, parts.task, batches,
                                                              list(cfg.analysis.step_sizes))]
         act += [{"bn": bool(bn), **r} for r in activation_stats(parts.model, batches[0])]
-        name, values = middle_gradients(parts.model, parts.task, batches[0])
-        grad.append(pd.DataFrame({"bn": bool(bn), "layer": name, "grad": values}))
-    return pd.DataFrame(rel), pd.DataFrame(act), pd.concat(grad, ignore_index=True)
+        for i, b in enumerate(batches):
+            name, values = middle_gradients(parts.model, parts.task, b)
+            if i == 0:
+                grad.append(pd.DataFrame({"bn": bool(bn), "layer": name, "grad": values}))
+            gstats.append({"bn": bool(bn), "batch": i, "layer": name, **gradient_stats(values)})
+    return pd.DataFrame(rel), pd.DataFrame(act), pd.concat(grad, ignore_index=True), pd.DataFrame(gstats)
 
 
-def init_summary(rel, act, grad) -> dict:
-    """Numbers the paper quotes: the largest eta that still lowers the loss, activation growth with depth,
-    and how much larger / heavier-tailed the no-BN gradients are."""
+def max_eta_per_batch(rel, bn: bool) -> dict[int, float | None]:
+    """Per probed batch: the largest step size that still lowered the loss (None: none did)."""
     out = {}
+    for b, g in rel[rel.bn == bn].groupby("batch"):
+        falls = g[g.ratio < 1]
+        out[int(b)] = float(falls.eta.max()) if len(falls) else None
+    return out
+
+
+def _finite(v) -> float | None:
+    return float(v) if math.isfinite(float(v)) else None
+
+
+def init_summary(rel, act, grad, gstats=None) -> dict:
+    """Numbers the paper quotes: the largest eta that still lowers the loss, activation growth with depth,
+    and how much larger / heavier-tailed the no-BN gradients are; and, under ``per_batch`` (lists in batch
+    order, None where a batch has no value), the per-batch values the init claims are decided on."""
+    out: dict = {}
     for bn, tag in ((True, "bn"), (False, "nobn")):
         r = rel[rel.bn == bn].groupby("eta").ratio.median()
         if len(r):
@@ -158,4 +186,16 @@ def init_summary(rel, act, grad) -> dict:
             out[f"{tag}_grad_kurtosis"] = float(g.kurt())
     if out.get("bn_grad_abs_mean") and out.get("nobn_grad_abs_mean"):
         out["grad_ratio_nobn_over_bn"] = out["nobn_grad_abs_mean"] / out["bn_grad_abs_mean"]
+    batches = sorted({int(b) for b in rel.batch}) if len(rel) else []
+    per: dict = {"batch": batches}
+    if len(rel):
+        out["min_eta"] = float(rel.eta.min())
+    for bn, tag in ((True, "bn"), (False, "nobn")):
+        eta = max_eta_per_batch(rel, bn) if len(rel) else {}
+        per[f"{tag}_max_eta"] = [eta.get(b) for b in batches] if eta else []  # []: this network not probed
+        if gstats is not None and len(gstats):
+            s = gstats[gstats.bn == bn].set_index("batch")
+            for col in ("abs_mean", "kurtosis"):
+                per[f"{tag}_grad_{col}"] = [_finite(s[col][b]) if b in s.index else None for b in batches]
+    out["per_batch"] = per
     return out

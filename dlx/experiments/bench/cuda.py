@@ -22,7 +22,8 @@ def _mem(stage: str, model: str) -> dict:
 
 
 def run_cuda(ccfg, seed: int, device: str = "cuda"):
-    """Rows (timings in ms, memory in MB) and per-step rows for the first `first_steps` iterations.
+    """Rows (timings in ms, memory in MB), per-step rows for the first `first_steps` iterations, and
+    per-step enqueue / execute rows (rounds.csv: the async_cuda claim pairs them by step).
 
     Run it before anything else touches the GPU, so the allocator starts empty.
     """
@@ -65,4 +66,6 @@ def run_cuda(ccfg, seed: int, device: str = "cuda"):
                      "std": 1e3 * std, "n": len(values), "note": ""})
     step_rows = [{"suite": "cuda", "model": name, "mode": "eager", "step": i + 1, "seconds": t,
                   "warmup": True} for i, t in enumerate(first)]
-    return rows, step_rows
+    rounds = [{"suite": "cuda", "model": name, "mode": mode, "round": i + 1, "seconds": t}
+              for mode in ("enqueue", "execute") for i, t in enumerate(timing[mode])]
+    return rows, step_rows, rounds

@@ -175,3 +175,9 @@ def overhead_rows(res: dict, model: str, data: str) -> list[dict]:
                      "median": med, "n": len(t), "ratio": med / hand, "steps_per_s": res["steps"] / med,
                      "test_error": res["test_error"].get(who), "note": ""})
     return rows
+
+
+def overhead_rounds(res: dict, model: str, data: str) -> list[dict]:
+    """One row per runner and round (rounds.csv): the seconds behind the medians, paired by round."""
+    return [{"suite": "overhead", "model": f"{model}/{data}", "mode": who, "round": i + 1, "seconds": t}
+            for who in RUNNERS for i, t in enumerate(res["times"].get(who, []))]

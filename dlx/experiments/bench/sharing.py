@@ -40,8 +40,9 @@ def _round_trip(inbox, outbox, item, proc) -> float:
                     from None
 
 
-def run_sharing(sizes_mb, repeats: int, log=None) -> list[dict]:
-    """Rows per (size, mode): milliseconds per round trip (mean, std) and the ratio to shared_tensor.
+def run_sharing(sizes_mb, repeats: int, log=None) -> tuple[list[dict], list[dict]]:
+    """Rows per (size, mode): milliseconds per round trip (mean, std) and the ratio to shared_tensor; and
+    per-round rows (the modes of one round take turns, so a round is a pair).
 
     shared_tensor: a tensor already in shared memory (as DataLoader workers' batches or Hogwild weights
     are), so a send passes a file descriptor; fresh_tensor: a new tensor per send, whose storage the
@@ -53,7 +54,7 @@ def run_sharing(sizes_mb, repeats: int, log=None) -> list[dict]:
     inbox, outbox = ctx.Queue(), ctx.Queue()
     proc = ctx.Process(target=consumer, args=(inbox, outbox), daemon=True)
     proc.start()
-    rows = []
+    rows, rounds = [], []
     try:
         _round_trip(inbox, outbox, torch.zeros(4), proc)  # the child has imported torch and answers
         for mb in sizes_mb:
@@ -69,6 +70,8 @@ def run_sharing(sizes_mb, repeats: int, log=None) -> list[dict]:
                     t = _round_trip(inbox, outbox, item, proc)
                     if rep:
                         per_mode[mode].append(t)
+                        rounds.append({"suite": "multiprocessing", "model": f"{float(mb):g} MB float32",
+                                       "mode": mode, "round": rep, "seconds": t, "bytes": 4 * n})
             ref = mean_std(per_mode["shared_tensor"])[0]
             for mode in MODES:
                 mean, std = mean_std(per_mode[mode])
@@ -82,7 +85,7 @@ def run_sharing(sizes_mb, repeats: int, log=None) -> list[dict]:
         proc.join(timeout=30)
         if proc.is_alive():
             proc.terminate()
-    return rows
+    return rows, rounds
 
 
 def check_sizes(sizes) -> list[float]:
