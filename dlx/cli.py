@@ -33,6 +33,38 @@ ESTIMATE = typer.Option(False, "--estimate", help="Time a few real steps of each
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
 
 
+ARGV: list[str] = []  # the words this invocation was given (main() sets them): resume lines repeat them
+
+
+def _resume_line(run_dir: Path, resumable: bool, extra: tuple[str, ...] = ()) -> str:
+    """The exact command that continues ``run_dir`` (the words given, --name set to it), shell-quoted; a
+    command that cannot resume is given as one that starts over."""
+    import shlex
+
+    words, skip = [], False
+    for w in ARGV:
+        if skip:
+            skip = False
+            continue
+        if w == "--name":
+            skip = True
+            continue
+        if w.startswith("--name="):
+            continue
+        words.append(w)
+    words += [e for e in extra if e not in words]
+    if resumable:
+        return "resume with: " + shlex.join(["dlx", *words, "--name", run_dir.name])
+    return "run it again (it starts over): " + shlex.join(["dlx", *words])
+
+
+def _interrupted(run_dir: Path, resumable: bool, what: str = "", extra: tuple[str, ...] = ()):
+    """Ctrl-C: one line saying what was kept and how to go on; exit 130."""
+    _say(f"dlx: interrupted{what}: the results so far are in {run_dir}; "
+         f"{_resume_line(Path(run_dir), resumable, extra)}")
+    raise typer.Exit(130)
+
+
 def _version(value: bool) -> None:
     if value:
         import dlx
@@ -164,12 +196,8 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
         _console().print(f"run directory: {run_dir}", _single_run_table("dlx train", summary))
         _exit_if_failed(summary, run_dir, retry=False)
         if summary["status"] == "interrupted":
-            kept = [o for o in overrides or [] if not o.startswith("trainer.resume=")]
-            resume = " ".join(["dlx train", *kept, "trainer.resume=true", "--name", run_dir.name] +
-                              (["--out", str(out)] if str(out) != "outputs" else []))
-            _say(f"dlx: interrupted at epoch {summary.get('epochs')}, step {summary.get('steps')}: the "
-                 f"metrics so far and a checkpoint are in {run_dir}; resume with: {resume}")
-            raise typer.Exit(130)
+            _interrupted(run_dir, True, f" at epoch {summary.get('epochs')}, step {summary.get('steps')}",
+                         ("trainer.resume=true",))
 
 
 RESUME_FIXED = ("model", "data", "task", "optimizer", "precision", "seed")  # what a resume may not change
@@ -333,10 +361,18 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
     cfg = _compose(exp.name, overrides, cfg_only)
     if estimate:
         return _estimate(exp.name, cfg, overrides)
+    resumable = exp.sweep is not None
     run = _open_run(out, command, name, default_name(label or exp.name), exp.name, cfg, overrides,
-                    resumable=exp.sweep is not None, shared=exp.sweep is not None)
-    with run.recording():
-        df = exp.run(cfg, run)
+                    resumable=resumable, shared=resumable)
+    try:
+        with run.recording():
+            df = exp.run(cfg, run)
+    except KeyboardInterrupt:
+        if not run.opened:
+            raise
+        _interrupted(run.dir, resumable)
+    if read_json(run.dir / "summary.json").get("status") == "interrupted":  # stopped at a step boundary
+        _interrupted(run.dir, resumable)
     from dlx.tables import frame_table
 
     _console().print(f"run directory: {run.dir}",
@@ -522,6 +558,8 @@ def report(paths: list[Path] = typer.Argument(..., help="Paper run directories, 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input is one line on stderr and exit 2, never a traceback."""
+    global ARGV
+    ARGV = list(sys.argv[1:] if argv is None else argv)
     try:
         rc = app(args=argv, prog_name="dlx", standalone_mode=False)
     except DlxError as err:

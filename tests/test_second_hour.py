@@ -179,3 +179,64 @@ def test_report_searches_the_tree_and_says_what_it_cannot_report(run_cli, tmp_pa
                                        "claims": [claim("a", "t", 1, "r", holds=True)]})
     rc, out, err = run_cli("report", str(tmp_path), "--out", str(tmp_path / "rep"))
     assert rc == 0 and "1 paper run ->" in out, err
+
+
+def _ctrl_c(args, cwd, ready, timeout=180):
+    """Start `dlx ARGS` in its own process group, wait until ``ready()``, press Ctrl-C (SIGINT to the
+    whole group, as a terminal does); returns (exit code, stderr)."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "dlx", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready() and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def test_ctrl_c_in_a_sweep_saves_each_child_and_prints_a_resume_line_that_pastes(tmp_path):
+    import shlex
+
+    args = ["sweep", "grid", "seed=0,1", "trainer.epochs=400", "trainer.threads=1", "sweep.workers=2",
+            "sweep.stack=false", "launcher=local", "--out", str(tmp_path), "--name", "ctrl c"]
+    runs = tmp_path / "sweep" / "ctrl c" / "runs"
+
+    def training():
+        csvs = list(runs.glob("*/metrics.csv")) if runs.is_dir() else []
+        return len(csvs) == 2 and all(len(c.read_text().splitlines()) > 3 for c in csvs)
+
+    rc, err = _ctrl_c(args, tmp_path, training)
+    assert rc == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("dlx: interrupted: the results so far are in") and "Traceback" not in err
+    command = last.split("resume with: ", 1)[1]
+    assert "--name 'ctrl c'" in command
+    for child in runs.iterdir():
+        s = json.loads((child / "summary.json").read_text())
+        assert s["status"] == "interrupted" and (child / "checkpoint.pt").is_file(), s
+    words = shlex.split(command)[1:]  # the line pastes: the same sweep resumes its children
+    res = subprocess.run([sys.executable, "-m", "dlx", *words], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    for child in runs.iterdir():
+        s = json.loads((child / "summary.json").read_text())
+        assert s["status"] == "completed" and s["resumed"] and s["epochs"] == 400
+
+
+def test_ctrl_c_in_forecast_exits_130_with_one_line(tmp_path):
+    args = ["forecast", "trainer.steps=5000", "trainer.threads=1", "--out", str(tmp_path)]
+
+    def running():
+        return any(json.loads(p.read_text()).get("status") == "running"
+                   for p in tmp_path.glob("forecast/*/summary.json"))
+
+    rc, err = _ctrl_c(args, tmp_path, running)
+    assert rc == 130, err
+    last = err.strip().splitlines()[-1]
+    assert "interrupted" in last and "run it again (it starts over): dlx forecast trainer.steps=5000" in last
+    (summary,) = tmp_path.glob("forecast/*/summary.json")
+    assert json.loads(summary.read_text())["status"] == "interrupted"

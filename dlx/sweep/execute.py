@@ -216,6 +216,25 @@ def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, po
         waiting = still
 
 
+def _stop_pool(pool, pending) -> None:
+    """Ctrl-C: nothing new starts; each running child stops at a step boundary and saves its checkpoint
+    (the workers got the same SIGINT from the terminal; it is sent again for a child that started since,
+    or when only this process was signalled); wait for them, so no child is left half-written."""
+    import signal
+
+    for f in pending:
+        f.cancel()
+    for proc in list(getattr(pool, "_processes", {}).values()):  # the executor's live workers
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except OSError:
+            pass
+    try:
+        wait([f for f in pending if not f.cancelled()])
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting (children stop at once, unsaved)
+        pass
+
+
 def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: int, fail_fast: bool) -> None:
     """Units (a child, or a stack of children) in a spawn process pool. A worker that dies (e.g. killed
     for memory) breaks the pool: the children that were running are recorded as failed, the ones that
@@ -242,7 +261,11 @@ def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: 
                                  initializer=warm_up) as pool:
             pending = {submit(pool, u): u for u in units}
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    _stop_pool(pool, pending)
+                    raise
                 for fut in finished:
                     unit = pending.pop(fut)
                     if fut.cancelled():
