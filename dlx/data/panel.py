@@ -2,7 +2,9 @@
 
 - ``issm_panel``: the embedded default, a seeded synthetic hourly panel drawn from a known ISSM
   (dlx/forecast/synthetic.py): level + daily + weekly seasonality, tens of series with their own scale,
-  pattern and noise.
+  pattern and noise. ``data.generator=nonlinear`` draws its negative control instead: the same series'
+  scale, patterns and noise fraction, evolving without an ISSM (regime switches, a multiplicative season,
+  heteroscedastic Student-t noise).
 - ``co2``, ``sunspots``, ``nile``, ``elnino``: single real series that ship with statsmodels (weekly,
   yearly, yearly, monthly), sanity cases.
 - ``electricity``: the UCI ElectricityLoadDiagrams20112014 file ``LD2011_2014.txt`` under ``data.root``
@@ -32,7 +34,10 @@ def _opt(cfg, key, default=None):
 
 @register_data("issm_panel")
 def build_issm(cfg):
-    from dlx.forecast.synthetic import issm_panel
+    """The known-ISSM panel, or with ``data.generator=nonlinear`` its negative control (same scale, length,
+    frequency and seasonal patterns; regime switches, a multiplicative regime-dependent season and
+    heteroscedastic heavy-tailed noise instead of an ISSM; dlx/forecast/synthetic.py)."""
+    from dlx.forecast.synthetic import issm_panel, nonlinear_panel
 
     refuse_class_keys(cfg, "issm_panel")
     freq = parse_freq("H")
@@ -40,11 +45,19 @@ def build_issm(cfg):
     if start.to_timestamp().day_of_week != 0 or start.hour != 0:
         raise DlxError(f"data.start must be a Monday 00:00 (the generator's weekday 0), got "
                        f"{_opt(cfg, 'start')}")
+    generator = str(_opt(cfg, "generator", "issm"))
     keys = ("level", "noise", "daily", "weekly", "level_innovation", "seasonal_innovation")
-    z, truth = issm_panel(int(_opt(cfg, "series", 40)), int(_opt(cfg, "days", 42)),
-                          int(_opt(cfg, "data_seed", 0)),
-                          **{k: _list(_opt(cfg, k)) for k in keys if _opt(cfg, k) is not None})
-    return make_bundle(Panel("issm_panel", freq, start, z, [f"issm_{i:03d}" for i in range(len(z))],
+    if generator == "issm":
+        make, prefix = issm_panel, "issm"
+    elif generator == "nonlinear":
+        make, prefix = nonlinear_panel, "nonlinear"
+        keys += ("regime_jump", "regime_days", "season_swing", "tail_df")
+    else:
+        raise DlxError(f"data.generator must be issm (the known ISSM) or nonlinear (its negative control), "
+                       f"got {generator!r}")
+    z, truth = make(int(_opt(cfg, "series", 40)), int(_opt(cfg, "days", 42)), int(_opt(cfg, "data_seed", 0)),
+                    **{k: _list(_opt(cfg, k)) for k in keys if _opt(cfg, k) is not None})
+    return make_bundle(Panel(f"{prefix}_panel", freq, start, z, [f"{prefix}_{i:03d}" for i in range(len(z))],
                              notes={"truth": truth}), cfg)
 
 

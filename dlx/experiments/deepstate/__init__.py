@@ -12,4 +12,8 @@ register(Experiment(
     sweep=Sweep(swept_by={"model": "set sweep.models=[...]",
                           "data.train_range": "set sweep.train_ranges=[...]",
                           "seed": "set sweep.seeds=N (seeds 0..N-1 of the trained models)"}),
+    control=("data.generator=nonlinear",),
+    control_note="the same series' scale, length, patterns and noise level, but not a linear-Gaussian state "
+                 "space model: regime-switching level, a multiplicative regime-dependent season, "
+                 "heteroscedastic Student-t noise",
 ))

@@ -20,6 +20,10 @@ def cpu_seconds() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
+# the process's CPU seconds when this sweep started (a control runs in the same process as its default)
+_CPU_AT_START = [0.0]
+
+
 def children(cfg):
     from dlx.experiments.deepstate.analysis import grid
     from dlx.sweep import expand
@@ -39,6 +43,7 @@ def run(cfg, run: Run):
     check_analysis(cfg.analysis)
     check_settings(cfg)
     grid(cfg)
+    _CPU_AT_START[0] = cpu_seconds()
     return run_sweep(cfg, run, get("deepstate"))
 
 
@@ -87,6 +92,21 @@ def merged_tables(run_dir: Path, df) -> dict:
     return out
 
 
+def per_run_recovery(rec):
+    """recovery.csv (a row per series and DeepState run) -> per run (training range, seed): the medians over
+    its series of the learned/true σ ratio and the daily and weekly pattern correlations."""
+    if rec is None or not len(rec):
+        return None
+    cols = [k for k in ("sigma_ratio", "daily_corr", "weekly_corr") if k in rec]
+    return rec.groupby(["train_range", "seed"], sort=False)[cols].median().reset_index()
+
+
+def data_label(data) -> str:
+    """The panel's name, with its generator when it is not the default ISSM (the negative control)."""
+    gen = data.get("generator")
+    return str(data.name) if gen in (None, "issm") else f"{data.name} (generator={gen})"
+
+
 def finalize(cfg, run: Run, children):
     from dlx.experiments import get
     from dlx.experiments.deepstate.analysis import claims, table, tidy
@@ -102,18 +122,16 @@ def finalize(cfg, run: Run, children):
     df = df[[c for c in cols if c in df]]
     tab = table(df)
     tables = merged_tables(run.dir, df)
-    rec = tables.get("recovery")
-    recovery = None if rec is None else {k: float(rec[k].median()) for k in ("sigma_ratio", "daily_corr",
-                                                                              "weekly_corr") if k in rec}
-    found = claims(tab, recovery, cfg)
+    found = claims(df, per_run_recovery(tables.get("recovery")), cfg)
     steps = sorted(tab.range_steps.unique()) if len(tab) else []
     label = dict(zip(tab.range_steps, tab.train_range, strict=False)) if len(tab) else {}
     at = label.get(steps[0]) if steps and cfg.analysis.get("range") is None else cfg.analysis.get("range")
     metrics = {f"{r.model}_{r.train_range}_{m}": float(getattr(r, m)) for r in tab.itertuples()
                for m in ("ql50", "ql90", "coverage")} if len(tab) else {}
     return finish(get("deepstate"), run, df, metrics, tables={"table": tab, **tables}, claims=found,
-                  claim_range=str(at) if at is not None else None, data=cfg.data.name, children=len(children),
-                  children_wall_s=round(float(df.wall_s.fillna(0).sum()), 1), cpu_s=round(cpu_seconds(), 1))
+                  claim_range=str(at) if at is not None else None, data=data_label(cfg.data),
+                  children=len(children), children_wall_s=round(float(df.wall_s.fillna(0).sum()), 1),
+                  cpu_s=round(cpu_seconds() - _CPU_AT_START[0], 1))
 
 
 def headline(summary: dict) -> str:

@@ -82,5 +82,6 @@ def plot_all(run_dir: Path) -> list[Path]:
                                          f"{comp.train_range.iloc[0]}; dashed: forecast start)"))
     rec = read_table(run_dir / "recovery.csv")
     if rec is not None:
-        out.append(recovery_plot(rec, run_dir / "recovery.png", f"DeepState on a known ISSM ({data})"))
+        out.append(recovery_plot(rec, run_dir / "recovery.png",
+                                 f"DeepState's components vs the generator's truth ({data})"))
     return out
