@@ -240,3 +240,12 @@ def test_ctrl_c_in_forecast_exits_130_with_one_line(tmp_path):
     assert "interrupted" in last and "run it again (it starts over): dlx forecast trainer.steps=5000" in last
     (summary,) = tmp_path.glob("forecast/*/summary.json")
     assert json.loads(summary.read_text())["status"] == "interrupted"
+
+
+def test_a_sweep_refuses_what_train_refuses_before_any_child(run_cli, tmp_path):
+    rc, _, err = run_cli("sweep", "grid", "data=mnist", "seed=0,1", "--out", str(tmp_path))
+    assert rc == 2 and "data.root is required for mnist" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "sweep").exists()
+    rc, _, err = run_cli("sweep", "grid", "data=mnist", "data.root=/nonexistent/x", "seed=0,1",
+                         "--out", str(tmp_path))
+    assert rc == 2 and "does not exist" in err and not (tmp_path / "sweep").exists()

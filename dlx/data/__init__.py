@@ -23,6 +23,26 @@ def register_data(name: str):
     return deco
 
 
+# datasets that exist only as the user's files (no embedded default): refused without data.root before any
+# work starts, by a sweep as by a train run
+NEEDS_ROOT = frozenset({"mnist", "fashion_mnist", "cifar10", "cifar100", "mnist_rot", "electricity",
+                        "panel_csv"})
+
+
+def check_data(cfg) -> None:
+    """What a loader would refuse at once, checked without loading: a file-only dataset needs data.root,
+    and a data.root must exist."""
+    from pathlib import Path
+
+    name = cfg.get("name") if cfg is not None else None
+    root = cfg.get("root") if cfg is not None else None
+    if name in NEEDS_ROOT and root is None:
+        raise DlxError(f"data.root is required for {name}: it reads the user's files (give data.root=<the "
+                       "folder or file holding them>)")
+    if root is not None and not Path(str(root)).expanduser().exists():
+        raise DlxError(f"data.root {root} does not exist")
+
+
 def list_data() -> list[str]:
     """Registered dataset names, sorted."""
     return sorted(DATASETS)

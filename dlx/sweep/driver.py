@@ -52,7 +52,11 @@ def check_children(config: str, base: list[str], children) -> None:
 
     for c in children:
         try:
-            compose(config, [*base, *c.overrides])
+            cfg = compose(config, [*base, *c.overrides])
+            if c.kind in ("train", "fit") and cfg.get("data") is not None:
+                from dlx.data import check_data
+
+                check_data(cfg.data)  # what `dlx train` refuses at once, refused before any child starts
         except DlxError as err:
             raise DlxError(f"{err} (in sweep child {' '.join(c.overrides)})") from None
 
