@@ -249,3 +249,16 @@ def test_a_sweep_refuses_what_train_refuses_before_any_child(run_cli, tmp_path):
     rc, _, err = run_cli("sweep", "grid", "data=mnist", "data.root=/nonexistent/x", "seed=0,1",
                          "--out", str(tmp_path))
     assert rc == 2 and "does not exist" in err and not (tmp_path / "sweep").exists()
+
+
+def test_an_unwritable_mlflow_store_is_one_warning_and_no_retries(run_cli, tmp_path):
+    pytest.importorskip("mlflow")
+    rc, _, err = run_cli("train", *QUICK, "trainer.epochs=1", "logger=mlflow",
+                         "logger.mlflow.tracking_uri=sqlite:////proc/dlx-cannot-write/mlflow.db",
+                         "--out", str(tmp_path), "--name", "m")
+    assert rc == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line.lower()]
+    assert len(warnings) == 1 and "cannot write the MLflow store" in warnings[0], err
+    assert "retried" not in err
+    s = json.loads((tmp_path / "train" / "m" / "summary.json").read_text())
+    assert s["status"] == "completed" and "cannot write the MLflow store" in s["tracking_errors"][0]

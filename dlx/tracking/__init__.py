@@ -91,8 +91,9 @@ def start(cfg, run, parent: str | None = None) -> Trackers:
 
                 made.append(MLflow(run, cfg.logger.mlflow, parent))
         except Exception as err:
-            print(f"dlx: warning: logger={name} could not start ({type(err).__name__}: {err}); "
-                  "the run directory is unaffected", file=sys.stderr)
-            run.extra.setdefault("tracking_errors", []).append(f"{name}: {type(err).__name__}: {err}"[:300])
+            msg = " ".join(f"{type(err).__name__}: {err}".split())[:300]  # one line, however long the error
+            print(f"dlx: warning: logger={name} could not start ({msg}); the run directory is unaffected",
+                  file=sys.stderr)
+            run.extra.setdefault("tracking_errors", []).append(f"{name}: {msg}")
     box.params(flatten(cfg))
     return box

@@ -24,6 +24,27 @@ def store(run, cfg) -> tuple[str, str]:
     return str(uri), str(artifacts)
 
 
+def probe(uri: str) -> None:
+    """Check the store once, quickly, before MLflow's own client would retry for minutes: a SQLite file
+    that cannot be opened for writing raises at once; a server gets few, short retries."""
+    if uri.startswith("sqlite:///"):
+        import sqlite3
+
+        path = uri[len("sqlite:///"):]
+        try:
+            con = sqlite3.connect(path, timeout=5)
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS dlx_probe (x INTEGER)")
+                con.execute("DROP TABLE dlx_probe")
+            finally:
+                con.close()
+        except sqlite3.Error as err:
+            raise OSError(f"cannot write the MLflow store {path} ({err})") from None
+    elif uri.startswith(("http://", "https://")):  # unless the user chose otherwise: fail in seconds
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
 class MLflow:
     name = "mlflow"
 
@@ -35,6 +56,7 @@ class MLflow:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         uri, artifacts = store(run, cfg)
+        probe(uri)
         self.client = MlflowClient(tracking_uri=uri)
         parent = parent or os.environ.get(PARENT_ENV)  # "<experiment id>/<run id>" of the sweep
         if parent:  # nested runs live in their parent's experiment
