@@ -65,8 +65,8 @@ def heading(runs) -> str:
     return f"{len(runs)} paper{'s' if len(runs) != 1 else ''}, {summary_line(n)}."
 
 
-HEAD = ("paper", "claim", "ours (estimate [95% interval], n)", "paper's", "rule: how it could fail", "control",
-        "verdict")
+HEAD = ("paper", "claim", "ours (estimate [95% interval], n)", "paper's", "rule: how it could fail",
+        "control", "verdict")
 
 
 # ---- Markdown -----------------------------------------------------------------------------------------
