@@ -25,12 +25,18 @@ MULTI = ("logger",)  # config groups that take a list of choices, e.g. logger=[t
 
 
 def renamed(overrides: list[str]) -> list[str]:
-    """``experiment=<old preset name>`` -> its current name."""
+    """``experiment=<old preset name>`` -> its current name; a value ``~/...`` (a path in the home folder,
+    which Hydra's grammar cannot read and the shell leaves alone after ``key=``) -> the expanded path."""
+    import os
+
     out = []
     for ov in overrides:
         key, sep, value = ov.partition("=")
-        old = sep and key == "experiment" and value in RENAMED_PRESETS
-        out.append(f"{key}={RENAMED_PRESETS[value]}" if old else ov)
+        if sep and key == "experiment" and value in RENAMED_PRESETS:
+            ov = f"{key}={RENAMED_PRESETS[value]}"
+        elif sep and (value == "~" or value.startswith("~/")):
+            ov = f"{key}={os.path.expanduser(value)}"
+        out.append(ov)
     return out
 
 

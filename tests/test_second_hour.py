@@ -262,3 +262,16 @@ def test_an_unwritable_mlflow_store_is_one_warning_and_no_retries(run_cli, tmp_p
     assert "retried" not in err
     s = json.loads((tmp_path / "train" / "m" / "summary.json").read_text())
     assert s["status"] == "completed" and "cannot write the MLflow store" in s["tracking_errors"][0]
+
+
+def test_a_home_path_in_an_override_is_expanded(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rc, _, err = run_cli("train", "data=mnist", "data.root=~/data/mnist", "--out", str(tmp_path))
+    assert rc == 2 and f"{tmp_path}/data/mnist" in err and "Lexer" not in err, err
+
+
+def test_a_panel_too_short_for_its_windows_says_so_without_contradiction(run_cli, tmp_path):
+    csv = tmp_path / "p.csv"
+    csv.write_text("item_id,timestamp,target\na,2020-01-01 00:00,1\na,2020-01-01 01:00,2\n")
+    rc, _, err = run_cli("forecast", "data=panel_csv", f"data.root={csv}", "--out", str(tmp_path))
+    assert rc == 2 and "has 2 steps" in err and "need 25" in err and len(err.strip().splitlines()) == 1, err
