@@ -172,8 +172,8 @@ def layout(panel: Panel, cfg) -> Layout:
     if fs is None and t0 < 1:  # no forecast start asked for: the panel is too short for the windows
         raise DlxError(f"'{panel.name}' has {panel.steps} steps (from {first[0]} to {first[-1]}), but "
                        f"rolling x horizon = {rolling} x {horizon} = {need} steps to forecast plus at least "
-                       f"one step of history need {need + 1}; give a smaller data.horizon or data.rolling, or a "
-                       "longer series")
+                       f"one step of history need {need + 1}; give a smaller data.horizon or data.rolling, "
+                       "or a longer series")
     if t0 + need > panel.steps or t0 < 1:
         where = first[min(max(t0, 0), panel.steps - 1)] if fs is None else fs
         raise DlxError(f"data.forecast_start={where} leaves {max(panel.steps - t0, 0)} steps of "
