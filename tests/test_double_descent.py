@@ -30,11 +30,11 @@ def test_detects_a_peak_when_present():
     [0.50, 0.45, 0.451, 0.44, 0.445, 0.43, 0.43],  # wiggles below min_rise
 ])
 def test_no_peak_when_monotone_or_flat(test):
-    assert not curve_stats(W, test, TRAIN, min_rise=0.02)["detected"]
+    assert not curve_stats(W, test, TRAIN, epsilon=0.1, min_rise=0.02)["detected"]
 
 
 def test_threshold_none_when_never_interpolating():
-    assert curve_stats(W, [0.5] * 7, [0.5] * 7)["threshold_width"] is None
+    assert curve_stats(W, [0.5] * 7, [0.5] * 7, epsilon=0.1, min_rise=0.02)["threshold_width"] is None
 
 
 QUICK = ["sweep.widths=[2,6]", "sweep.seeds=2", "launcher=inline", "trainer.epochs=3",

@@ -52,11 +52,13 @@ def finalize(cfg, run: Run, children):
     from dlx.sweep.driver import finish
 
     results, curves = collect(run.dir, children)
-    analysis = analyse(results, float(cfg.analysis.epsilon), float(cfg.analysis.min_rise))
-    epoch = epochwise(curves, analysis["main"].get("peak_width"), float(cfg.analysis.min_rise))
-    finish(get("double_descent"), run, results, analysis["main"], curves=curves, analysis=analysis,
-           claims=claims(analysis, epoch), epochwise=epoch,
-           model=cfg.model.name, data=cfg.data.name)
+    rules = cfg.rules
+    analysis = analyse(results, float(rules.epsilon), float(rules.min_rise))
+    main = analysis["main"]
+    epoch = epochwise(curves, main.get("peak_width"), main.get("label_noise"), main.get("n_train"),
+                      float(rules.epoch_min_rise))
+    finish(get("double_descent"), run, results, main, curves=curves, analysis=analysis,
+           claims=claims(results, curves, rules), epochwise=epoch, model=cfg.model.name, data=cfg.data.name)
     return results.sort_values(["label_noise", "n_train", "width", "seed"])
 
 
