@@ -105,7 +105,7 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
             "fp8.models=[cnn]", "fp8.model_overrides.cnn=['model=cnn5','model.width=2']",
             "fp8.precisions=[fp32,fp8_wang,fp8_native]", "fp8.swamp.log2_lengths=[6]", "fp8.swamp.chunks=[8]",
             "fp8.swamp.trials=2", "fp8.cost.steps=1", "fp8.updates.seeds=2", "fp8.updates.lr=0.001",
-            "--out", str(tmp_path), "--name", "t"]
+            "fp8.seeds=2", "--out", str(tmp_path), "--name", "t"]
     rc, out, err = run_cli(*args)
     assert rc == 0, err
     d = tmp_path / "reproduce" / "t"
@@ -113,16 +113,22 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
 
     res = pd.read_csv(d / "results.csv")
     assert set(res.precision) == {"fp32", "fp8_wang", "fp8_native"}
+    assert res.groupby("precision").seed.apply(set).to_dict() == {"fp32": {0, 1}, "fp8_wang": {0, 1},
+                                                                   "fp8_native": {0}}  # fp8.seeded
     assert res.set_index("precision").loc["fp8_native", "status"] == "skipped"
     assert (d / "cost.csv").is_file() and (d / "swamping.png").is_file() and (d / "curves.png").is_file()
+    assert len(pd.read_csv(d / "swamping_trials.csv")) == 2 * 3  # 2 trials x (sequential, CL=8 exact, fast)
     assert set(pd.read_csv(d / "cost.csv").variant) == {"fp32", "fp8_wang (fast)", "fp8_wang (exact)"}
     upd = pd.read_csv(d / "updates.csv")  # the small-update cells: their own table, not results.csv's rows
     assert len(upd) == 6 and set(upd.seed) == {0, 1} and (d / "updates.png").is_file()
     child = (d / "runs" / upd.iloc[0].run_id / "config.yaml").read_text()
     assert "momentum: 0.0" in child and "lr: 0.001" in child and "schedule: constant" in child
     claims = {c["id"]: c for c in json.loads((d / "summary.json").read_text())["claims"]}
-    assert claims["stochastic_rounding_needed"]["verdict"] in ("holds", "fails")
+    assert claims["stochastic_rounding_needed"]["verdict"] in ("holds", "fails", "inconclusive")
+    assert claims["stochastic_rounding_needed"]["n"] == 2
     assert "lr 0.001: nearest - SR" in str(claims["stochastic_rounding_needed"]["measured"])
+    assert claims["fp8_matches_fp32"]["n"] == 2 and claims["fp8_matches_fp32"]["ci"] is not None
+    assert claims["chunking_cuts_swamping"]["verdict"] == "not shown"  # CL=64 not measured here
 
     done = sorted(d.glob("runs/*/metrics.csv"))
     stamps = [p.stat().st_mtime_ns for p in done]
@@ -145,6 +151,19 @@ def test_cost_variants(tmp_path, exact, variants):
     rows = cost(cfg, run)
     assert len(rows) == variants and all(r["step_s"] > 0 for r in rows)
     assert cost(compose("fp8", [*ovs, "fp8.cost.steps=0"]), run) == []
+
+
+def test_default_runs_three_seeds_of_the_compared_precisions():
+    from dlx.experiments.fp8.experiment import children
+
+    kids = [k.params for k in children(compose("fp8")) if "part" not in k.params]
+    seeds = {}
+    for p in kids:
+        seeds.setdefault((p["model"], p["precision"]), set()).add(p["seed"])
+    for m in ("cnn", "resnet"):
+        assert seeds[(m, "fp32")] == seeds[(m, "fp8_wang")] == {0, 1, 2}
+        assert seeds[(m, "fp16")] == {0}
+    assert len(kids) == 2 * (8 + 2 * 2)
 
 
 def test_paper_scale_preset_composes():

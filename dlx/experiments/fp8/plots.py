@@ -17,11 +17,30 @@ def plot_curves(run_dir: Path) -> Path | None:
     for ax, m in zip(axes, models, strict=True):
         for prec, g in df[df.model == m].groupby("precision", sort=False):
             dashed = "nearest" in prec or "nochunk" in prec
-            band(ax, g.epoch, 100 * g.test_error, label=prec, ms=6, style=".--" if dashed else ".-")
+            e = g.groupby("epoch").test_error.agg(["mean", "min", "max", "count"])  # over seeds
+            seeds = f" ({int(e['count'].max())} seeds)" if e["count"].max() > 1 else ""
+            lo, hi = (100 * e["min"], 100 * e["max"]) if seeds else (None, None)
+            band(ax, e.index, 100 * e["mean"], lo, hi, label=f"{prec}{seeds}", ms=6,
+                 style=".--" if dashed else ".-")
         style(ax, title=f"{m}: test error", xlabel="epoch", ylabel="test error (%, log scale)", logy=True)
         plain_log_ticks(ax)
         integer_ticks(ax)
     return save(fig, run_dir / "curves.png")
+
+
+def seed_means(df):
+    """One row per (model, precision): the mean test error of its finished seeds, its status 'completed'
+    when any seed finished (else the first seed's status)."""
+    import pandas as pd
+
+    if "seed" not in df or not df.duplicated(["model", "precision"]).any():
+        return df
+    rows = []
+    for (m, prec), g in df.groupby(["model", "precision"], sort=False):
+        done = g[(g.status == "completed") & g.test_error.notna()]
+        rows.append({"model": m, "precision": prec, "status": "completed" if len(done) else g.status.iloc[0],
+                     "test_error": done.test_error.mean() if len(done) else None, "seeds": len(done)})
+    return pd.DataFrame(rows)
 
 
 def plot_final(run_dir: Path) -> Path | None:
@@ -31,6 +50,7 @@ def plot_final(run_dir: Path) -> Path | None:
     df = read_table(run_dir / "results.csv")
     if df is None:
         return None
+    df = seed_means(df)
     models = list(dict.fromkeys(df.model))
     widest = max(int((df.model == m).sum()) for m in models)
     fig, axes = figure(len(models), cols=3, size=(max(3.5, 0.8 * widest + 1.5), 3.8))
@@ -53,10 +73,15 @@ def plot_final(run_dir: Path) -> Path | None:
                 diff = ref is not None and r.precision != "fp32"
                 ax.text(i, err[i] + 0.02 * top, f"{err[i] - ref:+.2f} pp" if diff else f"{err[i]:.2f}%",
                         ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(range(len(sub)), sub.precision, rotation=30, ha="right", fontsize=8)
+        ticks = [f"{r.precision} ({r.seeds} seeds)" if r.get("seeds", 1) > 1 else r.precision
+                 for _, r in sub.iterrows()]
+        ax.set_xticks(range(len(sub)), ticks, rotation=30, ha="right", fontsize=8)
         style(ax, title=f"{m}: final test error", ylabel="test error (%)", ylim=(0, 1.25 * top),
               xlim=(-0.6, len(sub) - 0.4))
     title = "final test error per precision; on each bar its difference to fp32 (percentage points)"
+    if "seeds" in df and df.seeds.max() > 1:
+        title = "final test error per precision (mean over seeds where several ran); on each bar its " \
+                "difference to fp32 (percentage points)"
     return save(fig, run_dir / "final_error.png", title=title)
 
 
