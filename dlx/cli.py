@@ -20,9 +20,11 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, context_settings=
                   help="dlx: reproduce, extend and compare deep-learning experiments from one CLI.")
 sweep_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT,
                         help="Sweeps of child runs; re-running the same --name resumes.")
-app.add_typer(sweep_app, name="sweep")
+app.add_typer(sweep_app, name="sweep", short_help="Sweeps of child runs (resumable by --name)")
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=cnn5 data=mnist1d trainer.epochs=10")
+FORECAST_OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. model=deepar data=co2 "
+                                               "trainer.steps=200")
 OUT = typer.Option("outputs", "--out", help="Output root; runs go to OUT/<command>/<name>/")
 NAME = typer.Option(None, "--name", help="Run directory name (default: timestamp + key choices); "
                                          "a sweep given an existing name resumes it")
@@ -141,8 +143,8 @@ def _open_run(out: Path, command: str, name: str | None, default: str, kind: str
     if name is not None and run_dir.name != name:
         _say(f"dlx: {Path(out) / command / name} exists; writing to {run_dir} instead")
 
-    def same(ovs):  # order does not matter, and --fail-fast may be added or dropped on resume
-        return sorted(o for o in ovs if not o.startswith("sweep.fail_fast="))
+    def same(ovs):  # order does not matter; how a sweep is waited on (--fail-fast, --detach) is not its id
+        return sorted(o for o in ovs if not o.startswith(("sweep.fail_fast=", "launcher.detach=")))
 
     if same_overrides and (run_dir / "overrides.yaml").is_file() and \
             same(read_overrides(run_dir)) != same(overrides or []):
@@ -164,7 +166,7 @@ def _single_run_table(title: str, summary: dict):
     return metrics_table(title, {k: v for k, v in shown.items() if v is not None})
 
 
-@app.command()
+@app.command(short_help="Train one model (dlx train model=cnn5 data=mnist1d)")
 def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
           cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
@@ -248,7 +250,7 @@ def _flat(value, prefix: str) -> dict:
     return {prefix: value}
 
 
-@app.command()
+@app.command(short_help="Fit one scikit-learn baseline, scored like train")
 def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
         cfg_only: bool = CFG):
     """Fit one non-torch baseline (baseline=logistic|ridge|gbt) on a dataset and task, scored like train."""
@@ -262,14 +264,14 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
     _console().print(f"run directory: {run.dir}", _single_run_table("dlx fit", summary))
 
 
-@app.command()
-def forecast(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+@app.command(short_help="Train or fit one forecaster on a panel of series")
+def forecast(overrides: list[str] | None = FORECAST_OVERRIDES, out: Path = OUT, name: str | None = NAME,
              cfg_only: bool = CFG):
     """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
     run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "")
 
 
-@app.command("eval")
+@app.command("eval", short_help="Evaluate a train run's checkpoint on a split")
 def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           overrides: list[str] | None = OVERRIDES,
           split: str = typer.Option("test", "--split", help="train | val | test")):
@@ -282,7 +284,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
     _console().print(f"wrote {run_dir / f'eval_{split}.json'}", metrics_table("dlx eval", rows))
 
 
-@app.command()
+@app.command(short_help="Redraw a run's figures from its tables alone")
 def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holding summary.json")):
     """Redraw a run's figures from its tables alone (never retrains)."""
     from dlx.experiments import plot_run
@@ -300,7 +302,7 @@ def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holdi
              + (" and its CSV tables" if any(path.glob("*.csv")) else ""))
 
 
-@app.command("list")
+@app.command("list", short_help="List config choices, or the experiments")
 def list_(group: str | None = typer.Argument(None, help="A config group (e.g. model), or 'experiments'")):
     """List the choices of each config group with a one-line description, or the registered experiments."""
     from dlx.config import choices, describe, groups
@@ -426,7 +428,7 @@ def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Measure speed (the PyTorch paper's claims)")
 def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
           cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """Measure speed: Table-1-like throughput per mode, dlx's loop vs a hand-written one (and Lightning),
@@ -434,7 +436,7 @@ def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
     run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench", estimate)
 
 
-@sweep_app.command("double-descent")
+@sweep_app.command("double-descent", short_help="Model-, epoch- and sample-wise double descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                          cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                          estimate: bool = ESTIMATE):
@@ -443,7 +445,7 @@ def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OU
                    cfg_only, "double-descent", estimate)
 
 
-@sweep_app.command("grid")
+@sweep_app.command("grid", short_help="Any overrides as a grid of child runs")
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing"),
@@ -460,7 +462,7 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
     run_experiment("sweep", "grid", fixed + extra, out, name, cfg_only, "grid", estimate)
 
 
-@app.command()
+@app.command(short_help="Show a run's or a sweep's status")
 def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
     """Show a run's or sweep's status; a finished detached sweep is collected and analysed here."""
     from dlx.runs import read_json
@@ -481,7 +483,7 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
     _exit_if_failed(summary, path, retry=table is not None)
 
 
-@app.command("detect-adversarial")
+@app.command("detect-adversarial", short_help="Detect adversarial inputs (I-defender)")
 def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                        cfg_only: bool = CFG, estimate: bool = ESTIMATE):
     """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks
@@ -489,13 +491,22 @@ def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT,
     run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender", estimate)
 
 
+def _paper_lines(exp) -> str:
+    """A paper in `dlx reproduce --help`: its name, then its citation and claim wrapped by word."""
+    import textwrap
+
+    text = textwrap.wrap(f"{exp.cite}: {exp.claim}", 60)
+    return "\n".join(f"  {_spelling(exp.name) if i == 0 else '':<15} {line}" for i, line in enumerate(text))
+
+
 PAPER_HELP = "Which paper: " + ", ".join(_spelling(e.name) for e in papers()) + ", or all"
 
 
-@app.command(help="Run a paper's experiment: CPU scale on embedded data by default, paper scale with "
+@app.command(short_help="Run a paper's experiment, or all of them",
+             help="Run a paper's experiment: CPU scale on embedded data by default, paper scale with "
                   "experiment=<preset> (see dlx list experiment). 'all' runs every paper's default into one "
                   "tree and writes the report (re-run with the same --name to resume).\n\n\b\nPapers:\n" +
-                  "\n".join(f"  {_spelling(e.name):<15} {e.cite}: {e.claim}"[:79] for e in papers()))
+                  "\n".join(_paper_lines(e) for e in papers()))
 def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
               cfg_only: bool = CFG, estimate: bool = ESTIMATE,
@@ -543,7 +554,7 @@ def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Build report.md and report.html from paper runs")
 def report(paths: list[Path] = typer.Argument(..., help="Paper run directories, or folders of them"),
            out: Path | None = typer.Option(None, "--out", help="Where report.md and report.html go "
                                            "(default: the one PATH given, else outputs/report/<time>)")):

@@ -275,3 +275,15 @@ def test_a_panel_too_short_for_its_windows_says_so_without_contradiction(run_cli
     csv.write_text("item_id,timestamp,target\na,2020-01-01 00:00,1\na,2020-01-01 01:00,2\n")
     rc, _, err = run_cli("forecast", "data=panel_csv", f"data.root={csv}", "--out", str(tmp_path))
     assert rc == 2 and "has 2 steps" in err and "need 25" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_detached_sweep_can_be_finished_in_the_foreground(run_cli, tmp_path):
+    """How a sweep is waited on is not part of its identity: the same sweep without --detach resumes it."""
+    args = ["sweep", "grid", "seed=0,1", *QUICK, "trainer.epochs=1", "launcher=inline",
+            "--out", str(tmp_path), "--name", "d"]
+    assert run_cli(*args)[0] == 0
+    d = tmp_path / "sweep" / "d"
+    text = (d / "overrides.yaml").read_text()
+    (d / "overrides.yaml").write_text(text + '- "launcher.detach=true"\n')  # as --detach records it
+    rc, _, err = run_cli(*args)
+    assert rc == 0 and "started with other overrides" not in err, err
