@@ -1,6 +1,7 @@
 """Deep symmetry networks (Gens & Domingos): the symnet layer's equivariance and kernel interpolation, the
-local-maximum search, the baselines, the rotated-digit and MNIST-rot data, the analysis rules, bad input
-as one line with exit 2, and a tiny sweep end to end through the CLI (with resume)."""
+local-maximum search, the baselines, the rotated-digit and MNIST-rot data, the negative control's data,
+bad input as one line with exit 2, and a tiny sweep end to end through the CLI (with resume). The claims'
+rules are tested in test_claims_symnets.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from dlx.data import build_data
 from dlx.data.bundle import Meta
 from dlx.data.rotated import AMAT_TEST, AMAT_TRAIN, AMAT_ZIP, parse_amat, rotate_images
 from dlx.errors import DlxError
-from dlx.experiments.symnets import analysis
 from dlx.models import build_model, count_params
 from dlx.models.symnet import P4CNN, ConvNet, Interpolator, Lattice, SymNet
 
@@ -236,39 +236,89 @@ def test_mnist_rot_missing_root_or_files(tmp_path):
         build_data(OmegaConf.create({"name": "mnist_rot", "root": str(tmp_path)}))
 
 
-# ------------------------------------------------------------------------------------------ analysis
-def synthetic_errors(sym: list[float], cnn: list[float], sizes=(50, 100, 200)) -> pd.DataFrame:
-    rows = []
-    for name, errs in (("symnet", sym), ("convnet", cnn), ("convnet_aug", cnn), ("p4cnn", sym)):
-        rows += [{"model": name, "n_train": n, "test_error": e, "test_error_std": 0.01, "seeds": 3,
-                  "params": 10, "epoch_s": 0.1, "step_ms": 1.0} for n, e in zip(sizes, errs, strict=True)]
-    return pd.DataFrame(rows)
+# ------------------------------------------------------------------------------------- negative control
+def test_control_keeps_the_images_and_the_class_balance_but_not_the_invariance():
+    """data.label=digit_plus_angle: the very same images (pool and test), ten classes as balanced as the
+    digits', but the class is the digit shifted by its 36-degree angle bin, so the digit alone (what a
+    rotation-invariant network sees) says nothing about it; upright, it is the default's upright data."""
+    from dlx.data.rotated import angle_bins, make_digits
+
+    base = {"name": "digits_rot", "normalize": False, "n_train": None}
+    d = build_data(OmegaConf.create(base))
+    c = build_data(OmegaConf.create({**base, "label": "digit_plus_angle"}))
+    assert torch.equal(d.train.x, c.train.x) and torch.equal(d.test.x, c.test.x)
+    for split in ("train", "test"):
+        yd, yc = getattr(d, split).y.numpy(), getattr(c, split).y.numpy()
+        share = np.bincount(yc, minlength=10) / len(yc)
+        assert share.min() > 0.07 and share.max() < 0.13  # the digits': 0.10 +- 0.01
+        assert (yc != yd).mean() > 0.8  # most images change class
+        joint = np.histogram2d(yd, yc, bins=10, range=[[0, 10], [0, 10]])[0] / len(yd)
+        px, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+        mi = float(np.nansum(joint * np.log(joint / (px * py))))
+        assert mi < 0.1 < 2.0 < -np.sum(px * np.log(px))  # digit -> class: no information (it was all of it)
+    # the class is exactly the digit plus the angle's bin, with the angles the default draws
+    th = torch.rand(1797, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 * math.pi
+    from sklearn.datasets import load_digits
+
+    from dlx.data.prep import stratified_pick
+    digits = load_digits().target
+    test_idx, _ = stratified_pick(digits, 539, 0)
+    want = (digits + angle_bins(th.numpy())) % 10
+    got = make_digits(24, 16, 0.3, 0, True, (0.0, 2 * math.pi), None, 0, "digit_plus_angle")[3]
+    assert np.array_equal(got, want[test_idx])
+    edges = [0.0, math.radians(35.9), math.radians(36.1), math.radians(359.9), 2 * math.pi]
+    assert angle_bins(edges).tolist() == [0, 0, 1, 9, 0]
+    upright = [build_data(OmegaConf.create({**base, "rotate": False, "label": lab}))
+               for lab in ("digit", "digit_plus_angle")]
+    assert torch.equal(upright[0].train.y, upright[1].train.y)
+    assert torch.equal(upright[0].test.x, upright[1].test.x)
+    with pytest.raises(DlxError, match="data.label"):
+        build_data(OmegaConf.create({**base, "label": "angle"}))
 
 
-def test_claim_rules_on_synthetic_tables():
-    def verdicts(errors, abl=None, inv=None):
-        got = analysis.claims(errors, abl, inv, base_k=8, nosearch="symnet_nosearch")
-        return {c["id"]: c["verdict"] for c in got}
+def test_the_turned_test_digits_carry_the_datas_own_labels(tmp_path):
+    """invariance.evaluate: a P4 CNN (exactly invariant to quarter turns) errs as much at 90 degrees as at 0
+    on the default labels; on the control a quarter turn moves every digit two classes on (90 / 36), so
+    there its error at 90 degrees is its upright prediction scored against the shifted labels."""
+    from dlx.config import compose
+    from dlx.experiments.symnets.invariance import evaluate
+    from dlx.runs import write_json
+    from dlx.sweep.grid import Child
 
-    holds = verdicts(synthetic_errors([0.30, 0.20, 0.10], [0.60, 0.40, 0.15]))
-    assert holds["small_n_gap"] == holds["gap_shrinks"] == "holds"
-    assert holds["invariance"] == holds["refinement_helps"] == "not shown"
-    close = verdicts(synthetic_errors([0.30, 0.20, 0.10], [0.33, 0.40, 0.15]))  # 3 points at n=50: too little
-    assert close["small_n_gap"] == "fails"
-    grows = verdicts(synthetic_errors([0.30, 0.20, 0.10], [0.40, 0.40, 0.40]))
-    assert grows["gap_shrinks"] == "fails"
-    curves = {"symnet": [0.1, 0.12, 0.11, 0.1], "convnet": [0.05, 0.6, 0.8, 0.7],
-              "symnet_nosearch": [0.1, 0.15, 0.14, 0.1]}
-    inv = pd.DataFrame([{"model": m, "seed": 0, "angle": a, "error": e} for m, errs in curves.items()
-                        for a, e in zip((0, 15, 30, 45), errs, strict=True)])
-    assert analysis.between_angles(inv, 8) == [15, 30]  # 0 and 45 degrees are control points of K=8
-    abl = pd.DataFrame([{"n_train": 100, "K": 8, "refine": True, "test_error": 0.2},
-                        {"n_train": 100, "K": 8, "refine": False, "test_error": 0.25}])
-    got = verdicts(synthetic_errors([0.3, 0.2, 0.1], [0.6, 0.4, 0.15]), abl, inv)
-    assert got["invariance"] == got["refinement_helps"] == got["search_between_points"] == "holds"
-    worse = inv.assign(error=inv.error.where(inv.model != "symnet", 0.2))
-    got = verdicts(synthetic_errors([0.3, 0.2, 0.1], [0.6, 0.4, 0.15]), abl, worse)
-    assert got["search_between_points"] == "fails" and got["invariance"] == "holds"
+    cfg = compose("symnets", ["model=p4cnn", "data.rotate=false", "data.n_train=100", "model.widths=[4,8]"])
+    data = build_data(cfg.data)  # upright digits: the same data (and so the same model) for both labels
+    torch.manual_seed(0)
+    model = build_model(cfg.model, data.meta, data.train)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(25):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(data.train.x), data.train.y).backward()
+        opt.step()
+    with torch.no_grad():
+        upright = model.eval()(data.test.x).argmax(1)
+    errors = {}
+    for label in ("digit", "digit_plus_angle"):
+        d = tmp_path / "runs" / label
+        d.mkdir(parents=True)
+        OmegaConf.save(OmegaConf.merge(cfg, {"data": {"label": label}}), d / "config.yaml")
+        write_json(d / "summary.json", {"status": "completed"})
+        torch.save({"model": model.state_dict()}, d / "checkpoint.pt")
+        child = Child(label, (), {"variant": "p4cnn", "model": "p4cnn", "seed": 0})
+        errors[label] = evaluate(tmp_path, [child], [0, 90]).set_index("angle").error
+    shifted = float((upright != (data.test.y + 2) % 10).float().mean())
+    assert errors["digit"][90] == pytest.approx(errors["digit"][0], abs=0.005)
+    assert errors["digit_plus_angle"][0] == pytest.approx(errors["digit"][0])
+    assert errors["digit_plus_angle"][90] == pytest.approx(shifted, abs=0.005)
+    assert errors["digit"][90] < 0.5 < 0.8 < errors["digit_plus_angle"][90]
+
+
+def test_the_control_is_registered_and_composes():
+    from dlx.config import compose
+    from dlx.experiments import get
+
+    exp = get("symnets")
+    assert exp.control == ("data.label=digit_plus_angle",) and "angle bin" in exp.control_note
+    assert compose("symnets", list(exp.control)).data.label == "digit_plus_angle"
 
 
 # ----------------------------------------------------------------------------------------------- CLI
@@ -313,6 +363,8 @@ def test_tiny_sweep_end_to_end_and_resume(run_cli, tmp_path):
     (["sweep.models=[convnet,resnet9]"], "unknown variant"),
     (["model=p4cnn"], "varied by this sweep"),
     (["sweep.n_train=[50,5000]"], "more than the"),
+    (["symnets.rules.small=0"], "symnets.rules.small"),
+    (["data.label=angle"], "data.label"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, args, msg):
     rc, _, err = run_cli("reproduce", "symnets", *args, "--out", str(tmp_path), "--name", "bad")

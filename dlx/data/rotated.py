@@ -7,6 +7,17 @@ with ``scale: [lo, hi]``, scaled by a log-uniform factor -- the way MNIST-rot wa
 test split is fixed by ``split_seed`` and ``rotation_seed``; ``n_train`` draws a stratified subset of the
 training pool (``subset_seed``).
 
+``label`` says what the class is. ``digit`` (the default): the digit, whatever the angle -- the premise a
+symmetry network exploits, that turning an image never changes its class, so pooling over rotations loses
+nothing the label needs. ``digit_plus_angle`` (the negative control): the class is the digit shifted by
+the angle's bin, ``(digit + floor(angle / 36 degrees)) mod 10``. It keeps everything else of the default:
+the very same images (the same digits, the same drawn angles and scales, the same test split), ten classes
+that are as balanced as before (the angle is uniform and independent of the digit), the same training
+subsets' sizes. What it removes is the invariance: turning a digit by 36 degrees moves it to the next class,
+and the digit alone (all a rotation-invariant network can see) says nothing about the class (the label is
+uniform given the digit), so pooling over the rotation group must hurt. Upright (``rotate: false``: every
+angle is 0, bin 0) the control's data is the default's upright data.
+
 ``mnist_rot``: the rotated-MNIST benchmark (Larochelle et al., 2007) in its ``.amat`` text format under
 ``data.root``: ``mnist_all_rotation_normalized_float_train_valid.amat`` (12,000 lines: the first 10,000
 train, the last 2,000 validation) and ``mnist_all_rotation_normalized_float_test.amat`` (50,000 lines);
@@ -48,6 +59,7 @@ from dlx.data.prep import (
 from dlx.errors import DlxError
 
 DIGITS = [str(i) for i in range(10)]
+LABELS = ("digit", "digit_plus_angle")  # data.label: the default, and the negative control
 AMAT_TRAIN = "mnist_all_rotation_normalized_float_train_valid.amat"
 AMAT_TEST = "mnist_all_rotation_normalized_float_test.amat"
 AMAT_ZIP = "mnist_rotation_new.zip"
@@ -129,10 +141,32 @@ def rotation_augment(angles, scale, fill: float):
 
 
 # ------------------------------------------------------------------------------------------ digits_rot
+def angle_bins(angles, bins: int = 10) -> np.ndarray:
+    """The bin of each angle (radians) among ``bins`` equal sectors of the full circle, from 0."""
+    turn = np.mod(np.asarray(angles, dtype=np.float64), 2 * math.pi) / (2 * math.pi)
+    return np.minimum((turn * bins).astype(np.int64), bins - 1)
+
+
+def relabel(digits: np.ndarray, angles, label: str) -> np.ndarray:
+    """The class of each image from its digit and the angle it was turned by (see the module docstring)."""
+    if label == "digit":
+        return digits
+    return (digits + angle_bins(angles, len(DIGITS))) % len(DIGITS)
+
+
+def label_kind(cfg) -> str:
+    label = str(opt(cfg, "label", "digit"))
+    if label not in LABELS:
+        raise DlxError(f"data.label must be one of {', '.join(LABELS)}, got {label!r}")
+    return label
+
+
 @functools.lru_cache(maxsize=8)
 def make_digits(size: int, digit_size: int, test_fraction: float, split_seed: int, rotate: bool,
-                angles: tuple[float, float], scale: tuple[float, float] | None, rotation_seed: int):
-    """(x_pool, y_pool, x_test, y_test) in [0, 1], read-only: upsampled, framed and (once) rotated."""
+                angles: tuple[float, float], scale: tuple[float, float] | None, rotation_seed: int,
+                label: str = "digit"):
+    """(x_pool, y_pool, x_test, y_test) in [0, 1], read-only: upsampled, framed and (once) rotated. The
+    split is stratified by the digit whatever ``label`` is, so the control keeps the default's images."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -142,10 +176,13 @@ def make_digits(size: int, digit_size: int, test_fraction: float, split_seed: in
     x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
     y = d.target.astype(np.int64)
     test_idx, pool_idx = stratified_pick(y, int(round(test_fraction * len(y))), split_seed)
+    th = np.zeros(len(y))  # upright: every angle 0
     if rotate:
         gen = torch.Generator().manual_seed(int(rotation_seed))
         th, sc = draw_transforms(len(y), angles, scale, gen)  # one draw per original image
         x = rotate_images(x, th, sc).clamp(0, 1)
+        th = th.numpy()
+    y = relabel(y, th, label)
     x = x.numpy()
     out = (x[pool_idx], y[pool_idx], x[test_idx], y[test_idx])
     for a in out:
@@ -163,7 +200,7 @@ def build_digits_rot(cfg) -> DataBundle:
         raise DlxError(f"data.test_fraction must be in (0, 1), got {frac}")
     angles, scale = angle_range(cfg), scale_range(cfg)
     arrays = make_digits(size, digit, frac, int(opt(cfg, "split_seed", 0)), bool(opt(cfg, "rotate", True)),
-                         angles, scale, int(opt(cfg, "rotation_seed", 0)))
+                         angles, scale, int(opt(cfg, "rotation_seed", 0)), label_kind(cfg))
     meta = Meta("digits_rot", "classify", (1, size, size), 10, DIGITS)
     return finish(cfg, meta, *arrays)
 
@@ -264,6 +301,9 @@ def load_mnist_rot(root: str, n_valid: int, test_limit: int | None):
 
 @register_data("mnist_rot")
 def build_mnist_rot(cfg) -> DataBundle:
+    if label_kind(cfg) != "digit":
+        raise DlxError("data.label=digit_plus_angle needs the angle each image was turned by: only "
+                       "data=digits_rot draws them (MNIST-rot's files do not record them)")
     if opt(cfg, "root") is None:
         raise DlxError(f"data.root is required for mnist_rot: a folder with {AMAT_TRAIN} and {AMAT_TEST}")
     n_valid = int(opt(cfg, "n_valid", 2000))

@@ -17,4 +17,7 @@ register(Experiment(
                           "model.refine_radius": "set ablation.refine=[...] (or the symnet variant's "
                                                  "overrides)",
                           "data.rotate": "the invariance study trains upright (data.rotate=false) itself"}),
+    control=("data.label=digit_plus_angle",),
+    control_note="the class is the digit shifted by its 36-degree angle bin: the same turned images, but a "
+                 "turn changes the class, so pooling over rotations loses what the label needs",
 ))

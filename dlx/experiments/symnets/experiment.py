@@ -71,6 +71,7 @@ def finalize(cfg, run: Run, kids):
         base_K,
         nosearch_variant,
         plan,
+        rules,
         study_of,
         symnet_variant,
         variants,
@@ -89,8 +90,8 @@ def finalize(cfg, run: Run, kids):
     abl = analysis.ablation_table(df, k0) if k0 is not None else analysis.ablation_table(df.iloc[:0], 0)
     inv = invariance.evaluate(run.dir, studies["invariance"], angles(cfg))
     nosearch = nosearch_variant(table, sym)
-    claims = analysis.claims(errors, abl, inv, sym=sym, gap=float(cfg.analysis.gap),
-                             small=int(cfg.analysis.small), base_k=k0, nosearch=nosearch)
+    claims = analysis.claims(analysis.seed_rows(df, "main"), analysis.seed_rows(df, "ablation", k0), inv,
+                             rules(cfg), sym=sym, base_k=k0, nosearch=nosearch)
     metrics = analysis.metrics(errors, abl, inv, sym)
     cols = ["studies", "variant", "model", "n_train", "seed", "K", "refine", "rotate", "status", "test_error",
             "train_error", "params", "epochs", "steps", "epoch_s", "step_ms", "wall_s", "train_s", "run_id",
@@ -98,7 +99,8 @@ def finalize(cfg, run: Run, kids):
     results = df[[c for c in cols if c in df]]
     finish(get("symnets"), run, results, metrics, curves=curves,
            tables={"errors": errors, "ablation": abl, "invariance": inv}, claims=claims,
-           data=cfg.data.name, children=len(kids), cpu_s=round(cpu_seconds(), 1),
+           data=cfg.data.name, label=str(cfg.data.get("label", "digit")), children=len(kids),
+           cpu_s=round(cpu_seconds(), 1),
            children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1))
     return analysis.display_table(errors)
 

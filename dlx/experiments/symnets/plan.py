@@ -122,9 +122,25 @@ def base_K(variant_overrides: list[str]) -> int:
     return int(OmegaConf.load(conf_dir() / "model" / "symnet.yaml").get("K", 8))
 
 
+def rules(cfg) -> dict:
+    """``symnets.rules``, validated: the lines the claims are held to (analysis.claims)."""
+    from dlx.config import number
+
+    r = (cfg.get("symnets") or {}).get("rules")
+    if r is None:
+        raise DlxError("symnets.rules is missing (small, gap, shrink, beat, spread_ratio, search_gain)")
+    return {"small": number(r.get("small"), "symnets.rules.small", lo=1, integer=True),
+            "gap": number(r.get("gap"), "symnets.rules.gap", lo=0, hi=1),
+            "shrink": number(r.get("shrink"), "symnets.rules.shrink", lo=-1, hi=1),
+            "beat": number(r.get("beat"), "symnets.rules.beat", lo=-1, hi=1),
+            "spread_ratio": number(r.get("spread_ratio"), "symnets.rules.spread_ratio", lo=0),
+            "search_gain": number(r.get("search_gain"), "symnets.rules.search_gain", lo=-1, hi=1)}
+
+
 def plan(cfg) -> dict:
     """The validated studies: {'main': [...], 'ablation': [...], 'invariance': [...]} of Children, the
     ablation rows that reuse main children included (a child appears once in ``children``)."""
+    rules(cfg)  # a bad rule is one line before anything runs
     table = variants(cfg)
     sweep, abl, inv = cfg.sweep, cfg.get("ablation") or {}, cfg.get("invariance") or {}
     models = _names(sweep.models, "sweep.models", table)

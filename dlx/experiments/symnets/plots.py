@@ -90,8 +90,11 @@ def plot_all(run_dir: Path) -> list[Path]:
     from dlx.runs import read_summary
 
     run_dir = Path(run_dir)
-    data = {"digits_rot": "rotated digits", "mnist_rot": "MNIST-rot"}.get(read_summary(run_dir).get("data"),
-                                                                          "rotated digits")
+    summary = read_summary(run_dir)
+    names = {"digits_rot": "rotated digits", "mnist_rot": "MNIST-rot"}
+    data = names.get(summary.get("data"), "rotated digits")
+    if summary.get("label", "digit") != "digit":  # the negative control (dlx/data/rotated.py)
+        data += "; control: class = digit + angle bin"
     out = []
     errors = read_table(run_dir / "errors.csv")
     if errors is not None:
