@@ -287,3 +287,20 @@ def test_a_detached_sweep_can_be_finished_in_the_foreground(run_cli, tmp_path):
     (d / "overrides.yaml").write_text(text + '- "launcher.detach=true"\n')  # as --detach records it
     rc, _, err = run_cli(*args)
     assert rc == 0 and "started with other overrides" not in err, err
+
+
+def test_a_fit_sweep_keeps_its_own_columns_and_draws_baselines_as_points(run_cli, tmp_path, monkeypatch):
+    import pandas as pd
+
+    import dlx.experiments.grid.plots as grid_plots
+
+    styles = []
+    real = grid_plots.band
+    monkeypatch.setattr(grid_plots, "band", lambda *a, **k: styles.append(k.get("style")) or real(*a, **k))
+    rc, _, err = run_cli("sweep", "grid", "sweep.child=fit", "baseline=logistic,gbt", "data=digits",
+                         "launcher=inline", "--out", str(tmp_path), "--name", "fs")
+    assert rc == 0, err
+    cols = pd.read_csv(tmp_path / "sweep" / "fs" / "results.csv").columns
+    assert not any(c.startswith(("model.", "optimizer.", "trainer.")) for c in cols)
+    assert "baseline.name" in cols
+    assert styles == ["o"]  # categories: markers, no line joining them

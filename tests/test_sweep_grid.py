@@ -176,14 +176,16 @@ def test_killed_pool_worker_fails_only_running_children(tmp_path):
 
 
 def test_one_bad_input_in_every_child_is_one_line_exit_2(run_cli, tmp_path):
-    rc, out, err = run_cli("sweep", "grid", "model.width=4,5", *FIXED, "data=mnist", "launcher=inline",
-                           "--out", str(tmp_path), "--name", "nodata")
+    empty = tmp_path / "empty"  # exists (so the sweep starts) but holds no IDX files: every child refuses it
+    empty.mkdir()
+    rc, out, err = run_cli("sweep", "grid", "model.width=4,5", *FIXED, "data=mnist", f"data.root={empty}",
+                           "launcher=inline", "--out", str(tmp_path), "--name", "nodata")
     progress = ("sweep [", "run directory:")  # the sweep started: its progress lines precede the error
     errors = [ln for ln in err.strip().splitlines() if not ln.startswith(progress)]
     assert rc == 2 and len(errors) == 1, err
-    assert "data.root is required for mnist" in errors[0] and "every child" in errors[0]
+    assert "missing" in errors[0] and "every child" in errors[0]
     summary = json.loads((tmp_path / "sweep" / "nodata" / "summary.json").read_text())
-    assert summary["status"] == "failed" and "data.root" in summary["error"]
+    assert summary["status"] == "failed" and "missing" in summary["error"]
 
 
 def test_resumed_sweep_keeps_its_first_start(run_cli, tmp_path):

@@ -11,6 +11,7 @@ from dlx.errors import DlxError
 from dlx.runs import Run
 
 CHILD_KINDS = ("train", "fit")
+FIT_UNUSED = ("params", "epochs", "train_loss", "test_loss", "diverged_step", "best_test_error")  # when empty
 
 
 def split_axis(text: str) -> list[str]:
@@ -76,6 +77,10 @@ def finalize(cfg, run: Run, kids):
 
     task = TASKS[cfg.task.name]
     results, curves = collect(run.dir, kids, with_config=True)
+    if str(cfg.sweep.child) == "fit":  # a baseline fit reads no model, optimizer or trainer settings
+        unused = ("model.", "optimizer.", "trainer.", "precision.", "logger.")
+        results = results[[c for c in results.columns if not str(c).startswith(unused)
+                           and not (c in FIT_UNUSED and results[c].isna().all())]]
     col = f"test_{task.primary}"
     metrics = {"primary": col}
     if col in results and results[col].notna().any():

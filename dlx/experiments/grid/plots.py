@@ -26,6 +26,8 @@ def fixed_overrides(overrides: list[str], axes: list[str]) -> list[str]:
 
 
 def plot_grid(run_dir: Path) -> list[Path]:
+    import pandas as pd
+
     from dlx.runs import read_overrides, read_summary
 
     run_dir = Path(run_dir)
@@ -46,7 +48,9 @@ def plot_grid(run_dir: Path) -> list[Path]:
         values = key if isinstance(key, tuple) else (key,)
         name = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values, strict=False)) or "test"
         m = g.groupby(x)[metric].mean().sort_index()
-        band(ax, [str(v) for v in m.index], scale * m, label=name)
+        numeric = pd.api.types.is_numeric_dtype(m.index) and not pd.api.types.is_bool_dtype(m.index)
+        # categories (baselines, model names) are points, not a curve: no line joins them
+        band(ax, [str(v) for v in m.index], scale * m, label=name, style="-o" if numeric else "o", ms=6)
     fixed = " ".join(fixed_overrides(read_overrides(run_dir), keys))
     title = f"dlx sweep grid: test {primary}" + (f" — fixed: {fixed}" if fixed else f" — {run_dir.name}")
     style(ax, title=textwrap.fill(title, 80), xlabel=keys[0], ylabel=f"test {label}")
