@@ -227,7 +227,7 @@ def test_panel_splits_respect_the_forecast_start():
 def test_panel_settings_are_checked(tmp_path):
     p = small_panel()
     for cfg, msg in (({"horizon": 0}, "data.horizon must be an integer >= 1"),
-                     ({"horizon": 24, "rolling": 30}, "are needed"),
+                     ({"horizon": 24, "rolling": 30}, "has 480 steps .* need 721"),
                      ({"horizon": 24, "train_range": "5D"}, "shorter than a season"),
                      ({"horizon": 24, "train_range": "8D", "train_window": 10}, "must exceed the horizon"),
                      ({"horizon": 24, "label_noise": 0.1}, "label_noise is for classification"),
