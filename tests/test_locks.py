@@ -115,3 +115,36 @@ def test_a_claim_from_a_slurm_job_that_left_the_queue_is_dead(monkeypatch):
     assert not alive(owner)  # cancelled: dead at once, not after its lease
     monkeypatch.setattr(slurm, "queued", lambda cluster, ids: None)
     assert alive(owner)  # squeue cannot tell: the lease decides
+
+
+def _race(config, overrides, run_dir, stacked):
+    """One contender: a stale listing said the child was pending; run it as a sweep worker would."""
+    from dlx.sweep.execute import run_child
+    from dlx.sweep.stack import run_stack
+
+    if stacked:
+        return run_stack(config, [(overrides, run_dir, "train")])[run_dir]
+    return run_child(config, overrides, run_dir)
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_two_workers_racing_for_one_child_train_it_once_every_time(tmp_path, stacked):
+    """The race of two invocations of one sweep, repeated: both saw the child pending, both go for it; the
+    lease covers the child's whole life and its status is read again under it, so exactly one trains it,
+    and a child already finished is never trained again (before, a stacked member was retrained)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    overrides = ["trainer=quick", "trainer.epochs=1", "trainer.threads=1", "data.n_train=100",
+                 "trainer.progress=none"]
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        for i in range(12):
+            d = str(tmp_path / f"child{i}")
+            got = sorted(f.result() for f in [pool.submit(_race, "train", overrides, d, stacked)
+                                              for _ in range(2)])
+            assert got in (["claimed", "completed"], ["completed", "completed"]), got
+            s = json.loads((tmp_path / f"child{i}" / "summary.json").read_text())
+            assert s["status"] == "completed" and "invocations" not in s, s  # trained exactly once
+            # a third contender with the same stale listing finds it finished and leaves it alone
+            assert pool.submit(_race, "train", overrides, d, stacked).result() == "completed"
+            assert "invocations" not in json.loads((tmp_path / f"child{i}" / "summary.json").read_text())

@@ -304,3 +304,14 @@ def test_a_fit_sweep_keeps_its_own_columns_and_draws_baselines_as_points(run_cli
     assert not any(c.startswith(("model.", "optimizer.", "trainer.")) for c in cols)
     assert "baseline.name" in cols
     assert styles == ["o"]  # categories: markers, no line joining them
+
+
+def test_a_stacks_start_up_is_shared_by_its_members_not_charged_to_the_first():
+    from types import SimpleNamespace
+
+    from dlx.sweep.stack import share_setup
+
+    members = [SimpleNamespace(setup_s=s) for s in (5.0, 1.0, 1.2, 0.8)]
+    share_setup(members)
+    assert [m.setup_s for m in members] == [2.0, 2.0, 2.2, 1.8]
+    assert sum(m.setup_s for m in members) == pytest.approx(8.0)

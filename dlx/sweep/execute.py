@@ -42,8 +42,6 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
         thread_rule.apply(threads)
     exp = get(kind)
     d = Path(run_dir)
-    if kind == "train" and (d / "checkpoint.pt").is_file() and run_status(d) not in DONE:
-        overrides = [*overrides, "trainer.resume=true"]  # a child that died: continue, do not start over
     run = Run(d, exp.name, extra={"config": config})
     try:  # claim the child, then mark it running: a worker that dies from here on killed a started child
         run.open()
@@ -52,6 +50,8 @@ def run_child(config: str, overrides: list[str], run_dir: str, threads: int | No
     if run_status(d) in DONE:  # finished by that other process between our listing and our claim
         run.claim.release()
         return run_status(d)
+    if kind == "train" and (d / "checkpoint.pt").is_file():  # decided under the lease, not from the listing
+        overrides = [*overrides, "trainer.resume=true"]  # a child that died: continue, do not start over
     run.summary("running")
     try:
         with run.recording():

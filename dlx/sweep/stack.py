@@ -258,7 +258,6 @@ def run_stack(config: str, members: list[tuple], threads: int | None = None, sta
     """Run one unit of stacked children here: ``members`` are (overrides, run_dir, kind) as run_child takes
     them. Returns {run_dir: status}; failures are recorded in each member's summary.json, not raised."""
     from dlx import threads as thread_rule
-    from dlx.sweep.execute import DONE
 
     if threads:
         os.environ[thread_rule.CAP_ENV] = str(threads)
@@ -267,12 +266,8 @@ def run_stack(config: str, members: list[tuple], threads: int | None = None, sta
     entries: list[_Entry] = []
     try:
         for overrides, run_dir, _kind in members:
-            d = Path(run_dir)
-            ovs = list(overrides)
-            if (d / "checkpoint.pt").is_file() and run_status(d) not in DONE:
-                ovs.append("trainer.resume=true")  # a member that died: continue, do not start over
             like = entries[0] if entries else None
-            entry = _open(config, ovs, d, statuses, like)
+            entry = _open(config, list(overrides), Path(run_dir), statuses, like)
             if entry is not None:
                 entries.append(entry)
         if entries:
@@ -299,15 +294,23 @@ def _open(config: str, overrides: list[str], d: Path, statuses: dict, like: _Ent
     from dlx.experiments.train.experiment import save_label_noise
     from dlx.locks import Claimed
     from dlx.runs import Run
+    from dlx.sweep.execute import DONE
     from dlx.train import distributed
     from dlx.train.loop import check_settings
 
     run = Run(d, "train", extra={"config": config})
-    try:
-        run.summary("running")
+    try:  # the lease first, then the status: a member another invocation finished is never trained again
+        run.open()
     except Claimed:
         statuses[str(d)] = "claimed"
         return None
+    if run_status(d) in DONE:
+        statuses[str(d)] = run_status(d)
+        run.claim.release()
+        return None
+    if (d / "checkpoint.pt").is_file():  # a member that died: continue, do not start over
+        overrides = [*overrides, "trainer.resume=true"]
+    run.summary("running")
     try:
         cfg = compose(config, overrides)
         run.config = (cfg, overrides)
@@ -365,6 +368,19 @@ def pays(entries: list[_Entry], stack: str) -> tuple[bool, float]:
     return ok or stack == "true", flops
 
 
+def share_setup(entries) -> None:
+    """The first member's setup pays the stack's one-time costs (imports, loading the data the others then
+    share): that excess over the others' typical setup is shared equally, so no member's wall_s absorbs
+    the stack's start-up. The sum of the members' setup_s is unchanged."""
+    if len(entries) < 2:
+        return
+    rest = sorted(e.setup_s for e in entries[1:])
+    excess = max(0.0, entries[0].setup_s - rest[len(rest) // 2])
+    entries[0].setup_s -= excess
+    for e in entries:
+        e.setup_s = round(e.setup_s + excess / len(entries), 3)
+
+
 def _train(entries: list[_Entry], stack: str) -> None:
     """Stack what stacks (by resume point), train the rest alone; finish every member."""
     import torch
@@ -385,6 +401,7 @@ def _train(entries: list[_Entry], stack: str) -> None:
         for e in entries:
             _alone(e, why)
         return
+    share_setup(entries)
     ready = []
     for e in entries:
         try:
