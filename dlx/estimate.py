@@ -11,12 +11,66 @@ import math
 import os
 import resource
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dlx.errors import DlxError
 
 TIMED_STEPS = 5  # after 2 warm-up steps
 STACK_STEPS = 200  # a stack is timed over a whole epoch when an epoch has at most this many steps
+EVAL_BATCHES = 4  # evaluation is timed on this many batches of a large split and scaled to the whole
+FIT_SAMPLE = 5000  # a baseline fit on more training rows is timed on this many and scaled (linear in n)
+
+
+class DataMemo:
+    """While an estimate runs, each distinct data config is built once: the shapes of a sweep share their
+    data (a sweep's children each build it, so every child is still charged the first build's seconds)."""
+
+    def __init__(self, build):
+        self.build, self.built, self.charge = build, {}, 0.0
+
+    def __call__(self, cfg, device="cpu"):
+        from omegaconf import OmegaConf
+
+        key = json.dumps([OmegaConf.to_container(cfg, resolve=True), str(device)], sort_keys=True,
+                         default=str)
+        if key not in self.built:
+            t = time.perf_counter()
+            self.built[key] = (self.build(cfg, device=device), time.perf_counter() - t)
+        bundle, seconds = self.built[key]
+        self.charge += seconds
+        return bundle
+
+
+@contextmanager
+def shared_data():
+    """dlx.data.build_data memoized for the duration (the estimate's children share their data)."""
+    import dlx.data
+
+    real = dlx.data.build_data
+    if isinstance(real, DataMemo):
+        yield real
+        return
+    memo = dlx.data.build_data = DataMemo(real)
+    try:
+        yield memo
+    finally:
+        dlx.data.build_data = real
+
+
+class _Head:
+    """The first ``batches`` batches of a split, for timing an evaluation (scaled by len(split)/len(head))."""
+
+    def __init__(self, split, batch_size: int, batches: int):
+        self.split, self.bs, self.k = split, batch_size, batches
+
+    def __len__(self) -> int:
+        return min(len(self.split), self.bs * self.k)
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator=None):
+        import itertools
+
+        return itertools.islice(self.split.batches(batch_size, shuffle=False), self.k)
 
 
 @dataclass
@@ -89,22 +143,36 @@ def time_train(cfg, parts=None) -> dict:
     from dlx.build import build
     from dlx.train.evaluate import evaluate
 
-    t0 = time.perf_counter()
-    parts = parts or build(cfg)
-    setup = time.perf_counter() - t0
+    with shared_data() as memo:
+        t0, before = time.perf_counter(), memo.charge
+        built = parts is None
+        parts = parts or build(cfg)
+        # the data a memo handed back still costs each child its build: charge the first build's seconds
+        setup = time.perf_counter() - t0 + (memo.charge - before if built else 0.0)
     model = parts.precision.prepare(parts.model)
     params = [p for p in model.parameters() if p.requires_grad]
     step_s = step_seconds(parts, model, cfg)
-    t = time.perf_counter()
     splits = (["train"] if cfg.trainer.get("eval_train", True) else []) + \
         (["val"] if parts.data.val is not None else []) + ["test"]
+    bs = int(cfg.trainer.get("eval_batch_size", 2048))
+    eval_s = 0.0
     for s in splits:
-        evaluate(model, parts.task, parts.data.split(s), int(cfg.trainer.get("eval_batch_size", 2048)),
-                 parts.precision)
-    eval_s = time.perf_counter() - t
+        split = parts.data.split(s)
+        head = _Head(split, bs, EVAL_BATCHES) if len(split) > bs * EVAL_BATCHES * 2 else split
+        t = time.perf_counter()
+        try:
+            evaluate(model, parts.task, head, bs, parts.precision)
+        except Exception:  # a task whose metrics need the whole split (ranking groups): time it whole
+            head = split
+            t = time.perf_counter()
+            evaluate(model, parts.task, split, bs, parts.precision)
+        eval_s += (time.perf_counter() - t) * len(split) / max(len(head), 1)
     peak = torch.cuda.max_memory_allocated() / 2**20 if parts.device.startswith("cuda") else rss_mb()
     return {"setup_s": setup, "step_s": step_s, "eval_s": eval_s, "params": parts.params, "peak_mb": peak,
             "n_train": len(parts.data.train), "trainable": bool(params), **time_writes(model, splits)}
+
+
+_WRITES: dict = {}  # the CSV row and the learning-curve figure cost the same whatever the model: timed once
 
 
 def time_writes(model, splits: list[str]) -> dict:
@@ -120,15 +188,16 @@ def time_writes(model, splits: list[str]) -> dict:
     row = {"epoch": 1, "step": 1, "lr": 0.1, **{f"{s}_{m}": 0.5 for s in splits for m in ("loss", "error")}}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        write_csv(Path(tmp) / "m.csv", pd.DataFrame([row] * 20), durable=False)
-        csv_s = time.perf_counter() - t
-        t = time.perf_counter()
         save_torch(Path(tmp) / "c.pt", {"model": model.state_dict(), "optimizer": model.state_dict()})
         ckpt_s = time.perf_counter() - t
-        t = time.perf_counter()
-        learning_curves(pd.DataFrame([{**row, "epoch": e} for e in range(1, 21)]), Path(tmp) / "c.png")
-        plot_s = time.perf_counter() - t
-    return {"csv_s": csv_s, "ckpt_s": ckpt_s, "plot_s": plot_s}
+        if not _WRITES:
+            t = time.perf_counter()
+            write_csv(Path(tmp) / "m.csv", pd.DataFrame([row] * 20), durable=False)
+            _WRITES["csv_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            learning_curves(pd.DataFrame([{**row, "epoch": e} for e in range(1, 21)]), Path(tmp) / "c.png")
+            _WRITES["plot_s"] = time.perf_counter() - t
+    return {"ckpt_s": ckpt_s, **_WRITES}
 
 
 def train_cost(cfg, timing: dict) -> Cost:
@@ -148,18 +217,37 @@ def train_cost(cfg, timing: dict) -> Cost:
                 {"steps": total, "evaluations": evals, "step_ms": round(1e3 * timing["step_s"], 2)})
 
 
+_FITS: dict[str, Cost] = {}
+
+
 def fit_cost(cfg) -> Cost:
-    """A baseline fit is timed whole (they are fast at CPU scale)."""
+    """A baseline fit, timed whole once per shape (seeds do not change its cost); on more than FIT_SAMPLE
+    training rows it is timed on FIT_SAMPLE of them (data.n_train) and scaled linearly."""
     import tempfile
     from pathlib import Path
 
+    from omegaconf import OmegaConf
+
+    import dlx.data
     from dlx.experiments.fit.experiment import run
     from dlx.runs import Run
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        run(cfg, Run(Path(tmp) / "fit", "fit", exclusive=False))
-        return Cost(time.perf_counter() - t, rss_mb(), 0.1, {"timed": "whole fit"})
+    key = shape_key(cfg)
+    if key in _FITS:
+        return _FITS[key]
+    with shared_data():
+        n = len(dlx.data.build_data(cfg.data, device="cpu").train)
+        scale, timed = 1.0, cfg
+        if n > 2 * FIT_SAMPLE and "n_train" in cfg.data:
+            timed = OmegaConf.merge(cfg, {"data": {"n_train": FIT_SAMPLE}})
+            scale = n / FIT_SAMPLE
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
+            seconds = (time.perf_counter() - t) * scale
+    how = "whole fit" if scale == 1 else f"fit on {FIT_SAMPLE} of {n} rows, scaled"
+    _FITS[key] = Cost(seconds, rss_mb(), 0.1, {"timed": how})
+    return _FITS[key]
 
 
 def time_stack(cfgs: list) -> float:
@@ -205,7 +293,12 @@ def makespan(costs: list[float], workers: int) -> float:
 def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
     """Every child's cost (one timing per distinct shape), in the units the sweep will run (a child alone,
     or a stack of children timed as one), then the sweep's wall time with its workers (timed on the
-    share of the cores each worker of a local pool gets)."""
+    share of the cores each worker of a local pool gets). Each distinct data config is built once."""
+    with shared_data():
+        return _sweep_units(exp, cfg, base_overrides, say)
+
+
+def _sweep_units(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
     from dlx.sweep.stack import plan, setting
 
     children = exp.children(cfg)

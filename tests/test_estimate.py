@@ -60,3 +60,30 @@ def test_children_that_stop_at_once_are_not_timed(run_cli, tmp_path):
     assert rc == 0, err
     assert "estimate:" in out and "not timed 1 that stop at once" in out and "fp8_native" in out
     assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cli, tmp_path, monkeypatch):
+    """--estimate stays cheap: the shapes of a sweep share their data (each child is still charged its
+    build), and a baseline fit is timed once per shape, not once per seed."""
+    import dlx.data
+
+    calls = []
+    real = dlx.data.DATASETS["digits"]
+    monkeypatch.setitem(dlx.data.DATASETS, "digits", lambda cfg: calls.append(1) or real(cfg))
+    rc, out, err = run_cli("sweep", "grid", "model.width=4,8,16", "data=digits", "trainer.epochs=2",
+                           "trainer.threads=1", "launcher=inline", "--out", str(tmp_path), "--estimate")
+    assert rc == 0 and "shapes 3" in out, err
+    assert len(calls) == 1
+    from dlx.estimate import _FITS
+
+    _FITS.clear()
+    fits = []
+    import dlx.experiments.fit.experiment as fit_exp
+
+    real_run = fit_exp.run
+    monkeypatch.setattr(fit_exp, "run", lambda cfg, run: fits.append(1) or real_run(cfg, run))
+    rc, out, err = run_cli("sweep", "grid", "sweep.child=fit", "baseline=logistic", "seed=0,1,2",
+                           "data=digits", "launcher=inline", "--out", str(tmp_path), "--estimate")
+    assert rc == 0 and "children 3" in out, err
+    assert len(fits) == 1
+    assert not (tmp_path / "sweep").exists()
