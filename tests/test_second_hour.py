@@ -315,3 +315,12 @@ def test_a_stacks_start_up_is_shared_by_its_members_not_charged_to_the_first():
     share_setup(members)
     assert [m.setup_s for m in members] == [2.0, 2.0, 2.2, 1.8]
     assert sum(m.setup_s for m in members) == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize("data", ["sunspots", "co2"])
+def test_library_warnings_do_not_reach_the_users_stderr(tmp_path, data):
+    res = subprocess.run([sys.executable, "-W", "default", "-m", "dlx", "forecast", f"data={data}",
+                          "trainer.steps=3", "trainer.threads=1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Warning" not in res.stderr, res.stderr

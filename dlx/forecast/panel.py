@@ -261,12 +261,13 @@ def make_bundle(panel: Panel, cfg) -> DataBundle:
         static = np.concatenate([static, panel.static], 1)
         cards += list(panel.cardinalities)
         names += list(panel.static_names)
-    tensors = {"target": torch.as_tensor(panel.target, dtype=torch.float32),
-               "time_feat": torch.as_tensor(time_features(index, freq)),
-               "season": torch.as_tensor(season_indices(index, freq)),
-               "static": torch.as_tensor(static, dtype=torch.long),
+    # copies: a panel's arrays may be read-only views (statsmodels data), which torch must not wrap
+    tensors = {"target": torch.tensor(np.asarray(panel.target), dtype=torch.float32),
+               "time_feat": torch.tensor(np.asarray(time_features(index, freq))),
+               "season": torch.tensor(np.asarray(season_indices(index, freq))),
+               "static": torch.tensor(np.asarray(static), dtype=torch.long),
                "covariates": None if panel.covariates is None or not panel.covariates.size else
-               torch.as_tensor(panel.covariates, dtype=torch.float32)}
+               torch.tensor(np.asarray(panel.covariates), dtype=torch.float32)}
     n_feat = tensors["time_feat"].shape[1] + (0 if tensors["covariates"] is None else
                                               tensors["covariates"].shape[2])
     test = WindowSplit(tensors, ser, begin, lay.context, lay.horizon, win, freq.m)

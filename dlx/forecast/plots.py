@@ -18,7 +18,12 @@ def _dates(s):
 
 def date_axis(ax) -> None:
     """Concise date ticks (no overlapping full timestamps)."""
+    import warnings
+
     import matplotlib.dates as mdates
+
+    # a few points over decades: the locator falls back to a fine interval and says so at every draw
+    warnings.filterwarnings("ignore", message="AutoDateLocator was unable", category=UserWarning)
 
     loc = mdates.AutoDateLocator(maxticks=7)
     ax.xaxis.set_major_locator(loc)
