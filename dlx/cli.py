@@ -33,6 +33,9 @@ DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and r
 ESTIMATE = typer.Option(False, "--estimate", help="Time a few real steps of each distinct child shape, print "
                                                    "the expected wall time, memory and disk; run nothing")
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
+CONFIG_DIR = typer.Option(None, "--config-dir", help="A folder of your own configs (model/, data/, "
+                                                     "experiment/, ...) searched before dlx's own (also: "
+                                                     "DLX_CONFIG_PATH)")
 
 
 ARGV: list[str] = []  # the words this invocation was given (main() sets them): resume lines repeat them
@@ -107,6 +110,17 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _config_dir(path: Path | None, run_dir: Path | None = None) -> None:
+    """--config-dir DIR: search DIR before dlx's conf/ (in this process and those it starts); with
+    ``run_dir``, also the config dirs that run was composed with (its config.yaml records them)."""
+    from dlx.config import add_config_dir, adopt_recorded
+
+    if path is not None:
+        add_config_dir(path)
+    for gone in adopt_recorded(run_dir) if run_dir is not None else []:
+        _say(f"dlx: {run_dir} was composed with the config dir {gone}, which no longer exists")
+
+
 def _compose(config: str, overrides: list[str] | None, show: bool):
     from dlx.config import compose, to_yaml
 
@@ -168,8 +182,9 @@ def _single_run_table(title: str, summary: dict):
 
 @app.command(short_help="Train one model (dlx train model=cnn5 data=mnist1d)")
 def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-          cfg_only: bool = CFG, estimate: bool = ESTIMATE):
+          cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
     """Train one model: writes config, metrics.csv, checkpoint, summary.json and learning curves."""
+    _config_dir(config_dir)
     cfg = _compose("train", overrides, cfg_only)
     if cfg.trainer.get("resume") and name is not None:
         overrides, cfg = _resume_config(out, name, overrides)
@@ -216,6 +231,7 @@ def _resume_config(out: Path, name: str, overrides):
     from dlx.runs import read_overrides, read_summary, resolve_dir
 
     run_dir = resolve_dir(out, "train", name, reuse=True)
+    _config_dir(None, run_dir)
     if not (run_dir / "overrides.yaml").is_file() or not (run_dir / "config.yaml").is_file():
         return list(overrides or []), compose("train", overrides or [])  # refused later: no checkpoint
 
@@ -252,8 +268,9 @@ def _flat(value, prefix: str) -> dict:
 
 @app.command(short_help="Fit one scikit-learn baseline, scored like train")
 def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-        cfg_only: bool = CFG):
+        cfg_only: bool = CFG, config_dir: Path | None = CONFIG_DIR):
     """Fit one non-torch baseline (baseline=logistic|ridge|gbt) on a dataset and task, scored like train."""
+    _config_dir(config_dir)
     cfg = _compose("fit", overrides, cfg_only)
     from dlx.experiments import get
     from dlx.runs import default_name
@@ -266,16 +283,19 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
 
 @app.command(short_help="Train or fit one forecaster on a panel of series")
 def forecast(overrides: list[str] | None = FORECAST_OVERRIDES, out: Path = OUT, name: str | None = NAME,
-             cfg_only: bool = CFG):
+             cfg_only: bool = CFG, config_dir: Path | None = CONFIG_DIR):
     """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
+    _config_dir(config_dir)
     run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "")
 
 
 @app.command("eval", short_help="Evaluate a train run's checkpoint on a split")
 def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           overrides: list[str] | None = OVERRIDES,
-          split: str = typer.Option("test", "--split", help="train | val | test")):
+          split: str = typer.Option("test", "--split", help="train | val | test"),
+          config_dir: Path | None = CONFIG_DIR):
     """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval_<split>.json."""
+    _config_dir(config_dir, run_dir)
     from dlx.experiments.train.experiment import evaluate_run
     from dlx.tables import metrics_table
 
@@ -303,8 +323,10 @@ def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holdi
 
 
 @app.command("list", short_help="List config choices, or the experiments")
-def list_(group: str | None = typer.Argument(None, help="A config group (e.g. model), or 'experiments'")):
+def list_(group: str | None = typer.Argument(None, help="A config group (e.g. model), or 'experiments'"),
+          config_dir: Path | None = CONFIG_DIR):
     """List the choices of each config group with a one-line description, or the registered experiments."""
+    _config_dir(config_dir)
     from dlx.config import choices, describe, groups
 
     if group == "experiments":
@@ -360,6 +382,8 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
     from dlx.runs import default_name, read_json
 
     exp = get(experiment)
+    if name is not None and (Path(out) / command / name / "config.yaml").is_file():
+        _config_dir(None, Path(out) / command / name)  # resuming: compose as it was composed
     cfg = _compose(exp.name, overrides, cfg_only)
     if estimate:
         return _estimate(exp.name, cfg, overrides)
@@ -430,17 +454,19 @@ def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
 
 @app.command(short_help="Measure speed (the PyTorch paper's claims)")
 def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-          cfg_only: bool = CFG, estimate: bool = ESTIMATE):
+          cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
     """Measure speed: Table-1-like throughput per mode, dlx's loop vs a hand-written one (and Lightning),
     shared-memory multiprocessing."""
+    _config_dir(config_dir)
     run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench", estimate)
 
 
 @sweep_app.command("double-descent", short_help="Model-, epoch- and sample-wise double descent")
 def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                          cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
-                         estimate: bool = ESTIMATE):
+                         estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
     """Model-, epoch- and sample-wise double descent (presets: experiment=double_descent_mnist1d|...)."""
+    _config_dir(config_dir)
     run_experiment("sweep", "double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
                    cfg_only, "double-descent", estimate)
 
@@ -449,9 +475,10 @@ def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OU
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing"),
-               estimate: bool = ESTIMATE):
+               estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
     """Any overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child
     (children are train runs; sweep.child=fit makes them baseline fits)."""
+    _config_dir(config_dir)
     from dlx.config import quote
     from dlx.experiments.grid.experiment import is_axis
 
@@ -463,8 +490,10 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
 
 
 @app.command(short_help="Show a run's or a sweep's status")
-def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
+def status(path: Path = typer.Argument(..., help="A run or sweep directory"),
+           config_dir: Path | None = CONFIG_DIR):
     """Show a run's or sweep's status; a finished detached sweep is collected and analysed here."""
+    _config_dir(config_dir, path)
     from dlx.runs import read_json
     from dlx.sweep.driver import sweep_status
     from dlx.tables import frame_table, metrics_table
@@ -485,9 +514,10 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory")):
 
 @app.command("detect-adversarial", short_help="Detect adversarial inputs (I-defender)")
 def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                       cfg_only: bool = CFG, estimate: bool = ESTIMATE):
+                       cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
     """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks
     (the same run as dlx reproduce idefender)."""
+    _config_dir(config_dir)
     run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender", estimate)
 
 
@@ -514,7 +544,9 @@ def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               skip: str | None = typer.Option(None, "--skip", help="with all: leave these papers out (a,b)"),
               controls: bool = typer.Option(False, "--controls", help="Also run each paper's negative "
                                             "control (data without the premise its method exploits) into "
-                                            "<run>/control; a claim that holds on it too is 'built in'")):
+                                            "<run>/control; a claim that holds on it too is 'built in'"),
+              config_dir: Path | None = CONFIG_DIR):
+    _config_dir(config_dir)
     if paper == "all":
         if estimate:
             raise DlxError("--estimate goes with one paper at a time (dlx reproduce <paper> --estimate)")
@@ -571,6 +603,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input is one line on stderr and exit 2, never a traceback."""
     global ARGV
     ARGV = list(sys.argv[1:] if argv is None else argv)
+    saved = os.environ.get("DLX_CONFIG_PATH")  # --config-dir extends it for this invocation only
+    try:
+        return _main(argv)
+    finally:
+        if saved is None:
+            os.environ.pop("DLX_CONFIG_PATH", None)
+        else:
+            os.environ["DLX_CONFIG_PATH"] = saved
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rc = app(args=argv, prog_name="dlx", standalone_mode=False)
     except DlxError as err:

@@ -6,6 +6,7 @@ Deliberately free of torch: `dlx list` and `dlx --help` go through here.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 
@@ -50,20 +51,122 @@ def conf_dir() -> Path:
                    f" {here / 'conf'} and {here.parent / 'conf'})")
 
 
+CONFIG_PATH_ENV = "DLX_CONFIG_PATH"  # the user's config dirs (os.pathsep-separated), searched before conf/
+RECORD = "# dlx config dirs: "  # the first line of a run's config.yaml when user config dirs composed it
+
+
+def config_dirs() -> list[Path]:
+    """The user's config directories, in the order they are searched (all before dlx's own conf/):
+    ``DLX_CONFIG_PATH``, which ``--config-dir`` extends at the front. Kept in the environment so that
+    everything this process starts (pool workers, SLURM jobs) composes the same way."""
+    dirs: list[Path] = []
+    for part in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(os.path.expanduser(part))
+        if not path.is_dir():
+            raise DlxError(f"{CONFIG_PATH_ENV} names {part}, which is not a directory")
+        path = path.resolve()
+        if path not in dirs and path != conf_dir():
+            dirs.append(path)
+    return dirs
+
+
+def add_config_dir(path, where: str = "--config-dir", front: bool = True) -> Path:
+    """Search ``path`` for configs before dlx's conf/ (in front of the dirs already given, or behind them
+    with ``front=False``), for this process and every process it starts."""
+    given = Path(os.path.expanduser(str(path)))
+    if not given.is_dir():
+        what = "is not a directory" if given.exists() else "does not exist"
+        raise DlxError(f"{where} {path} {what}")
+    given = given.resolve()
+    others = [str(d) for d in config_dirs() if d != given]
+    os.environ[CONFIG_PATH_ENV] = os.pathsep.join([str(given), *others] if front else [*others, str(given)])
+    return given
+
+
+def recorded_dirs(run_dir) -> list[str]:
+    """The user config dirs a run was composed with, from the first line of its config.yaml."""
+    try:
+        with open(Path(run_dir) / "config.yaml", encoding="utf-8") as f:
+            first = f.readline()
+    except OSError:
+        return []
+    if not first.startswith(RECORD):
+        return []
+    import json
+
+    try:
+        dirs = json.loads(first[len(RECORD):])
+    except ValueError:
+        return []
+    return [str(d) for d in dirs if isinstance(d, str)] if isinstance(dirs, list) else []
+
+
+def adopt_recorded(run_dir) -> list[str]:
+    """Re-compose ``run_dir`` as it was composed: its recorded config dirs join the search path behind any
+    given now. Returns the recorded dirs that no longer exist (not added)."""
+    gone = []
+    for d in recorded_dirs(run_dir):
+        if Path(d).is_dir():
+            if Path(d).resolve() not in config_dirs():
+                add_config_dir(d, front=False)
+        else:
+            gone.append(d)
+    return gone
+
+
+def import_dirs() -> list[Path]:
+    """Where a model given by ``_target_`` is imported from, besides sys.path as it is: the current
+    directory, then the folder holding each user config dir (conf/'s parent in the usual project layout)."""
+    out: list[Path] = []
+    for d in [Path.cwd(), *(c.parent for c in config_dirs())]:
+        d = d.resolve()
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def make_importable() -> None:
+    """Append :func:`import_dirs` to sys.path (appended: they never shadow an installed package)."""
+    import sys
+
+    present = {os.path.abspath(p or os.curdir) for p in sys.path}
+    for d in import_dirs():
+        if str(d) not in present:
+            sys.path.append(str(d))
+            present.add(str(d))
+
+
+def _search() -> list[Path]:
+    """Every config directory, first match wins: the user's, then dlx's conf/."""
+    return [*config_dirs(), conf_dir()]
+
+
 def groups() -> list[str]:
-    return sorted(p.name for p in conf_dir().iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    found = {p.name for p in conf_dir().iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    for d in config_dirs():  # a user dir's folder is a group when it holds a config
+        found |= {p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+                  and any(p.glob("*.yaml"))}
+    return sorted(found)
 
 
 def choices(group: str) -> list[str]:
     """Options of a config group; files starting with '_' are shared fragments, not choices."""
-    d = conf_dir() / group
-    return sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_")) if d.is_dir() else []
+    return sorted({p.stem for d in _search() if (d / group).is_dir() for p in (d / group).glob("*.yaml")
+                   if not p.stem.startswith("_")})
+
+
+def config_file(group: str, choice: str) -> Path | None:
+    """The file ``group=choice`` composes: the first on the search path (a user's shadows dlx's)."""
+    return next((d / group / f"{choice}.yaml" for d in _search() if (d / group / f"{choice}.yaml").is_file()),
+                None)
 
 
 def describe(group: str, choice: str) -> str:
     """The one-line description: the first comment line of the YAML file."""
-    path = conf_dir() / group / f"{choice}.yaml"
-    for line in path.read_text().splitlines():
+    path = config_file(group, choice)
+    for line in path.read_text().splitlines() if path is not None else []:
         if line.startswith("#") and not line.startswith("# @"):  # skip Hydra's '# @package' header
             return line.lstrip("#").strip()
     return ""
@@ -115,15 +218,52 @@ def _leaf_keys(cfg, prefix: str = "") -> list[str]:
 
 
 def _raw_compose(command: str, overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    """Hydra's composition. ``experiment=X`` on a command with no preset slot appends the preset (as
+    ``+experiment=X`` would); a group choice given by ``_target_`` without a ``name`` is named after its
+    file (run names and tables show it)."""
+    from hydra.errors import ConfigCompositionException
 
     if not (conf_dir() / f"{command}.yaml").is_file():
         raise DlxError(f"no config for command '{command}'")
+    try:
+        cfg = _hydra_compose(command, overrides)
+    except ConfigCompositionException as err:
+        if "Could not override 'experiment'" not in str(err):
+            raise
+        overrides = [f"+{ov}" if _split(ov)[0] == "experiment" and not ov.startswith(("+", "~")) else ov
+                     for ov in overrides]
+        cfg = _hydra_compose(command, overrides)
+    return cfg
+
+
+def _hydra_compose(command: str, overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import DictConfig, open_dict
+
+    dirs = config_dirs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="dlx"):
-        return hydra_compose(config_name=command, overrides=list(overrides))
+        if dirs:  # Hydra's search path with the user's dirs in front of conf/ (the "main" entry)
+            from hydra._internal.hydra import Hydra
+            from hydra._internal.utils import create_config_search_path
+            from hydra.core.config_search_path import SearchPathQuery
+
+            path = create_config_search_path(str(conf_dir()))
+            for d in dirs:
+                path.prepend("dlx-user", str(d), anchor=SearchPathQuery(provider="main"))
+            GlobalHydra.instance().clear()
+            Hydra.create_main_hydra2(task_name="dlx", config_search_path=path)
+        cfg = hydra_compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
+    picked = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+        for group, choice in picked.items():
+            node = cfg.get(group) if "/" not in group and isinstance(choice, str) else None
+            if isinstance(node, DictConfig) and "_target_" in node and "name" not in node:
+                node["name"] = choice
+    return cfg
 
 
 def _check_types(cfg, base, overrides: list[str]) -> None:
@@ -152,13 +292,13 @@ def _check_types(cfg, base, overrides: list[str]) -> None:
             raise DlxError(f"{key} expects {type(old).__name__}, got {new!r}")
 
 
-_BASES: dict[tuple, object] = {}  # (conf dir, command, group overrides) -> Hydra's composition
+_BASES: dict[tuple, object] = {}  # (search path, command, group overrides) -> Hydra's composition
 
 
 def _base(command: str, group_only: list[str]):
     """Hydra's composition of ``command`` with its group overrides, composed once per process (a sweep
     composes every child, and each composition reads and merges the whole defaults tree: ~0.1 s)."""
-    key = (str(conf_dir()), command, tuple(group_only))
+    key = (tuple(str(d) for d in _search()), command, tuple(group_only))
     if key not in _BASES:
         _BASES[key] = _raw_compose(command, group_only)
     return _BASES[key]
@@ -282,9 +422,15 @@ def quote(text: str) -> str:
 
 
 def to_yaml(cfg) -> str:
+    """The resolved config as plain YAML; composed with user config dirs, a first comment line records them
+    (a run's config.yaml: ``dlx eval``, ``dlx status`` and a resume re-compose with them)."""
+    import json
+
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_yaml(cfg, resolve=True)
+    dirs = config_dirs()
+    head = f"{RECORD}{json.dumps([str(d) for d in dirs])}\n" if dirs else ""
+    return head + OmegaConf.to_yaml(cfg, resolve=True)
 
 
 def flatten(cfg, prefix: str = "") -> dict:

@@ -74,6 +74,8 @@ def _key(override: str) -> str:
 def config_reason(cfg) -> str | None:
     """Why a child with this composed config cannot stack (None: it can, as far as the config tells)."""
     model, prec = cfg.get("model", {}), cfg.get("precision", {})
+    if model.get("_target_") is not None:  # the user's own module, whatever its name: no stacked form
+        return f"model '{model.get('name')}' is the user's ({model.get('_target_')}): it has no stacked form"
     if model.get("name") not in MODELS:
         return f"model '{model.get('name')}' has no stacked form (stacked: {', '.join(MODELS)})"
     if float(model.get("dropout", 0) or 0) > 0:

@@ -26,11 +26,37 @@ for _cls in (Classify, Binary, Regress):
 # tasks in modules of their own register themselves on import (explicit, after register_task exists)
 from dlx.tasks import forecast, lm, multitask, rank  # noqa: E402, F401
 
+ENTRY_POINTS = "dlx.tasks"  # [project.entry-points."dlx.tasks"] name = "package.module:TaskClass"
+
+
+def _entry_point(name) -> type[Task] | None:
+    """A Task subclass an installed package registers under ``name`` (read only when ``name`` is not built
+    in), registered here on first use; None when there is none."""
+    from importlib.metadata import entry_points
+
+    if not isinstance(name, str):
+        return None
+    found = [ep for ep in entry_points(group=ENTRY_POINTS) if ep.name == name]
+    if not found:
+        return None
+    try:
+        cls = found[0].load()
+    except Exception as err:
+        msg = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        raise DlxError(f"task '{name}': loading entry point {found[0].value} failed: {msg}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise DlxError(f"task '{name}': entry point {found[0].value} is not a dlx.tasks.Task subclass")
+    TASKS[name] = cls
+    return cls
+
 
 def build_task(cfg, meta=None) -> Task:
     name = cfg.get("name")
-    if name not in TASKS:
-        raise DlxError(f"unknown task '{name}' (choose from: {', '.join(sorted(TASKS))})")
+    if name not in TASKS and _entry_point(name) is None:
+        from importlib.metadata import entry_points
+
+        known = sorted(set(TASKS) | {ep.name for ep in entry_points(group=ENTRY_POINTS)})
+        raise DlxError(f"unknown task '{name}' (choose from: {', '.join(known)})")
     cls = TASKS[name]
     if meta is not None and meta.task not in cls.accepts:
         fits = [n for n, c in sorted(TASKS.items()) if meta.task in c.accepts]
