@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,track]"
+	$(PY) -m pip install -q -e ".[dev,track,parquet]"
 	touch $(STAMP)
 
 install: $(STAMP)

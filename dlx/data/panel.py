@@ -12,8 +12,15 @@
   summed to hourly: the readings stamped H:15, H:30, H:45 and H+1:00 make hour H). A client's leading zeros
   (before its meter started) are missing values.
 - ``panel_csv``: a long CSV under ``data.root`` with columns ``item_id,timestamp,target`` (plus optional
-  ``cat_*`` static categories and ``feat_*`` time-varying covariates), at frequency ``data.freq``. An empty
-  target is a missing value; anything else unreadable is an error naming the line.
+  ``cat_*`` static categories and ``feat_*`` time-varying covariates). An empty target is a missing value;
+  anything else unreadable is an error naming the line. The frequency (``infer_freq``) is the most common
+  spacing between consecutive distinct timestamps of all items together: 1 hour -> H, 1 day -> D, 7 days
+  -> W, 28-31 days -> M, 89-92 days -> Q, 365-366 days -> Y; any other spacing is refused. A ``data.freq``
+  that contradicts the timestamps (finer than their spacing: most consecutive distinct timestamps more
+  than one step apart) is refused, naming both; a coarser one combines readings with ``data.aggregate``.
+  Without ``data.aggregate``, every timestamp must sit on the grid of the others (the same offset into its
+  period, from its start or from its end): one that does not, which no step of the series can hold, is an
+  error naming its line. Periods on the grid with no row are missing values.
 """
 
 from __future__ import annotations
@@ -171,8 +178,73 @@ def build_electricity(cfg):
     return make_bundle(Panel("electricity", parse_freq("H"), start, target, names), cfg)
 
 
-def read_long_csv(path: Path, freq, aggregate: str | None = None) -> Panel:
-    """A long CSV (item_id,timestamp,target[,cat_*][,feat_*]) -> a Panel on the grid of ``freq``."""
+# the spacings a frequency is inferred from (most common gap between consecutive distinct timestamps)
+SPACINGS = (("H", 1 / 24, 1 / 24), ("D", 1, 1), ("W", 7, 7), ("M", 28, 31), ("Q", 89, 92), ("Y", 365, 366))
+
+
+def _spacing(stamps):
+    """The most common gap between consecutive distinct timestamps (the smallest on a tie), or None."""
+    import pandas as pd
+
+    t = np.unique(pd.DatetimeIndex(stamps).as_unit("ns").asi8)
+    if len(t) < 2:
+        return None
+    gaps, counts = np.unique(np.diff(t), return_counts=True)
+    return pd.Timedelta(int(gaps[np.argmax(counts)]), unit="ns")
+
+
+def infer_freq(stamps):
+    """(the Freq of ``stamps`` or None, their most common spacing as a Timedelta or None)."""
+    gap = _spacing(stamps)
+    if gap is None:
+        return None, None
+    days = gap.total_seconds() / 86400
+    for code, lo, hi in SPACINGS:
+        if lo - 1e-9 <= days <= hi + 1e-9:
+            return parse_freq(code), gap
+    return None, gap
+
+
+def _step_mode(per) -> int:
+    """The most common number of steps between consecutive distinct periods (1 when there is one period)."""
+    pos = np.unique(np.asarray(per.asi8, np.int64))
+    if len(pos) < 2:
+        return 1
+    steps, counts = np.unique(np.diff(pos), return_counts=True)
+    return int(steps[np.argmax(counts)])
+
+
+def _off_grid(stamps, per) -> int | None:
+    """Index of the first timestamp off the grid of the others, or None when all share one offset into
+    their period (from its start, or from its end: month-end stamps). Off the grid: an offset other than
+    the most common one, measured from whichever edge most rows agree on."""
+    import pandas as pd
+
+    ts = pd.DatetimeIndex(stamps).as_unit("ns").asi8
+    best = None
+    for off in (ts - per.start_time.as_unit("ns").asi8, (per + 1).start_time.as_unit("ns").asi8 - ts):
+        vals, counts = np.unique(off, return_counts=True)
+        if len(vals) == 1:
+            return None
+        if best is None or counts.max() > best[2]:
+            best = (off, vals[np.argmax(counts)], counts.max())
+    off, mode, _ = best
+    return int(np.flatnonzero(off != mode)[0])
+
+
+def _describe(gap) -> str:
+    """A Timedelta in words: '1 day', '2 hours', '15 minutes'."""
+    sec = gap.total_seconds()
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if sec >= n and sec % n == 0:
+            k = int(sec // n)
+            return f"{k} {unit}{'s' if k != 1 else ''}"
+    return str(gap)
+
+
+def read_long_csv(path: Path, freq=None, aggregate: str | None = None) -> Panel:
+    """A long CSV (item_id,timestamp,target[,cat_*][,feat_*]) -> a Panel on the grid of ``freq`` (a Freq,
+    or None: inferred from the timestamps; the module docstring has the rules)."""
     import pandas as pd
 
     try:
@@ -208,7 +280,30 @@ def read_long_csv(path: Path, freq, aggregate: str | None = None) -> Panel:
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise DlxError(f"{path}, line {line[i]}: covariate {c}={df[c].iloc[i]!r} is not a number")
         df[c] = num
+    inferred, gap = infer_freq(stamps)
+    if freq is None:
+        if inferred is None:
+            if gap is None:
+                raise DlxError(f"{path}: every row has the same timestamp {stamps.iloc[0]}: no frequency to "
+                               "infer (give data.freq)")
+            raise DlxError(f"{path}: the timestamps are {_describe(gap)} apart (their most common "
+                           "spacing); dlx forecasts hourly, daily, weekly, monthly, quarterly or yearly "
+                           "series: give data.freq=H|D|W|M|Q|Y with data.aggregate=sum|mean to combine finer "
+                           "readings")
+        freq = inferred
     per = to_periods(stamps, freq)
+    if _step_mode(per) > 1:
+        spaced = inferred.label if inferred is not None else f"{_describe(gap)} apart"
+        fix = f", or give data.freq={inferred.code}" if inferred is not None else ""
+        raise DlxError(f"data.freq={freq.code} ({freq.label}) contradicts the timestamps of {path.name}, "
+                       f"which are {spaced} (most are {_describe(gap)} apart); leave data.freq out to use "
+                       f"the inferred frequency{fix}")
+    if aggregate is None:
+        i = _off_grid(stamps, per)
+        if i is not None:
+            raise DlxError(f"{path}, line {line[i]}: timestamp {df.timestamp.iloc[i]!r} is off the "
+                           f"{freq.label} grid of the other rows (no step of the series can hold it); fix "
+                           f"it, or set data.aggregate=sum|mean to combine the readings of each period")
     first = per.min()
     pos = np.asarray([(p - first).n for p in per], np.int64)
     items = list(dict.fromkeys(df.item_id))
@@ -251,7 +346,8 @@ def read_long_csv(path: Path, freq, aggregate: str | None = None) -> Panel:
 @register_data("panel_csv")
 def build_panel_csv(cfg):
     refuse_class_keys(cfg, "panel_csv")
-    freq = parse_freq(_opt(cfg, "freq", "H"))
+    given = _opt(cfg, "freq")
+    freq = None if given is None else parse_freq(given)  # null: inferred from the timestamps
     path = _file(cfg, "panel.csv", "a long CSV item_id,timestamp,target")
     agg = _opt(cfg, "aggregate")
     if agg not in (None, "sum", "mean"):

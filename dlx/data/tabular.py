@@ -1,9 +1,13 @@
 """Shared steps for feature tables that are not multi-class image data (regression targets, binary
 labels): a seeded test split, validation carve-out, a training subset, standardization with
 training-split statistics, tensors. Regression targets are standardized too; ``meta.extra['target_std']``
-lets the task report errors in the target's own units."""
+lets the task report errors in the target's own units. A table that is not numbers yet (a user's file with
+text columns or empty cells) passes an ``encode``r, fitted on the final training rows like the
+standardization (dlx/data/table_file.py)."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,18 +33,38 @@ def refuse_class_keys(cfg, name: str) -> None:
         raise DlxError(f"data.augment is for images; '{name}' is a feature table")
 
 
-def table_bundle(cfg, x: np.ndarray, y: np.ndarray, meta: Meta, x_test=None, y_test=None) -> DataBundle:
-    """Split (when no test set is given), subset, standardize and tensorize one table (CPU tensors)."""
+class Encoder(Protocol):
+    """Turns raw table rows into a float matrix: ``fit(train_rows)`` learns what it needs (categories,
+    medians), ``transform(rows)`` applies it to any split, ``names`` are the output columns."""
+
+    names: list[str]
+
+    def fit(self, rows) -> Encoder: ...
+
+    def transform(self, rows) -> np.ndarray: ...
+
+
+def rows_of(x, idx):
+    """Rows ``idx`` of an array or a pandas DataFrame."""
+    return x.iloc[idx] if hasattr(x, "iloc") else x[idx]
+
+
+def table_bundle(cfg, x, y: np.ndarray, meta: Meta, x_test=None, y_test=None,
+                 encode: Encoder | None = None) -> DataBundle:
+    """Split (when no test set is given), subset, standardize and tensorize one table (CPU tensors).
+    With ``encode``, ``x`` and ``x_test`` are raw rows (a DataFrame): the encoder is fitted on the training
+    rows left after the validation carve-out and subset, every split is encoded with it, and
+    ``meta.input_shape``/``feature_names`` are set from its output."""
     refuse_class_keys(cfg, meta.name)
     binary = meta.task == "binary"
-    x, y = np.asarray(x, np.float32), np.asarray(y)
+    x, y = (x if encode is not None else np.asarray(x, np.float32)), np.asarray(y)
     if x_test is None:
         frac = float(opt(cfg, "test_fraction", 0.25))
         if not 0.0 < frac < 1.0:
             raise DlxError(f"data.test_fraction must be in (0, 1), got {frac}")
         split_seed = int(opt(cfg, "split_seed", 0))
         te, tr = pick(len(y), int(round(frac * len(y))), split_seed, y if binary else None)
-        x, y, x_test, y_test = x[tr], y[tr], x[te], y[te]
+        x, y, x_test, y_test = rows_of(x, tr), y[tr], rows_of(x, te), y[te]
     seed = int(opt(cfg, "subset_seed", 0))
     frac = float(opt(cfg, "val_fraction", 0.0))
     if not 0.0 <= frac < 1.0:
@@ -48,13 +72,18 @@ def table_bundle(cfg, x: np.ndarray, y: np.ndarray, meta: Meta, x_test=None, y_t
     x_val = y_val = None
     if round(frac * len(y)) > 0:
         va, tr = pick(len(y), int(round(frac * len(y))), seed, y if binary else None)
-        x, y, x_val, y_val = x[tr], y[tr], x[va], y[va]
+        x, y, x_val, y_val = rows_of(x, tr), y[tr], rows_of(x, va), y[va]
     n_train = opt(cfg, "n_train")
     if n_train is not None:
         if not 2 <= int(n_train) <= len(y):
             raise DlxError(f"data.n_train={int(n_train)} must be between 2 and the {len(y)} training rows")
         keep, _ = pick(len(y), int(n_train), seed, y if binary else None)
-        x, y = x[keep], y[keep]
+        x, y = rows_of(x, keep), y[keep]
+    if encode is not None:
+        encode.fit(x)
+        x, x_test = encode.transform(x), encode.transform(x_test)
+        x_val = None if x_val is None else encode.transform(x_val)
+        meta.input_shape, meta.feature_names = (x.shape[1],), list(encode.names)
     if opt(cfg, "normalize", True):
         mean, std = norm_stats(x)
         x, x_test = (x - mean) / std, (np.asarray(x_test, np.float32) - mean) / std
