@@ -147,3 +147,14 @@ def test_refused_settings_leave_no_directory_and_a_failure_during_the_run_is_rec
     summary = json.loads((tmp_path / "train" / "bad" / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] == "RuntimeError: disk on fire"
     assert summary["error_type"] == "RuntimeError"
+
+
+def test_the_readme_lists_every_config_choice_as_conf_has_it():
+    """README's list of choices is generated from conf/ (python -m dlx.choices): it cannot drift."""
+    from pathlib import Path
+
+    from dlx.choices import BEGIN, END, markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index(BEGIN):readme.index(END) + len(END)]
+    assert block == markdown(), "README's choices are stale: paste `python -m dlx.choices` over them"
