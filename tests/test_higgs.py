@@ -172,7 +172,7 @@ def test_control_keeps_each_objects_class_distribution_and_removes_the_masses():
     assert abs(window(xc, (y == 1) & two_c) - window(xc, (y == 0) & two_c)) < 0.08
 
 
-def test_control_is_a_data_switch():
+def test_control_is_a_data_switch(tmp_path):
     def bundle(*ov):
         return build_data(compose("train", ["data=higgs", "task=binary", "data.normalize=false",
                                             "data.n=200", "data.n_test=100", *ov]).data)
@@ -182,8 +182,10 @@ def test_control_is_a_data_switch():
     assert c.meta.extra["particles"] == "shuffled"
     with pytest.raises(DlxError, match="unknown data.particles"):
         bundle("data.particles=mixed")
+    real = tmp_path / "HIGGS.csv"  # a real file: the control still refuses it (it shuffles generated events)
+    real.write_text("1,0.5\n")
     with pytest.raises(DlxError, match="needs the generator"):
-        bundle("data.particles=shuffled", "data.root=/nonexistent")
+        bundle("data.particles=shuffled", f"data.root={real}")
 
 
 # ---------------------------------------------------------------- the real file
