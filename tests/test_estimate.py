@@ -14,7 +14,7 @@ def seconds(out: str) -> float:
     return float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)]
 
 
-def test_a_sweep_estimate_is_within_a_factor_of_two_and_writes_nothing(run_cli, tmp_path):
+def test_a_sweep_estimate_is_within_a_factor_of_three_and_writes_nothing(run_cli, tmp_path):
     """Two widths of one MLP: planned as one zero-padded stack, priced as one (its steps timed together)."""
     args = ["sweep", "grid", "model.width=64,128", "trainer.epochs=60", "trainer.threads=1",
             "launcher=inline", "--out", str(tmp_path), "--name", "g"]
