@@ -217,53 +217,15 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
                          ("trainer.resume=true",))
 
 
-RESUME_FIXED = ("model", "data", "task", "optimizer", "precision", "seed")  # what a resume may not change
-
-
 def _resume_config(out: Path, name: str, overrides):
-    """`dlx train trainer.resume=true --name R [overrides]`: the run continues as it was started — its
-    recorded overrides, then the new ones (e.g. more trainer.epochs). A new override that would change
-    what was trained (model, data, task, optimizer, precision, seed), or ask for fewer epochs than were
-    done, is refused before anything is written, so config.yaml stays true to the weights beside it."""
-    from omegaconf import OmegaConf
-
-    from dlx.config import compose
-    from dlx.runs import read_overrides, read_summary, resolve_dir
+    """`dlx train trainer.resume=true --name R`: R's recorded overrides plus the new ones, checked
+    (dlx/experiments/train/experiment.py: resume_config)."""
+    from dlx.experiments.train.experiment import resume_config
+    from dlx.runs import resolve_dir
 
     run_dir = resolve_dir(out, "train", name, reuse=True)
     _config_dir(None, run_dir)
-    if not (run_dir / "overrides.yaml").is_file() or not (run_dir / "config.yaml").is_file():
-        return list(overrides or []), compose("train", overrides or [])  # refused later: no checkpoint
-
-    def key(o: str) -> str:
-        return o.split("=", 1)[0].lstrip("+~")
-
-    given = list(overrides or [])
-    keys = {key(o) for o in given}
-    merged = [o for o in read_overrides(run_dir) if key(o) not in keys] + given
-    cfg = compose("train", merged)
-    old = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
-    new = OmegaConf.to_container(cfg, resolve=True)
-    for section in RESUME_FIXED:
-        a, b = _flat(old.get(section), section), _flat(new.get(section), section)
-        for k in sorted(set(a) | set(b), key=lambda k: (not k.endswith(".name"), k)):  # the choice first
-            if a.get(k) != b.get(k):
-                raise DlxError(f"trainer.resume=true cannot change {k} (the run was trained with "
-                               f"{a.get(k)!r}, this asks {b.get(k)!r}): a resume continues {run_dir} as it "
-                               "was started; drop that override, or train a new run")
-    done = read_summary(run_dir).get("epochs")
-    target = cfg.trainer.get("epochs")
-    if cfg.trainer.get("steps") is None and isinstance(done, int) and target is not None and \
-            int(target) < done:
-        raise DlxError(f"trainer.epochs={target} is fewer than the {done} epochs {run_dir} has trained; a "
-                       "resume trains on (give more epochs, or leave trainer.epochs out)")
-    return merged, cfg
-
-
-def _flat(value, prefix: str) -> dict:
-    if isinstance(value, dict):
-        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}.{key}").items()}
-    return {prefix: value}
+    return resume_config(run_dir, list(overrides or []))
 
 
 @app.command(short_help="Fit one scikit-learn baseline, scored like train")

@@ -82,6 +82,46 @@ def run(cfg, run: Run, draw: bool = True) -> dict:
     return result
 
 
+RESUME_FIXED = ("model", "data", "task", "optimizer", "precision", "seed")  # what a resume may not change
+
+
+def resume_config(run_dir: Path, given: list[str]):
+    """The (overrides, cfg) a resume of ``run_dir`` trains with: its recorded overrides, then the new ones
+    (e.g. more trainer.epochs). A new override that would change what was trained (model, data, task,
+    optimizer, precision, seed), or ask for fewer epochs than were done, is refused before anything is
+    written, so config.yaml stays true to the weights beside it."""
+    from omegaconf import OmegaConf
+
+    from dlx.config import compose, flatten
+    from dlx.runs import read_overrides, read_summary
+
+    if not (run_dir / "overrides.yaml").is_file() or not (run_dir / "config.yaml").is_file():
+        return given, compose("train", given)  # refused later: there is no checkpoint to resume
+
+    def key(o: str) -> str:
+        return o.split("=", 1)[0].lstrip("+~")
+
+    keys = {key(o) for o in given}
+    merged = [o for o in read_overrides(run_dir) if key(o) not in keys] + given
+    cfg = compose("train", merged)
+    old = flatten(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False))
+    new = flatten(cfg)
+    fixed = sorted({k for k in (*old, *new) if k.split(".")[0] in RESUME_FIXED},
+                   key=lambda k: (not k.endswith(".name"), k))  # a changed choice is named first
+    for k in fixed:
+        if old.get(k) != new.get(k):
+            raise DlxError(f"trainer.resume=true cannot change {k} (the run was trained with {old.get(k)!r}, "
+                           f"this asks {new.get(k)!r}): a resume continues {run_dir} as it was started; "
+                           "drop that override, or train a new run")
+    done = read_summary(run_dir).get("epochs")
+    target = cfg.trainer.get("epochs")
+    if cfg.trainer.get("steps") is None and isinstance(done, int) and target is not None and \
+            int(target) < done:
+        raise DlxError(f"trainer.epochs={target} is fewer than the {done} epochs {run_dir} has trained; a "
+                       "resume trains on (give more epochs, or leave trainer.epochs out)")
+    return merged, cfg
+
+
 def check_checkpoint(path: Path, model) -> None:
     """The checkpoint can be read and its weights fit ``model`` (loaded into a copy: the model is left
     as built, so training from it is unchanged)."""
