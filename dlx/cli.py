@@ -1,7 +1,9 @@
 """The dlx command line. Commands are thin: compose a config, call a registered experiment, print a table.
 
 Nothing heavy is imported at module level: `dlx --help`, `dlx reproduce --help` and `dlx list` never load
-torch. Papers come from the experiment registry (dlx/experiments/), so adding one never touches this file.
+torch. Papers come from the experiment registry (dlx/registry.py), so adding one never touches this file:
+`dlx reproduce <paper>` and a paper's other spellings (`dlx bench`, `dlx sweep double-descent`, ...) are
+generated from its record, and every spelling writes to the paper's one output tree.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import typer
 
 from dlx.errors import DlxError
-from dlx.experiments.registry import EXPERIMENTS, canonical, papers
+from dlx.registry import experiments, find, papers
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT,
@@ -190,7 +192,8 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
         overrides, cfg = _resume_config(out, name, overrides)
     if estimate:
         return _estimate("train", cfg, overrides)
-    from dlx.experiments import get
+    from dlx.launch import launch
+    from dlx.registry import get
     from dlx.runs import Run, default_name
     from dlx.train import distributed
 
@@ -205,7 +208,7 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
         if run is not None and distributed.world() > 1:
             run.open()  # the directory's final name (an automatic one may move on) before ranks share it
         run_dir = Path(distributed.broadcast_str(str(run.dir) if main else None))
-        summary = get("train").run(cfg, run or Run(run_dir, "train"))
+        summary = launch(get("train"), cfg, run or Run(run_dir, "train"))
     finally:
         distributed.shutdown()
     if main:
@@ -219,8 +222,8 @@ def train(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | 
 
 def _resume_config(out: Path, name: str, overrides):
     """`dlx train trainer.resume=true --name R`: R's recorded overrides plus the new ones, checked
-    (dlx/experiments/train/experiment.py: resume_config)."""
-    from dlx.experiments.train.experiment import resume_config
+    (dlx/kinds/train/experiment.py: resume_config)."""
+    from dlx.kinds.train.experiment import resume_config
     from dlx.runs import resolve_dir
 
     run_dir = resolve_dir(out, "train", name, reuse=True)
@@ -234,12 +237,13 @@ def fit(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | No
     """Fit one non-torch baseline (baseline=logistic|ridge|gbt) on a dataset and task, scored like train."""
     _config_dir(config_dir)
     cfg = _compose("fit", overrides, cfg_only)
-    from dlx.experiments import get
+    from dlx.launch import launch
+    from dlx.registry import get
     from dlx.runs import default_name
 
     label = default_name(cfg.baseline.name, cfg.data.name, cfg.task.name)
     run = _open_run(out, "fit", name, label, "fit", cfg, overrides, resumable=False)
-    summary = get("fit").run(cfg, run)
+    summary = launch(get("fit"), cfg, run)
     _console().print(f"run directory: {run.dir}", _single_run_table("dlx fit", summary))
 
 
@@ -248,7 +252,7 @@ def forecast(overrides: list[str] | None = FORECAST_OVERRIDES, out: Path = OUT, 
              cfg_only: bool = CFG, config_dir: Path | None = CONFIG_DIR):
     """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
     _config_dir(config_dir)
-    run_experiment("forecast", "forecast", overrides, out, name, cfg_only, "")
+    run_experiment("forecast", overrides, out, name, cfg_only, "")
 
 
 @app.command("eval", short_help="Evaluate a train run's checkpoint on a split")
@@ -258,7 +262,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
           config_dir: Path | None = CONFIG_DIR):
     """Evaluate a trained run's checkpoint (weights_only) on a dataset split; writes eval_<split>.json."""
     _config_dir(config_dir, run_dir)
-    from dlx.experiments.train.experiment import evaluate_run
+    from dlx.kinds.train.experiment import evaluate_run
     from dlx.tables import metrics_table
 
     result = evaluate_run(run_dir, overrides or [], split)
@@ -269,7 +273,7 @@ def eval_(run_dir: Path = typer.Argument(..., help="A dlx train run directory"),
 @app.command(short_help="Redraw a run's figures from its tables alone")
 def plot(path: Path = typer.Argument(..., help="A run directory (any kind) holding summary.json")):
     """Redraw a run's figures from its tables alone (never retrains)."""
-    from dlx.experiments import plot_run
+    from dlx.registry import plot_run
 
     if not (path / "summary.json").is_file():
         raise DlxError(f"{path} is not a dlx run directory (no summary.json)")
@@ -293,10 +297,9 @@ def list_(group: str | None = typer.Argument(None, help="A config group (e.g. mo
 
     if group == "experiments":
         rows = []
-        for exp in sorted(EXPERIMENTS.values(), key=lambda e: (not e.paper, e.name)):
-            how = f"dlx reproduce {_spelling(exp.name)}" if exp.paper else f"dlx {exp.command}"
-            if exp.paper and exp.command != "reproduce":
-                how += f" | dlx {exp.command}"
+        for exp in sorted(experiments().values(), key=lambda e: (not e.paper, e.name)):
+            how = " | ".join(f"dlx {c} {_spelling(exp.name)}" if c == "reproduce" else f"dlx {c}"
+                             for c in exp.commands)
             what = f"{exp.cite}: {exp.claim}" if exp.paper else exp.title
             rows.append((exp.name, f"{how} — {what}"))
         typer.echo(_listing("experiments", rows))
@@ -330,31 +333,42 @@ def _listing(heading: str, rows: list[tuple[str, str]]) -> str:
 def _estimate(experiment: str, cfg, overrides) -> None:
     """Print what running ``cfg`` would cost (dlx/estimate.py) and stop: nothing is written."""
     from dlx.estimate import describe
-    from dlx.experiments import get
+    from dlx.registry import get
 
     typer.echo(describe(get(experiment).cost(cfg, list(overrides or []), say=_say)))
 
 
-def run_experiment(command: str, experiment: str, overrides: list[str] | None, out: Path, name: str | None,
+def _tree(out: Path, exp, name: str | None) -> str:
+    """The output tree of ``exp`` (one per experiment, whichever command ran it); a --name that exists
+    only in a tree an older dlx wrote (e.g. outputs/sweep/ for double descent) is continued there."""
+    if name is not None and not (Path(out) / exp.tree / name).exists():
+        for old in dict.fromkeys(c.split()[0] for c in exp.commands[1:]):
+            if (Path(out) / old / name / "summary.json").is_file():
+                return old
+    return exp.tree
+
+
+def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name: str | None,
                    cfg_only: bool, label: str, estimate: bool = False, controls: bool = False) -> None:
-    """Shared path of every experiment command: compose its config, open the run directory, run it under
-    the one lifecycle record (failed/interrupted), print its table and headline; with ``controls``, then
-    run the paper's negative control into <run>/control and record its verdicts beside the claims."""
-    from dlx.experiments import get
+    """Shared path of every experiment command: compose its config, open the run directory in the
+    experiment's output tree, launch it (dlx/launch.py), print its table and headline; with ``controls``,
+    then run the paper's negative control into <run>/control and record its verdicts beside the claims."""
+    from dlx.launch import launch
+    from dlx.registry import get
     from dlx.runs import default_name, read_json
 
     exp = get(experiment)
-    if name is not None and (Path(out) / command / name / "config.yaml").is_file():
-        _config_dir(None, Path(out) / command / name)  # resuming: compose as it was composed
+    tree = _tree(out, exp, name)
+    if name is not None and (Path(out) / tree / name / "config.yaml").is_file():
+        _config_dir(None, Path(out) / tree / name)  # resuming: compose as it was composed
     cfg = _compose(exp.name, overrides, cfg_only)
     if estimate:
         return _estimate(exp.name, cfg, overrides)
     resumable = exp.sweep is not None
-    run = _open_run(out, command, name, default_name(label or exp.name), exp.name, cfg, overrides,
+    run = _open_run(out, tree, name, default_name(label or exp.name), exp.name, cfg, overrides,
                     resumable=resumable, shared=resumable)
     try:
-        with run.recording():
-            df = exp.run(cfg, run)
+        df = launch(exp, cfg, run)
     except KeyboardInterrupt:
         if not run.opened:
             raise
@@ -363,8 +377,8 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
         _interrupted(run.dir, resumable)
     from dlx.tables import frame_table
 
-    _console().print(f"run directory: {run.dir}",
-                     frame_table(f"dlx {command} {label}".strip(), df, list(exp.table_columns) or None))
+    title = f"dlx reproduce {_spelling(exp.name)}" if exp.paper else f"dlx {exp.commands[0]}"
+    _console().print(f"run directory: {run.dir}", frame_table(title, df, list(exp.table_columns) or None))
     summary = read_json(run.dir / "summary.json")
     if controls and summary.get("status") == "completed":
         summary = _run_control(exp, run.dir, overrides)
@@ -375,8 +389,8 @@ def run_experiment(command: str, experiment: str, overrides: list[str] | None, o
 
 
 def _run_control(exp, run_dir: Path, overrides) -> dict:
-    """--controls: the paper's negative control beside the finished default (dlx/experiments/controls.py)."""
-    from dlx.experiments.controls import has_control, merge, run_control
+    """--controls: the paper's negative control beside the finished default (dlx/claims/controls.py)."""
+    from dlx.claims.controls import has_control, merge, run_control
     from dlx.runs import read_json
 
     if not has_control(exp):
@@ -414,25 +428,6 @@ def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
     raise typer.Exit(1)
 
 
-@app.command(short_help="Measure speed (the PyTorch paper's claims)")
-def bench(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-          cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
-    """Measure speed: Table-1-like throughput per mode, dlx's loop vs a hand-written one (and Lightning),
-    shared-memory multiprocessing."""
-    _config_dir(config_dir)
-    run_experiment("bench", "bench", overrides, out, name, cfg_only, "bench", estimate)
-
-
-@sweep_app.command("double-descent", short_help="Model-, epoch- and sample-wise double descent")
-def sweep_double_descent(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
-                         cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
-                         estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
-    """Model-, epoch- and sample-wise double descent (presets: experiment=double_descent_mnist1d|...)."""
-    _config_dir(config_dir)
-    run_experiment("sweep", "double_descent", _sweep_flags(overrides, detach, fail_fast), out, name,
-                   cfg_only, "double-descent", estimate)
-
-
 @sweep_app.command("grid", short_help="Any overrides as a grid of child runs")
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
@@ -442,13 +437,13 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
     (children are train runs; sweep.child=fit makes them baseline fits)."""
     _config_dir(config_dir)
     from dlx.config import quote
-    from dlx.experiments.grid.experiment import is_axis
+    from dlx.kinds.grid.experiment import is_axis
 
     overrides = _sweep_flags(overrides, detach, fail_fast)
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
     extra = [f"sweep.axes=[{','.join(quote(a) for a in axes)}]"] + (["sweep.zip=true"] if zipped else [])
-    run_experiment("sweep", "grid", fixed + extra, out, name, cfg_only, "grid", estimate)
+    run_experiment("grid", fixed + extra, out, name, cfg_only, "grid", estimate)
 
 
 @app.command(short_help="Show a run's or a sweep's status")
@@ -474,13 +469,35 @@ def status(path: Path = typer.Argument(..., help="A run or sweep directory"),
     _exit_if_failed(summary, path, retry=table is not None)
 
 
-@app.command("detect-adversarial", short_help="Detect adversarial inputs (I-defender)")
-def detect_adversarial(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+def _alias(exp, command: str) -> None:
+    """`dlx <command>`: another spelling of `dlx reproduce <paper>` (same config, same output tree)."""
+    words = command.split()
+    parent = sweep_app if words[0] == "sweep" else app
+    name = words[-1]
+    doc = f"{exp.title}: {exp.claim} (the same run as dlx reproduce {_spelling(exp.name)})."
+    short = f"{exp.claim[:1].upper()}{exp.claim[1:]} ({exp.cite.split(',')[0]})"
+
+    if exp.sweep is not None:
+        def command_fn(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+                       cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
+                       estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
+            _config_dir(config_dir)
+            run_experiment(exp.name, _sweep_flags(overrides, detach, fail_fast), out, name, cfg_only,
+                           _spelling(exp.name), estimate)
+    else:
+        def command_fn(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                        cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
-    """I-defender and baseline detectors against FGSM, BIM, PGD, DeepFool and CW attacks
-    (the same run as dlx reproduce idefender)."""
-    _config_dir(config_dir)
-    run_experiment("detect-adversarial", "idefender", overrides, out, name, cfg_only, "idefender", estimate)
+            _config_dir(config_dir)
+            run_experiment(exp.name, overrides, out, name, cfg_only, _spelling(exp.name), estimate)
+
+    command_fn.__doc__ = doc
+    parent.command(name, short_help=short, help=doc)(command_fn)
+
+
+for _exp in papers():
+    for _command in _exp.commands:
+        if _command != "reproduce":
+            _alias(_exp, _command)
 
 
 def _paper_lines(exp) -> str:
@@ -515,20 +532,20 @@ def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
         return reproduce_all(overrides, out, name, only, skip, controls)
     if only or skip:
         raise DlxError("--only and --skip go with 'dlx reproduce all'")
-    exp = EXPERIMENTS.get(canonical(paper))
+    exp = find(paper)
     if exp is None or not exp.paper:
         known = ", ".join(_spelling(e.name) for e in papers())
         raise DlxError(f"unknown paper '{paper}' (choose from: {known}, all)")
     if controls and estimate:
         raise DlxError("--estimate prices the default alone; drop --controls (a control costs about as much)")
-    run_experiment("reproduce", exp.name, overrides, out, name, cfg_only, _spelling(exp.name), estimate,
+    run_experiment(exp.name, overrides, out, name, cfg_only, _spelling(exp.name), estimate,
                    controls)
 
 
 def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip: str | None,
                   controls: bool = False) -> None:
-    from dlx.report import build_report
-    from dlx.report.suite import run_all, select
+    from dlx.claims.report import build_report
+    from dlx.claims.suite import run_all, select
     from dlx.runs import check_name, default_name
 
     if overrides:
@@ -538,7 +555,7 @@ def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip
     _say(f"reproducing {len(chosen)} papers into {root}: {', '.join(_spelling(e.name) for e in chosen)}")
     summaries = run_all(root, chosen, _say, controls)
     md, html_path, runs = build_report([root], root)
-    from dlx.experiments.claims import count, summary_line
+    from dlx.claims import count, summary_line
 
     n = count([c for r in runs for c in r.claims])
     _console().print(f"report: {html_path} (and {md.name}) — {summary_line(n)}")
@@ -553,7 +570,7 @@ def report(paths: list[Path] = typer.Argument(..., help="Paper run directories, 
            out: Path | None = typer.Option(None, "--out", help="Where report.md and report.html go "
                                            "(default: the one PATH given, else outputs/report/<time>)")):
     """Build report.md and a self-contained report.html from paper run directories (never re-runs)."""
-    from dlx.report import build_report
+    from dlx.claims.report import build_report
     from dlx.runs import default_name
 
     target = out or (paths[0] if len(paths) == 1 else Path("outputs") / "report" / default_name("report"))

@@ -397,6 +397,17 @@ def number(value, key: str, lo: float | None = None, hi: float | None = None, in
     return int(value) if integer else float(value)
 
 
+def integers(value, key: str, lo: int | None = 0, allow_empty: bool = False) -> list[int]:
+    """A list of integers, each at least ``lo`` (a bare number counts as a list of one), or one clear error
+    naming the key."""
+    from omegaconf import ListConfig
+
+    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if not items and not allow_empty:
+        raise DlxError(f"{key} must be a non-empty list of integers, got {value!r}")
+    return [number(v, key, lo=lo, integer=True) for v in items]
+
+
 def positive_floats(value, key: str) -> list[float]:
     """A non-empty list of finite positive numbers (a bare number counts as a list of one)."""
     import math

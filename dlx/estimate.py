@@ -229,7 +229,7 @@ def fit_cost(cfg) -> Cost:
     from omegaconf import OmegaConf
 
     import dlx.data
-    from dlx.experiments.fit.experiment import run
+    from dlx.registry import get
     from dlx.runs import Run
 
     key = shape_key(cfg)
@@ -243,7 +243,7 @@ def fit_cost(cfg) -> Cost:
             scale = n / FIT_SAMPLE
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            summary = run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
+            summary = get("fit").run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
             seconds = time.perf_counter() - t
         # only the fit itself grows with the rows; loading and scoring the test split do not
         fit_s = float(summary.get("fit_wall_s") or 0.0) if isinstance(summary, dict) else 0.0
@@ -260,7 +260,8 @@ def time_stack(cfgs: list) -> float:
     from omegaconf import OmegaConf
 
     from dlx.build import build
-    from dlx.sweep.stack import small_enough, stack_threads
+    from dlx.sweep.plan import small_enough
+    from dlx.sweep.stack import stack_threads
     from dlx.train.loop import plan_steps
     from dlx.train.stacked import fit_stack, member_state
 
@@ -293,6 +294,11 @@ def makespan(costs: list[float], workers: int) -> float:
     return max(free) if costs else 0.0
 
 
+def sweep_hook(exp, cfg, overrides: list[str], say=None) -> Cost:
+    """The generic `--estimate` of a sweep experiment (dlx/registry.py: Experiment.cost)."""
+    return sweep_cost(exp, cfg, [*overrides, "trainer.progress=none"], say)[0]
+
+
 def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
     """Every child's cost (one timing per distinct shape), in the units the sweep will run (a child alone,
     or a stack of children timed as one), then the sweep's wall time with its workers (timed on the
@@ -302,7 +308,7 @@ def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, lis
 
 
 def _sweep_units(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:
-    from dlx.sweep.stack import plan, setting
+    from dlx.sweep.plan import plan, setting
 
     children = exp.children(cfg)
     workers = 1

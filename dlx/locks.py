@@ -1,12 +1,12 @@
-"""Who writes a run directory: a claim, so two processes never train the same run at once.
+"""Who writes a run directory: a lease, so two processes never train the same run at once.
 
-A claim is a file ``.claim`` in the run directory, created atomically with O_CREAT|O_EXCL (atomic on local
+A lease is a file ``.lease`` in the run directory, created atomically with O_CREAT|O_EXCL (atomic on local
 filesystems and on NFSv3 and later, unlike fcntl locks over NFS), holding the owner's host, pid, start time
-and a lease. The owner renews the lease from a background thread while it works and deletes the file
-when it is done. A claim whose owner is gone is taken over: on the same host when its pid no longer runs,
+and an expiry time. The owner renews it from a background thread while it works and deletes the file
+when it is done. A lease whose owner is gone is taken over: on the same host when its pid no longer runs,
 from another host when its lease has expired (leases tolerate clock skew between hosts of up to
-``SKEW_S``). Taking over goes through a short-lived ``.claim.takeover`` file, so two processes that find
-the same dead owner do not both take it. An owner inside a SLURM job records the job, so its claim is
+``SKEW_S``). Taking over goes through a short-lived ``.lease.takeover`` file, so two processes that find
+the same dead owner do not both take it. An owner inside a SLURM job records the job, so its lease is
 dead as soon as that job has left the queue.
 """
 
@@ -22,13 +22,13 @@ from pathlib import Path
 
 from dlx.errors import DlxError
 
-CLAIM = ".claim"
-LEASE_S = 600.0  # a claim not renewed for this long is dead (another host's view)
+LEASE_FILE = ".lease"
+LEASE_S = 600.0  # a lease not renewed for this long is dead (another host's view)
 RENEW_S = 60.0
 SKEW_S = 120.0
 
 
-class Claimed(DlxError):
+class Leased(DlxError):
     """The run directory is being written by another live process."""
 
     def __init__(self, path: Path, owner: dict):
@@ -40,8 +40,8 @@ def describe(owner: dict) -> str:
     return f"pid {owner.get('pid')} on {owner.get('host')} since {owner.get('started')}"
 
 
-def read(path: Path, name: str = CLAIM) -> dict | None:
-    """The claim's owner record, or None when there is no (readable) claim."""
+def read(path: Path, name: str = LEASE_FILE) -> dict | None:
+    """The lease holder's record, or None when there is no (readable) lease."""
     try:
         data = json.loads((Path(path) / name).read_text())
     except (OSError, ValueError):
@@ -50,13 +50,12 @@ def read(path: Path, name: str = CLAIM) -> dict | None:
 
 
 def alive(owner: dict) -> bool:
-    """Is the claim's owner still working? Same host: its pid runs. Another host: its lease holds, and
+    """Is the lease holder still working? Same host: its pid runs. Another host: its lease holds, and
     for an owner inside a SLURM job, that job is still in the queue (squeue; unknown counts as alive)."""
     if owner.get("host") != socket.gethostname() and owner.get("slurm_job"):
-        from dlx.sweep.slurm import queued
+        from dlx.queue import job_queued
 
-        still = queued("slurm", [owner["slurm_job"]])
-        if still is not None and owner["slurm_job"] not in still:
+        if job_queued(owner["slurm_job"]) is False:
             return False  # its job left the queue: the process is gone with it
     if owner.get("host") == socket.gethostname():
         try:
@@ -76,10 +75,10 @@ def _not_zombie(pid: int) -> bool:
         return True
 
 
-class Claim:
-    """``with Claim(dir):`` own a run directory for the duration (raises Claimed if a live owner has it)."""
+class Lease:
+    """``with Lease(dir):`` own a run directory for the duration (raises Leased if a live owner has it)."""
 
-    def __init__(self, path: Path, name: str = CLAIM):
+    def __init__(self, path: Path, name: str = LEASE_FILE):
         self.dir, self.name = Path(path), name
         self.token = uuid.uuid4().hex
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -103,28 +102,28 @@ class Claim:
             json.dump(self.record(), fh)
         return True
 
-    def wait(self, poll: float = 1.0) -> Claim:
-        """Acquire, waiting while a live owner holds the claim."""
+    def wait(self, poll: float = 1.0) -> Lease:
+        """Acquire, waiting while a live owner holds the lease."""
         while True:
             try:
                 return self.acquire()
-            except Claimed:
+            except Leased:
                 time.sleep(poll)
 
-    def acquire(self) -> Claim:
+    def acquire(self) -> Lease:
         self.dir.mkdir(parents=True, exist_ok=True)
         if not self._create():
             owner = read(self.dir, self.name)
             if owner is not None and alive(owner):
-                raise Claimed(self.dir, owner)
+                raise Leased(self.dir, owner)
             self._take_over(owner)
         self.held = True
-        self._thread = threading.Thread(target=self._renew, daemon=True, name="dlx-claim-lease")
+        self._thread = threading.Thread(target=self._renew, daemon=True, name="dlx-lease")
         self._thread.start()
         return self
 
     def _take_over(self, dead: dict | None) -> None:
-        """Replace a dead owner's claim, one taker at a time."""
+        """Replace a dead owner's lease, one taker at a time."""
         guard = self.dir / f"{self.name}.takeover"
         try:
             fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -132,24 +131,24 @@ class Claim:
         except FileExistsError:
             if time.time() - _mtime(guard) < 60:  # another process is taking it over right now
                 owner = read(self.dir, self.name) or dead or {}
-                raise Claimed(self.dir, owner) from None
+                raise Leased(self.dir, owner) from None
             guard.unlink(missing_ok=True)  # a taker that died mid-takeover
             return self._take_over(dead)
         try:
             now = read(self.dir, self.name)
             if now is not None and now.get("token") != (dead or {}).get("token") and alive(now):
-                raise Claimed(self.dir, now)  # someone else took it over first
+                raise Leased(self.dir, now)  # someone else took it over first
             (self.dir / self.name).unlink(missing_ok=True)
             if not self._create():
-                raise Claimed(self.dir, read(self.dir, self.name) or {})
+                raise Leased(self.dir, read(self.dir, self.name) or {})
         finally:
             guard.unlink(missing_ok=True)
 
     def _renew(self) -> None:
         while not self._stop.wait(RENEW_S):
             if (read(self.dir, self.name) or {}).get("token") != self.token:
-                return  # taken over (we were presumed dead): stop renewing someone else's claim
-            from dlx.runs import write_json
+                return  # taken over (we were presumed dead): stop renewing someone else's lease
+            from dlx.files import write_json
 
             write_json(self.dir / self.name, self.record())
 
@@ -159,7 +158,7 @@ class Claim:
             (self.dir / self.name).unlink(missing_ok=True)
         self.held = False
 
-    def __enter__(self) -> Claim:
+    def __enter__(self) -> Lease:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

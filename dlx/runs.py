@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,67 +19,18 @@ from pathlib import Path
 
 from dlx.errors import DlxError
 
+# the atomic writes live in dlx/files.py (the leases below runs.py use them too); runs re-exports them
+from dlx.files import (  # noqa: F401
+    FILE_MODE,
+    _atomic,
+    save_torch,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_text,
+)
+
 STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; results should read like any other file
-
-
-def _atomic(path: Path, write, durable: bool = True) -> Path:
-    """Write to a temporary file beside `path`, then rename it into place: readers and a crash at any
-    moment see the old file or the new one, never half of one. `durable` also fsyncs, so the new file
-    survives a power loss too (skipped for logs rewritten every epoch, where it costs ~10 ms a time)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_bytes(path, data: bytes, durable: bool = True) -> Path:
-    return _atomic(path, lambda fh: fh.write(data), durable)
-
-
-def write_text(path, text: str, durable: bool = True) -> Path:
-    return write_bytes(path, text.encode(), durable)
-
-
-def write_json(path, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
-
-
-def write_csv(path, df, durable: bool = True) -> Path:
-    return write_text(path, df.to_csv(index=False), durable)
-
-
-def save_torch(path, obj) -> Path:
-    import torch
-
-    return _atomic(path, lambda fh: torch.save(obj, fh))
-
-
-def _jsonable(o):
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
 
 
 def read_json(path) -> dict:
@@ -199,8 +149,8 @@ class Run:
     env: dict = field(default_factory=dict)  # added to env_info() in summary.json (e.g. the thread rule)
     trackers: object = None  # dlx.tracking.Trackers when the config selects TensorBoard or MLflow
     closed: bool = False
-    exclusive: bool = True  # claim the directory (dlx/locks.py): a second writer is refused; sweeps share
-    claim: object = None
+    exclusive: bool = True  # lease the directory (dlx/locks.py): a second writer is refused; sweeps share
+    lease: object = None
     fresh: bool = False  # a new directory is wanted (an automatic name): a taken one moves on to <name>-<i>
 
     def __post_init__(self) -> None:
@@ -235,9 +185,9 @@ class Run:
                                f"({len(self.dir.name)} characters; give a shorter --name)") from None
             raise DlxError(f"cannot create run directory {self.dir}: {err.strerror}") from None
         if self.exclusive:  # before any file: a live writer elsewhere means this run must not start
-            from dlx.locks import Claim
+            from dlx.locks import Lease
 
-            self.claim = Claim(self.dir).acquire()
+            self.lease = Lease(self.dir).acquire()
         self.opened = True
         if self.config is not None:
             self.save_config(*self.config)
@@ -267,8 +217,8 @@ class Run:
                         data["tracking_errors"] = self.extra["tracking_errors"]
                         write_json(self.dir / "summary.json", data)
         finally:
-            if self.claim is not None:
-                self.claim.release()
+            if self.lease is not None:
+                self.lease.release()
 
     def overrides(self) -> list[str]:
         """The overrides this run was started with (pending, or from overrides.yaml)."""
@@ -306,11 +256,14 @@ class Run:
         return data
 
     @contextmanager
-    def recording(self):
+    def recording(self, keep_open: bool = False):
         """The one place a run's early end is recorded: Ctrl-C leaves 'interrupted', an exception 'failed'
-        with its one-line error (a DlxError's own message; a bug's type and message). Re-raises."""
+        with its one-line error (a DlxError's own message; a bug's type and message). Re-raises. The run is
+        closed at the end, or (``keep_open``: a phase of a run that goes on) only when it ended early."""
+        ok = False
         try:
             yield self
+            ok = True
         except KeyboardInterrupt:
             self.summary("interrupted")
             raise
@@ -318,7 +271,8 @@ class Run:
             self.fail(err)
             raise
         finally:
-            self.close()
+            if not (ok and keep_open):
+                self.close()
 
     def fail(self, err: BaseException) -> dict:
         """Record ``err`` as this run's failure: a DlxError (bad input) by its message, anything else (a bug,

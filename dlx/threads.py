@@ -96,3 +96,11 @@ def apply(threads: int | None) -> None:
 
         torch.set_num_threads(int(threads))
         threadpool_limits(int(threads))
+
+
+def cpu_seconds() -> float:
+    """CPU time of this command so far: this process and its finished children (the pool workers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime

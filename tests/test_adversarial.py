@@ -13,13 +13,13 @@ import torch
 from omegaconf import OmegaConf
 
 from dlx.config import compose
-from dlx.experiments.idefender import attacks as atk
-from dlx.experiments.idefender.detectors import build_detector, class_fpr, separation, threshold, thresholds
-from dlx.experiments.idefender.detectors.idefender import UNSEEN
-from dlx.experiments.idefender.detectors.kd_bu import mc_uncertainty
-from dlx.experiments.idefender.detectors.lid import lid_mle
-from dlx.experiments.idefender.features import Observed, layer_names, observe
-from dlx.experiments.idefender.wrap import PixelModel
+from dlx.papers.idefender import attacks as atk
+from dlx.papers.idefender.detectors import build_detector, class_fpr, separation, threshold, thresholds
+from dlx.papers.idefender.detectors.idefender import UNSEEN
+from dlx.papers.idefender.detectors.kd_bu import mc_uncertainty
+from dlx.papers.idefender.detectors.lid import lid_mle
+from dlx.papers.idefender.features import Observed, layer_names, observe
+from dlx.papers.idefender.wrap import PixelModel
 
 
 def blobs(n_per: int, rng, shift=0.0, dim=6):
@@ -109,7 +109,7 @@ def test_max_softmax_and_uncertainty():
 
 
 def test_perturbation_of_nothing_fooled():
-    from dlx.experiments.idefender.attacks import perturbation
+    from dlx.papers.idefender.attacks import perturbation
 
     x = np.zeros((0, 1, 8, 8), np.float32)
     l2, linf = perturbation(x, x)
@@ -204,7 +204,7 @@ def test_attacks_stay_in_clip_range_and_eps(name):
 
 def tiny_target(model):
     from dlx.data.bundle import Meta
-    from dlx.experiments.idefender.experiment import Target
+    from dlx.papers.idefender.experiment import Target
 
     one = torch.ones(1, 1, 1, 1)
     return Target(model.eval(), Meta("t", "classify", (1, 8, 8), 10), "cpu", 0.3 * one, 0.4 * one, (0.0, 1.0),
@@ -214,8 +214,8 @@ def tiny_target(model):
 def test_query_substitute_learns_the_targets_labels_not_the_true_ones(tmp_path):
     """Papernot et al.'s protocol: the substitute's training labels are the target's predictions on the
     attacker's held-out inputs (and on their Jacobian augmentations), never the true labels."""
-    from dlx.experiments.idefender.classifier import predict
-    from dlx.experiments.idefender.substitute import query_substitute, substitute_options
+    from dlx.papers.idefender.classifier import predict
+    from dlx.papers.idefender.substitute import query_substitute, substitute_options
 
     torch.manual_seed(0)  # a random linear target: varied predictions that have nothing to do with the labels
     target = tiny_target(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)))
@@ -256,7 +256,7 @@ TINY = ["model.width=8", "model.hidden=[32,16]", "trainer.epochs=15", "trainer.t
 def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     rc, out, err = run_cli("detect-adversarial", *TINY, "--out", str(tmp_path), "--name", "d")
     assert rc == 0, err
-    run = tmp_path / "detect-adversarial" / "d"
+    run = tmp_path / "reproduce" / "d"
     for f in ("results.csv", "scores.csv", "ablation.csv", "fpr_per_class.csv", "summary.json", "roc.png",
               "loglik_hist.png", "ablation.png", "classifier/checkpoint.pt", "substitute/weights.pt",
               "substitute/labels.csv", "substitute/rounds.csv"):
@@ -298,7 +298,7 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     assert summary["thresholds"] == "global" and "idefender.fpr_class_spread" in summary["metrics"]
     assert set(summary["fpr_per_class"]) == set(df.detector)
     # the claims: every id, each comparison decided on a bootstrap percentile interval over test examples
-    from dlx.experiments.idefender.verdicts import CLAIM_IDS
+    from dlx.papers.idefender.verdicts import CLAIM_IDS
 
     got = {c["id"]: c for c in summary["claims"]}
     assert list(got) == list(CLAIM_IDS)
@@ -331,7 +331,7 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
                          "substitute.labels=true", "substitute.model=mlp", "detector.per_class=true",
                          f"classifier.run={run / 'classifier'}", "--out", str(tmp_path), "--name", "r")
     assert rc == 0, err
-    r = tmp_path / "detect-adversarial" / "r"
+    r = tmp_path / "reproduce" / "r"
     again = pd.read_csv(r / "results.csv")
     assert again.clean_acc.iloc[0] == pytest.approx(df.clean_acc.iloc[0])
     assert (again.substitute == "true-labelled").all() and (again.substitute_model == "mlp").all()
@@ -384,7 +384,7 @@ def test_classifier_run_without_checkpoint(run_cli, tmp_path):
 
 @pytest.mark.parametrize("preset", ["idefender_mnist", "idefender_cifar10"])
 def test_paper_presets_compose_with_paper_strength_cw_and_query_substitute(preset):
-    from dlx.experiments.idefender.experiment import options
+    from dlx.papers.idefender.experiment import options
 
     cfg = compose("idefender", [f"experiment={preset}"])
     assert cfg.data.name == preset.split("_")[1]

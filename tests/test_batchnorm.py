@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from dlx.config import compose
 from dlx.data.bundle import Meta
 from dlx.errors import DlxError
-from dlx.experiments.batchnorm import analysis, experiment, probes
 from dlx.models import build_model, count_params
+from dlx.papers.batchnorm import analysis, probes
 from dlx.tasks.classify import Classify
 
 DIGITS = Meta("digits", "classify", (1, 8, 8), 10)
@@ -138,7 +138,7 @@ def test_analyse_rules():
     assert b["bn_best_lr"] == 0.1 and b["large_lr"] == 0.1  # nothing beyond no-BN: BN's best, not 1e-3
     only_bn = analysis.analyse(df[df.bn])  # a sweep without no-BN runs
     assert only_bn["large_lr"] == only_bn["bn_best_lr"] == 0.1
-    from dlx.experiments.batchnorm.plots import curve_picks
+    from dlx.papers.batchnorm.plots import curve_picks
 
     assert curve_picks({"metrics": a}) == [(True, 1e-3), (False, 1e-3), (True, 1e-2)]
 
@@ -187,12 +187,13 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     assert run_cli("plot", str(d))[0] == 0 and (d / "accuracy_vs_lr.png").is_file()
 
     # a second run into the same directory skips the finished children
-    from dlx.config import compose
+    from dlx.launch import launch
+    from dlx.registry import get
     from dlx.runs import Run
 
     kept = d / "runs" / res.run_id.iloc[0] / "summary.json"
     mtime = kept.stat().st_mtime_ns
-    again = experiment.run(compose("batchnorm", TINY), Run(d, "batchnorm"))
+    again = launch(get("batchnorm"), compose("batchnorm", TINY), Run(d, "batchnorm"))
     assert kept.stat().st_mtime_ns == mtime
     pd.testing.assert_series_equal(again.reset_index(drop=True).test_acc, res.test_acc, check_names=False)
 

@@ -28,7 +28,7 @@ TINY = [
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     assert main(["bench", *TINY, "--out", str(out), "--name", "tiny"]) == 0
-    return out / "bench" / "tiny"
+    return out / "reproduce" / "tiny"
 
 
 def test_writes_tables_figures_and_summary(bench_run):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dlx.experiments.claims import category, claim, compare, count, headline, rule_text, summary_line
+from dlx.claims import category, claim, compare, count, headline, rule_text, summary_line
 
 
 @pytest.mark.parametrize("a, b, kw, verdict", [
@@ -105,8 +105,8 @@ def test_built_in_claims_are_counted_apart():
 
 
 def test_merge_writes_the_controls_verdicts_beside_the_claims(tmp_path):
-    from dlx.experiments.controls import merge
-    from dlx.experiments.registry import Experiment
+    from dlx.claims.controls import merge
+    from dlx.registry import Experiment
     from dlx.runs import write_json
 
     t = compare([0.5, 0.52, 0.51], [0.4, 0.41, 0.39], margin=0.05)
@@ -129,9 +129,9 @@ def test_merge_writes_the_controls_verdicts_beside_the_claims(tmp_path):
 def test_reproduce_controls_runs_the_control_beside_the_default(tmp_path, monkeypatch):
     """`reproduce all --controls` on two stand-in papers: the one with a control gets <paper>/control and
     its verdicts; a re-run skips both; the report counts the built-in claim apart."""
-    from dlx.experiments.registry import Experiment
-    from dlx.report import build_report
-    from dlx.report.suite import run_all
+    from dlx.claims.report import build_report
+    from dlx.claims.suite import run_all
+    from dlx.registry import Experiment
 
     calls = []
 

@@ -10,7 +10,7 @@ import pytest
 
 from dlx.config import compose
 from dlx.errors import DlxError
-from dlx.experiments.batchnorm.analysis import analyse, check_rules, claims
+from dlx.papers.batchnorm.analysis import analyse, check_rules, claims
 
 RULES = {"stable_lr_ratio": 10.0, "best_gain": 0.0, "close_tol": 0.03, "large_lr_gain": 0.0,
          "init_step_decades": 0.0, "grad_ratio": 1.0, "kurtosis_gap": 0.0}
@@ -182,7 +182,7 @@ def test_rules_live_in_config():
 
 
 def test_a_sweep_without_no_bn_shows_no_comparison():
-    from dlx.experiments.batchnorm.probes import init_summary
+    from dlx.papers.batchnorm.probes import init_summary
 
     rel = pd.DataFrame([{"bn": True, "batch": b, "eta": eta, "ratio": r} for b in (0, 1)
                         for eta, r in ((1e-3, 0.9), (0.1, 0.8), (10.0, 5.0))])

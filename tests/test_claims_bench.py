@@ -9,7 +9,7 @@ import pytest
 
 from dlx.config import compose
 from dlx.errors import DlxError
-from dlx.experiments.bench.experiment import check_rules, claims, deciding
+from dlx.papers.bench.experiment import check_rules, claims, deciding
 
 RULES = {"overhead_max": 1.03, "eager_min": 0.83, "shared_min": 1.0, "async_max": 0.5}
 

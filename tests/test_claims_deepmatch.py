@@ -1,5 +1,5 @@
 """deepmatch's claims can hold, fail and come out inconclusive: made-up per-seed tables (no training) fed to
-dlx.experiments.deepmatch.analysis.claims, for every claim id it can emit."""
+dlx.papers.deepmatch.analysis.claims, for every claim id it can emit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dlx.experiments.deepmatch.analysis import claims
+from dlx.papers.deepmatch.analysis import claims
 
 RULES = OmegaConf.create({"margin": 0.05, "chance_band": 0.05, "order_margin": 0.0})
 IDS = ["deepmatch_wins", "inner_product_chance", "pls_above_inner_product", "bilinear_above_inner_product",

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from dlx.config import compose
 from dlx.errors import DlxError
-from dlx.experiments.deepstate.analysis import all_of, claims
+from dlx.papers.deepstate.analysis import all_of, claims
 
 RANGES = {"14D": 336, "28D": 672}
 IDS = {"p50_beats_baselines", "p90_beats_baselines", "coverage", "beats_deepar", "data_efficiency",

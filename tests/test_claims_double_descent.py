@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dlx.config import compose
-from dlx.experiments.double_descent.analysis import claims
+from dlx.papers.double_descent.analysis import claims
 
 W = [2, 4, 8, 16, 32, 64, 128]
 TRAIN = [0.8, 0.6, 0.3, 0.08, 0.02, 0.0, 0.0]  # threshold (<= 10%) at width 16

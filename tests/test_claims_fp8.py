@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dlx.experiments.fp8.experiment import claims
+from dlx.papers.fp8.experiment import claims
 
 RULES = OmegaConf.load(Path(__file__).parents[1] / "conf" / "fp8.yaml").fp8.rules
 FP32 = [0.020, 0.025, 0.030]

@@ -1,5 +1,5 @@
 """higgs: every claim the paper's experiment emits can hold, fail and come out inconclusive, on made-up
-per-child results and bootstrap replicates (no training; dlx/experiments/higgs/analysis.py `claims`)."""
+per-child results and bootstrap replicates (no training; dlx/papers/higgs/analysis.py `claims`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dlx.experiments.higgs.analysis import claims
+from dlx.papers.higgs.analysis import claims
 
 RULES = OmegaConf.create({"deep_gain": 0.02, "match": 0.01, "needs_high": 0.0, "beats_high": 0.0,
                           "z_gain": 0.0})

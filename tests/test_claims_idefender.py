@@ -1,5 +1,5 @@
 """Every I-defender claim can hold, fail and (comparisons) come out inconclusive: made-up score tables fed to
-the pure claims function (dlx/experiments/idefender/verdicts.py), no model, no training."""
+the pure claims function (dlx/papers/idefender/verdicts.py), no model, no training."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import norm
 
 from dlx.errors import DlxError
-from dlx.experiments.idefender.verdicts import CLAIM_IDS, boot_weights, check_rules, claims, weighted_auroc
+from dlx.papers.idefender.verdicts import CLAIM_IDS, boot_weights, check_rules, claims, weighted_auroc
 
 RULES = {"auroc": 0.90, "margin": 0.0, "fpr_tolerance": 0.025, "transfer": 0.5}
 DETECTORS = ("idefender", "max_softmax", "mahalanobis", "kd_bu", "lid")

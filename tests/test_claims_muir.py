@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlx.experiments.muir.analysis import claims
+from dlx.papers.muir.analysis import claims
 
 RULES = {"stl_margin": 0.0, "oracle_ratio": 1.25, "min_ari": 0.8, "min_cross_share": 0.05,
          "worse_tolerance": 0.1}
@@ -146,7 +146,7 @@ def test_control_keeps_the_draws_and_removes_the_shared_direction():
 def test_control_is_switched_on_by_the_registered_overrides():
     from dlx.config import compose
     from dlx.data import build_data
-    from dlx.experiments import get
+    from dlx.registry import get
 
     exp = get("muir")
     assert exp.control and exp.control_note

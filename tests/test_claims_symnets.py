@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dlx.experiments.symnets import analysis
+from dlx.papers.symnets import analysis
 
 RULES = {"small": 2, "gap": 0.05, "shrink": 0.0, "beat": 0.0, "spread_ratio": 0.5, "search_gain": 0.0}
 SEEDS = (0, 1, 2)

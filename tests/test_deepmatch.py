@@ -158,7 +158,7 @@ def test_control_keeps_the_texts_and_removes_the_cross_vocabulary_structure():
 
 
 def test_the_control_is_registered():
-    from dlx.experiments import get
+    from dlx.registry import get
 
     exp = get("deepmatch")
     assert exp.control == ("data.pairing=shuffled",) and "no query-topic" in exp.control_note
@@ -324,7 +324,7 @@ def test_deepmatch_scores_candidates_and_ablations_change_the_wiring():
 
 
 def table_of(values: dict):
-    from dlx.experiments.deepmatch.analysis import summarize
+    from dlx.papers.deepmatch.analysis import summarize
 
     rows = [{"model": m.split("/")[0], "variant": (m.split("/") + ["full"])[1], "seed": i, "n_train": 1000,
              "curve": False, "status": "completed", "test_p_at_1": v, "test_mrr": v, "setup_s": 1.0,
@@ -333,7 +333,7 @@ def table_of(values: dict):
 
 
 def test_tables_summarize_seeds_and_keep_per_seed_values_for_the_claims():
-    from dlx.experiments.deepmatch.analysis import per_seed
+    from dlx.papers.deepmatch.analysis import per_seed
 
     paper_like = {"random": [0.10], "inner_product": [0.11], "pls": [0.30], "bilinear": [0.34, 0.36],
                   "dual_encoder": [0.40, 0.40], "deepmatch": [0.44, 0.46], "deepmatch/one_resolution": [0.41],

@@ -10,10 +10,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dlx.claims import VERDICTS
 from dlx.config import compose
 from dlx.errors import DlxError
-from dlx.experiments.claims import VERDICTS
-from dlx.experiments.deepstate.analysis import claims, grid, table
+from dlx.papers.deepstate.analysis import claims, grid, table
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def one_thread():
 
 
 def test_grid_runs_baselines_once_and_trained_models_per_seed():
-    from dlx.experiments.deepstate.experiment import children
+    from dlx.papers.deepstate.experiment import children
 
     cfg = compose("deepstate", ["sweep.seeds=2", "sweep.train_ranges=[14D,28D]"])
     kids = children(cfg)
@@ -74,7 +74,7 @@ def test_table_and_claims_on_made_up_results():
 
 
 def test_rules_are_checked():
-    from dlx.experiments.deepstate.analysis import check_analysis
+    from dlx.papers.deepstate.analysis import check_analysis
 
     check_analysis(compose("deepstate").analysis)
     for bad, msg in (("analysis.rules.coverage=[0.9,0.5]", "analysis.rules.coverage"),
@@ -173,7 +173,7 @@ def test_the_control_keeps_the_panel_but_not_the_issm():
 
 def test_the_control_is_switched_on_by_config():
     from dlx.data import build_data
-    from dlx.experiments import get
+    from dlx.registry import get
 
     assert get("deepstate").control == ("data.generator=nonlinear",) and get("deepstate").control_note
     small = ["data.series=2", "data.days=14", "data.train_range=7D", "data.train_window=4D", "data.rolling=2"]

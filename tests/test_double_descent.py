@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from dlx.experiments.double_descent.analysis import curve_stats
+from dlx.papers.double_descent.analysis import curve_stats
 
 W = [2, 4, 8, 16, 32, 64, 128]
 TRAIN = [0.8, 0.6, 0.3, 0.08, 0.02, 0.0, 0.0]
@@ -44,7 +44,7 @@ QUICK = ["sweep.widths=[2,6]", "sweep.seeds=2", "launcher=inline", "trainer.epoc
 def test_tiny_sweep_end_to_end_and_resume(run_cli, tmp_path):
     rc, out, err = run_cli("sweep", "double-descent", *QUICK, "--out", str(tmp_path), "--name", "dd")
     assert rc == 0, err
-    d = tmp_path / "sweep" / "dd"
+    d = tmp_path / "reproduce" / "dd"
     results = pd.read_csv(d / "results.csv")
     assert len(results) == 4 and set(results.width) == {2, 6} and set(results.seed) == {0, 1}
     assert (results.status == "completed").all() and (results.n_train == 480).all()
@@ -75,6 +75,19 @@ def test_tiny_sweep_end_to_end_and_resume(run_cli, tmp_path):
     rc, _, err = run_cli("sweep", "double-descent", *QUICK, "trainer.epochs=4", "--out", str(tmp_path),
                          "--name", "dd")
     assert rc == 2 and "other overrides" in err
+
+    # one output tree whichever spelling runs it: `dlx reproduce double-descent` continues the same sweep
+    rc, _, err = run_cli("reproduce", "double-descent", *QUICK, "--out", str(tmp_path), "--name", "dd")
+    assert rc == 0, err
+    assert (d / "runs" / kept / "summary.json").stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reproduce"]
+    # a sweep an older dlx wrote under outputs/sweep/ is continued there, not started again elsewhere
+    (tmp_path / "sweep").mkdir()
+    shutil.move(d, tmp_path / "sweep" / "dd")
+    rc, out, err = run_cli("sweep", "double-descent", *QUICK, "--out", str(tmp_path), "--name", "dd")
+    assert rc == 0, err
+    summary = tmp_path / "sweep" / "dd" / "runs" / kept / "summary.json"
+    assert not d.exists() and summary.stat().st_mtime_ns == mtime
 
 
 @pytest.mark.parametrize("override, needle", [

@@ -80,7 +80,7 @@ def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cl
 
     _FITS.clear()
     fits = []
-    import dlx.experiments.fit.experiment as fit_exp
+    import dlx.kinds.fit.experiment as fit_exp
 
     real_run = fit_exp.run
     monkeypatch.setattr(fit_exp, "run", lambda cfg, run: fits.append(1) or real_run(cfg, run))

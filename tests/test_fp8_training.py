@@ -139,7 +139,7 @@ def test_reproduce_fp8_tiny(run_cli, tmp_path):
 
 @pytest.mark.parametrize("exact, variants", [(True, 3), (False, 2)])
 def test_cost_variants(tmp_path, exact, variants):
-    from dlx.experiments.fp8.experiment import cost
+    from dlx.papers.fp8.experiment import step_costs
     from dlx.runs import Run
 
     ovs = ["data=synthetic", "data.shape=[1,4,4]", "fp8.models=[cnn]",
@@ -148,13 +148,13 @@ def test_cost_variants(tmp_path, exact, variants):
     run = Run(tmp_path, "fp8")
     cfg = compose("fp8", ovs)
     run.save_config(cfg, ovs)
-    rows = cost(cfg, run)
+    rows = step_costs(cfg, run)
     assert len(rows) == variants and all(r["step_s"] > 0 for r in rows)
-    assert cost(compose("fp8", [*ovs, "fp8.cost.steps=0"]), run) == []
+    assert step_costs(compose("fp8", [*ovs, "fp8.cost.steps=0"]), run) == []
 
 
 def test_default_runs_three_seeds_of_the_compared_precisions():
-    from dlx.experiments.fp8.experiment import children
+    from dlx.papers.fp8.experiment import children
 
     kids = [k.params for k in children(compose("fp8")) if "part" not in k.params]
     seeds = {}

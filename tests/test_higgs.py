@@ -16,7 +16,7 @@ from dlx.config import compose
 from dlx.data import build_data
 from dlx.data import higgs as H
 from dlx.errors import DlxError
-from dlx.experiments.higgs.significance import Setting, efficiencies, scan, z_at
+from dlx.papers.higgs.significance import Setting, efficiencies, scan, z_at
 
 # ---------------------------------------------------------------- significance
 
@@ -370,7 +370,7 @@ def synthetic_results(aucs: dict, zs: dict | None = None):
 
 
 def test_table_on_a_synthetic_sweep():
-    from dlx.experiments.higgs.analysis import summarize
+    from dlx.papers.higgs.analysis import summarize
 
     paper_like = {("shallow", "low"): [0.73, 0.74], ("shallow", "high"): [0.77, 0.78],
                   ("shallow", "all"): [0.81, 0.82], ("deep", "low"): [0.875, 0.885],
@@ -387,7 +387,7 @@ def test_table_on_a_synthetic_sweep():
 def test_weighted_auc_is_the_auc_of_the_repeated_sample():
     from sklearn.metrics import roc_auc_score
 
-    from dlx.experiments.higgs.analysis import weighted_auc
+    from dlx.papers.higgs.analysis import weighted_auc
 
     rng = np.random.default_rng(0)
     y = rng.random(500) < 0.4
@@ -403,7 +403,7 @@ def test_weighted_auc_is_the_auc_of_the_repeated_sample():
 def test_auc_replicates_resample_events_and_seeds():
     from sklearn.metrics import roc_auc_score
 
-    from dlx.experiments.higgs.analysis import auc_replicates
+    from dlx.papers.higgs.analysis import auc_replicates
 
     rng = np.random.default_rng(1)
     n = 4000

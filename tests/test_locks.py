@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from dlx.locks import CLAIM, Claim, Claimed, alive, read
+from dlx.locks import LEASE_FILE, Lease, Leased, alive, read
 
 
 def _dlx(*args, cwd):
@@ -23,24 +23,24 @@ def _dlx(*args, cwd):
 
 
 def test_a_claim_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
-    with Claim(tmp_path):
+    with Lease(tmp_path):
         owner = read(tmp_path)
         assert owner["pid"] == os.getpid() and alive(owner)
-        with pytest.raises(Claimed, match=f"pid {os.getpid()}"):
-            Claim(tmp_path).acquire()
-    assert not (tmp_path / CLAIM).exists()  # released
+        with pytest.raises(Leased, match=f"pid {os.getpid()}"):
+            Lease(tmp_path).acquire()
+    assert not (tmp_path / LEASE_FILE).exists()  # released
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    (tmp_path / CLAIM).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead),
+    (tmp_path / LEASE_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead),
                                               "expires": time.time() + 600, "token": "old"}))
-    with Claim(tmp_path) as c:  # same host, pid gone: taken over
+    with Lease(tmp_path) as c:  # same host, pid gone: taken over
         assert read(tmp_path)["token"] == c.token
     far = {"host": "another-node", "pid": 1, "token": "far"}
-    (tmp_path / CLAIM).write_text(json.dumps({**far, "expires": time.time() + 600}))
-    with pytest.raises(Claimed):  # another host, lease still running
-        Claim(tmp_path).acquire()
-    (tmp_path / CLAIM).write_text(json.dumps({**far, "expires": time.time() - 3600}))
-    with Claim(tmp_path):  # its lease expired (beyond the clock-skew allowance)
+    (tmp_path / LEASE_FILE).write_text(json.dumps({**far, "expires": time.time() + 600}))
+    with pytest.raises(Leased):  # another host, lease still running
+        Lease(tmp_path).acquire()
+    (tmp_path / LEASE_FILE).write_text(json.dumps({**far, "expires": time.time() - 3600}))
+    with Lease(tmp_path):  # its lease expired (beyond the clock-skew allowance)
         assert read(tmp_path)["host"] == socket.gethostname()
 
 
@@ -57,7 +57,7 @@ def test_two_invocations_share_a_sweep_and_train_each_child_once(tmp_path):
     summaries = [json.loads(p.read_text()) for p in runs.glob("*/summary.json")]
     assert len(summaries) == 4 and all(s["status"] == "completed" for s in summaries)
     assert all("invocations" not in s for s in summaries)  # each child trained exactly once
-    assert not list(runs.glob(f"*/{CLAIM}"))
+    assert not list(runs.glob(f"*/{LEASE_FILE}"))
     alone = _dlx(*args, "--name", "alone", cwd=tmp_path)
     assert alone.wait(timeout=600) == 0
     cols = ["width", "test_error", "train_error", "test_loss"]
@@ -73,17 +73,17 @@ def test_a_killed_owner_is_recovered_and_its_child_resumed_from_the_checkpoint(t
     victim = _dlx(*args, cwd=tmp_path)
     runs = tmp_path / "sweep" / "k" / "runs"
     deadline = time.time() + 120
-    # the two widths of one MLP train as one (zero-padded) stack: both are claimed and checkpointed
+    # the two widths of one MLP train as one (zero-padded) stack: both are leased and checkpointed
     while time.time() < deadline and len(list(runs.glob("*/checkpoint.pt"))) < 2:
         time.sleep(0.05)
     os.killpg(victim.pid, signal.SIGKILL)  # kill -9 mid-stack: the claims stay behind
     victim.wait()
-    claimed = [p.parent for p in runs.glob(f"*/{CLAIM}")]
-    assert len(claimed) == 2
+    leased = [p.parent for p in runs.glob(f"*/{LEASE_FILE}")]
+    assert len(leased) == 2
     rescuer = _dlx(*args, cwd=tmp_path)
     out, err = rescuer.communicate(timeout=600)
     assert rescuer.returncode == 0, err
-    for child in claimed:
+    for child in leased:
         s = json.loads((child / "summary.json").read_text())
         assert s["status"] == "completed" and s["resumed"] and s["invocations"] == 2
         assert s["epochs"] == 120  # (stacked again, or alone if killed between the two members' saves)
@@ -106,20 +106,22 @@ def test_a_second_writer_of_a_running_train_directory_is_refused(tmp_path):
 
 
 def test_a_claim_from_a_slurm_job_that_left_the_queue_is_dead(monkeypatch):
-    import dlx.sweep.slurm as slurm
+    import dlx.queue as queue
 
     owner = {"host": "node-7", "pid": 1, "expires": time.time() + 600, "slurm_job": "123_4"}
-    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: {"123_4"})
+    monkeypatch.setattr(queue, "queue_states", lambda ids: {"123_4": "RUNNING"})
     assert alive(owner)  # still queued or running
-    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: set())
+    monkeypatch.setattr(queue, "queue_states", lambda ids: {"123_4": "CANCELLED"})
     assert not alive(owner)  # cancelled: dead at once, not after its lease
-    monkeypatch.setattr(slurm, "queued", lambda cluster, ids: None)
+    monkeypatch.setattr(queue, "queue_states", lambda ids: {})
+    assert not alive(owner)  # purged from the queue: gone
+    monkeypatch.setattr(queue, "queue_states", lambda ids: None)
     assert alive(owner)  # squeue cannot tell: the lease decides
 
 
 def _race(config, overrides, run_dir, stacked):
     """One contender: a stale listing said the child was pending; run it as a sweep worker would."""
-    from dlx.sweep.execute import run_child
+    from dlx.sweep.child import run_child
     from dlx.sweep.stack import run_stack
 
     if stacked:
@@ -142,7 +144,7 @@ def test_two_workers_racing_for_one_child_train_it_once_every_time(tmp_path, sta
             d = str(tmp_path / f"child{i}")
             got = sorted(f.result() for f in [pool.submit(_race, "train", overrides, d, stacked)
                                               for _ in range(2)])
-            assert got in (["claimed", "completed"], ["completed", "completed"]), got
+            assert got in (["completed", "leased"], ["completed", "completed"]), got
             s = json.loads((tmp_path / f"child{i}" / "summary.json").read_text())
             assert s["status"] == "completed" and "invocations" not in s, s  # trained exactly once
             # a third contender with the same stale listing finds it finished and leaves it alone

@@ -177,7 +177,7 @@ def test_a_generation_never_loses_the_champions_quality():
     """One generation by hand: contest every location, train the mixture, then compare the selected
     assignment with keeping every champion, on the same trained modules. Locations 0 and 2 start on exact
     modules, location 1 on a wrong one while module 0 is exact for its task too."""
-    from dlx.experiments.muir.search import AssignmentSearch
+    from dlx.papers.muir.search import AssignmentSearch
     from dlx.tasks import build_task
     from dlx.train import evaluate
 
@@ -212,7 +212,7 @@ def test_a_generation_never_loses_the_champions_quality():
 
 def test_a_better_module_in_use_elsewhere_spreads():
     """Tasks 0 and 1 share one true weight; location 1 starts on a useless module: it adopts module 0."""
-    from dlx.experiments.muir.search import AssignmentSearch
+    from dlx.papers.muir.search import AssignmentSearch
 
     weights = [[1, -2, 0.5, 3], [1, -2, 0.5, 3], [-3, 1, 2, -1]]
     torch.manual_seed(0)
@@ -231,7 +231,7 @@ def test_a_better_module_in_use_elsewhere_spreads():
 
 def test_resume_continues_the_same_search(tmp_path):
     """Stopped after 3 generations and resumed to 6, the search ends where an uninterrupted one does."""
-    from dlx.experiments.muir.search import AssignmentSearch
+    from dlx.papers.muir.search import AssignmentSearch
     from dlx.train.callbacks import Checkpointer
 
     weights = [[1, -2, 0.5, 3], [1, -2, 0.5, 3], [-3, 1, 2, -1]]
@@ -255,7 +255,7 @@ def test_resume_continues_the_same_search(tmp_path):
 
 
 def test_search_settings_are_checked():
-    from dlx.experiments.muir.search import check_search
+    from dlx.papers.muir.search import check_search
 
     with pytest.raises(DlxError, match="lam"):
         check_search({**SEARCH, "lam": 0})
@@ -455,8 +455,8 @@ def test_estimate_prices_every_child_from_its_own_schedule(run_cli, tmp_path):
     from omegaconf import OmegaConf
 
     from dlx.config import compose
-    from dlx.experiments import get
-    from dlx.experiments.muir.cost import child_cost
+    from dlx.papers.muir.cost import child_cost
+    from dlx.registry import get
 
     over = [*SWEEP, *TINY_SYN, *TINY_CM, "synthetic.search.burn_in=2", "synthetic.variants=[clean,noisy]",
             "synthetic.methods=[stl,muir]", "crossmodal.methods=[shared]",

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlx.experiments.batchnorm import plots as bn_plots
-from dlx.experiments.bench import plots as bench_plots
-from dlx.experiments.double_descent import plots as dd_plots
-from dlx.experiments.fp8 import plots as fp8_plots
-from dlx.experiments.grid import plots as grid_plots
-from dlx.experiments.idefender import plots as adv_plots
+from dlx.kinds.grid import plots as grid_plots
+from dlx.papers.batchnorm import plots as bn_plots
+from dlx.papers.bench import plots as bench_plots
+from dlx.papers.double_descent import plots as dd_plots
+from dlx.papers.fp8 import plots as fp8_plots
+from dlx.papers.idefender import plots as adv_plots
 from dlx.plots import curves
 
 

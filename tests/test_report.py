@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dlx.experiments.claims import claim
+from dlx.claims import claim
 from dlx.runs import write_json
 
 PNG = base64.b64decode(  # a 1x1 PNG
@@ -70,9 +70,9 @@ def test_report_of_a_folder_without_runs(run_cli, tmp_path):
 
 def test_reproduce_all_skips_finished_papers_and_goes_on_after_a_failure(tmp_path, monkeypatch):
     """The suite on two stand-in papers: one fails, the other completes; a re-run skips the finished one."""
-    from dlx.experiments.registry import Experiment
-    from dlx.report import build_report
-    from dlx.report.suite import run_all
+    from dlx.claims.report import build_report
+    from dlx.claims.suite import run_all
+    from dlx.registry import Experiment
 
     calls = []
 
@@ -103,7 +103,7 @@ def test_report_renders_in_a_real_browser(tmp_path):
     pytest.importorskip("playwright", reason="playwright (pip) drives the browser: pip install -e .[dev]")
     from playwright.sync_api import sync_playwright
 
-    from dlx.report import build_report
+    from dlx.claims.report import build_report
 
     fake_run(tmp_path / "runs" / "batchnorm", "batchnorm", CLAIMS)
     fake_run(tmp_path / "runs" / "idefender", "idefender", CLAIMS[1:])

@@ -168,7 +168,7 @@ def test_plot_of_a_fit_says_there_is_nothing_to_draw(run_cli, tmp_path):
 
 
 def test_report_searches_the_tree_and_says_what_it_cannot_report(run_cli, tmp_path):
-    from dlx.experiments.claims import claim
+    from dlx.claims import claim
     from dlx.runs import write_json
 
     assert run_cli("train", *QUICK, "trainer.epochs=1", "--out", str(tmp_path), "--name", "t")[0] == 0
@@ -292,7 +292,7 @@ def test_a_detached_sweep_can_be_finished_in_the_foreground(run_cli, tmp_path):
 def test_a_fit_sweep_keeps_its_own_columns_and_draws_baselines_as_points(run_cli, tmp_path, monkeypatch):
     import pandas as pd
 
-    import dlx.experiments.grid.plots as grid_plots
+    import dlx.kinds.grid.plots as grid_plots
 
     styles = []
     real = grid_plots.band

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from dlx import queue
 from dlx.sweep import slurm
 from dlx.sweep.driver import sweep_status
 
@@ -36,7 +37,7 @@ def _squeue(monkeypatch, rc=0, stdout="", stderr="", raises=None):
             raise raises
         return subprocess.CompletedProcess(cmd, rc, stdout, stderr)
 
-    monkeypatch.setattr(slurm.subprocess, "run", run)
+    monkeypatch.setattr(queue.subprocess, "run", run)
     return calls
 
 
@@ -137,11 +138,11 @@ def test_status_calls_a_child_lost_only_once_its_job_left_the_queue(run_cli, tmp
     rc, table, summary, _ = status()
     assert rc == 0 and table == {a: "lost", b: "lost", c: "pending"} and summary["status"] == "running"
 
-    # the job left the queue, but the child's claim holder still runs here: not lost (yet)
-    (d / "runs" / a / ".claim").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    # the job left the queue, but the child's lease holder still runs here: not lost (yet)
+    (d / "runs" / a / ".lease").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     rc, table, _, _ = status()
     assert table[a] == "running"
-    (d / "runs" / a / ".claim").unlink()
+    (d / "runs" / a / ".lease").unlink()
 
     # nothing of the sweep is queued any more: failed, exit 1, the lost children named, the re-run hint
     queue["states"] = {}

@@ -17,7 +17,8 @@ from dlx.build import build
 from dlx.config import compose
 from dlx.models.stacked import LinearChain, NotStackable, StackedModel
 from dlx.sweep import collect, execute, expand
-from dlx.sweep.stack import plan, run_stack
+from dlx.sweep.plan import plan
+from dlx.sweep.stack import run_stack
 from dlx.train import fit
 from dlx.train.callbacks import Callback
 from dlx.train.stacked import fit_stack, member_state
@@ -283,7 +284,7 @@ def test_ctrl_c_mid_epoch_then_resume_per_member(tmp_path, monkeypatch, grid):
 def test_one_by_one_checkpoints_resume_in_a_stack(tmp_path, monkeypatch):
     """Children interrupted mid-epoch while running one by one resume together as one stack (the
     checkpoint format is the same both ways) and end where uninterrupted runs end."""
-    from dlx.sweep.execute import run_child
+    from dlx.sweep.child import run_child
     from dlx.train import loop
 
     class Stop(loop.DivergenceGuard):  # Ctrl-C's flag, raised after a run's 7th batch
@@ -308,23 +309,23 @@ def test_one_by_one_checkpoints_resume_in_a_stack(tmp_path, monkeypatch):
         assert_same_dirs(tmp_path / "one" / "runs" / c.run_id, d, resumed=True)
 
 
-def test_a_claimed_member_is_left_to_its_owner(tmp_path):
-    from dlx.locks import Claim
+def test_a_leased_member_is_left_to_its_owner(tmp_path):
+    from dlx.locks import Lease
 
     kids = expand(GRID)
     dirs = [tmp_path / "runs" / c.run_id for c in kids]
-    held = Claim(dirs[0]).acquire()  # a live process (this one) is writing it
+    held = Lease(dirs[0]).acquire()  # a live process (this one) is writing it
     try:
         got = run_stack("train", [([*BASE, *c.overrides], str(d), "train") for c, d in zip(kids, dirs,
                                                                                             strict=True)])
     finally:
         held.release()
-    assert got[str(dirs[0])] == "claimed" and not (dirs[0] / "summary.json").exists()
+    assert got[str(dirs[0])] == "leased" and not (dirs[0] / "summary.json").exists()
     assert got[str(dirs[1])] == got[str(dirs[2])] == "completed"
 
 
 def test_members_that_cannot_stack_train_alone(tmp_path, monkeypatch):
-    import dlx.sweep.stack as stack_mod
+    import dlx.sweep.plan as stack_mod
 
     kids = expand(GRID)
     monkeypatch.setattr(stack_mod, "CPU_MAX_FLOPS", 0.0)  # auto: too large to gain, so one by one
@@ -372,13 +373,13 @@ def test_sweep_stack_setting_from_the_command_line(run_cli, tmp_path):
              "trainer.eval_points=2", "data.num_samples=600", "trainer.threads=1"]
     rc, _, err = run_cli("sweep", "double-descent", *quick, "--out", str(tmp_path), "--name", "dd")
     assert rc == 0, err
-    runs = sorted((tmp_path / "sweep" / "dd" / "runs").iterdir())
+    runs = sorted((tmp_path / "reproduce" / "dd" / "runs").iterdir())
     assert all(json.loads((r / "summary.json").read_text())["stack"]["members"] == 2 for r in runs)
     rc, _, err = run_cli("sweep", "double-descent", *quick, "sweep.stack=false", "--out", str(tmp_path),
                          "--name", "off")
     assert rc == 0, err
     for r in runs:
-        off = tmp_path / "sweep" / "off" / "runs" / r.name
+        off = tmp_path / "reproduce" / "off" / "runs" / r.name
         assert "stack" not in json.loads((off / "summary.json").read_text())
         # the children's configs differ in the sweep's own setting only
         assert (off / "config.yaml").read_text().replace("stack: false", "stack: auto") == \
@@ -398,7 +399,7 @@ def test_bench_stacking_suite(run_cli, tmp_path):
                          "bench.stacking.epochs=1", "bench.stacking.repeats=1", "--out", str(tmp_path),
                          "--name", "b")
     assert rc == 0, err
-    d = tmp_path / "bench" / "b"
+    d = tmp_path / "reproduce" / "b"
     df = pd.read_csv(d / "results.csv")
     assert set(df["mode"]) == {"one by one S=2", "stacked S=2"} and (df["mean"] > 0).all()
     stacked_rows = df[df["mode"].str.startswith("stacked")]

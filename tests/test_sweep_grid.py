@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlx.config import quote
-from dlx.experiments.grid.experiment import is_axis, parse_axes, split_axis
+from dlx.kinds.grid.experiment import is_axis, parse_axes, split_axis
 
 FIXED = ["trainer=quick", "trainer.steps=3", "trainer.threads=1", "data.n_train=100"]
 SAME = ["width", "seed", "run_id", "status", "params", "train_error", "test_error", "train_loss", "test_loss"]

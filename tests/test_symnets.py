@@ -281,7 +281,7 @@ def test_the_turned_test_digits_carry_the_datas_own_labels(tmp_path):
     on the default labels; on the control a quarter turn moves every digit two classes on (90 / 36), so
     there its error at 90 degrees is its upright prediction scored against the shifted labels."""
     from dlx.config import compose
-    from dlx.experiments.symnets.invariance import evaluate
+    from dlx.papers.symnets.invariance import evaluate
     from dlx.runs import write_json
     from dlx.sweep.grid import Child
 
@@ -314,7 +314,7 @@ def test_the_turned_test_digits_carry_the_datas_own_labels(tmp_path):
 
 def test_the_control_is_registered_and_composes():
     from dlx.config import compose
-    from dlx.experiments import get
+    from dlx.registry import get
 
     exp = get("symnets")
     assert exp.control == ("data.label=digit_plus_angle",) and "angle bin" in exp.control_note

@@ -12,7 +12,7 @@ import torch
 
 from dlx.build import build
 from dlx.config import compose
-from dlx.experiments.train.experiment import run as train_run
+from dlx.kinds.train.experiment import run as train_run
 from dlx.runs import Run
 from dlx.train.callbacks import Checkpointer, eval_epochs
 from dlx.train.optim import lr_multiplier

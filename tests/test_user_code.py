@@ -283,7 +283,8 @@ def test_entry_points_register_models_and_tasks(tmp_path, monkeypatch):
                                            "[dlx.tasks]\nsharp = dlx_plugin_demo:Sharp\n")
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(TASKS, "sharp", raising=False)
+    # the lookup caches the entry point's task in TASKS: a copy for this test keeps it out of later ones
+    monkeypatch.setattr("dlx.tasks.registry.TASKS", dict(TASKS))
     assert "tiny" in list_models()
     meta = Meta("digits", "classify", (64,), num_classes=10)
     model = build_model(OmegaConf.create({"name": "tiny", "hidden": 3}), meta)

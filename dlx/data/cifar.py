@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 NP_CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"
@@ -107,7 +107,7 @@ def names(path: Path, key: str, fallback: list[str]) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in got]
 
 
-@register_data("cifar10")
+@register_data("cifar10", root="required")
 def build_cifar10(cfg) -> Raw:
     """CIFAR-10: data_batch_1..5 for training, test_batch for testing."""
     root = folder(cfg, "cifar10", "data_batch_1", "cifar-10-batches-py")
@@ -119,7 +119,7 @@ def build_cifar10(cfg) -> Raw:
     return Raw(x, y, xt, yt, meta)
 
 
-@register_data("cifar100")
+@register_data("cifar100", root="required")
 def build_cifar100(cfg) -> Raw:
     """CIFAR-100: ``train`` and ``test``; ``label_kind`` fine (100 classes, default) or coarse (20)."""
     kind = str(opt(cfg, "label_kind", "fine"))

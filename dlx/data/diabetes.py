@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sklearn.datasets import load_diabetes
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
+from dlx.data.registry import register_data
 from dlx.data.tabular import table_bundle
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt, stratified_pick
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 

@@ -65,9 +65,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
 from dlx.data.prep import opt
+from dlx.data.registry import register_data
 from dlx.data.tabular import refuse_class_keys, table_bundle
 from dlx.errors import DlxError
 
@@ -562,7 +562,7 @@ def real_bundle(cfg, cols: slice, meta: Meta) -> DataBundle:
                       val=None if val is None else MemmapSplit(array, val, cols, mean, std), meta=meta)
 
 
-@register_data("higgs")
+@register_data("higgs", root="optional")
 def build(cfg) -> DataBundle:
     name, cols = feature_slice(cfg)
     names = (LOW + HIGH)[cols]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt, stratified_pick
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -85,7 +85,7 @@ def _load(folders: dict[str, list[Path]], code: dict[str, int], size: int, chann
     return x, np.asarray([c for _, c in files], np.int64)
 
 
-@register_data("image_folder")
+@register_data("image_folder", root="required")
 def build(cfg) -> Raw:
     root = Path(str(opt(cfg, "root"))).expanduser()
     if not root.is_dir():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -74,13 +74,13 @@ def load(cfg, name: str, class_names: list[str]) -> Raw:
     return Raw(x, y, xt, yt, Meta(name, "classify", tuple(x.shape[1:]), 10, class_names))
 
 
-@register_data("mnist")
+@register_data("mnist", root="required")
 def build_mnist(cfg) -> Raw:
     """MNIST handwritten digits, (1, 28, 28) in [0, 1]."""
     return load(cfg, "mnist", [str(i) for i in range(10)])
 
 
-@register_data("fashion_mnist")
+@register_data("fashion_mnist", root="required")
 def build_fashion(cfg) -> Raw:
     """Fashion-MNIST, same file format as MNIST."""
     return load(cfg, "fashion_mnist", list(FASHION))

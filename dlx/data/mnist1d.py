@@ -7,9 +7,9 @@ import random
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt
+from dlx.data.registry import register_data
 
 
 @functools.lru_cache(maxsize=4)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta, TensorSplit
 from dlx.data.prep import opt
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 
@@ -138,7 +138,7 @@ def build_multitask(cfg) -> DataBundle:
     ``select`` keeps some of them (null: all); a task's ``modality`` names its domain."""
     from omegaconf import ListConfig
 
-    from dlx.data import build_data
+    from dlx.data.registry import build_data  # not dlx.data's: that would import the package from its module
 
     tasks = opt(cfg, "tasks", {})
     if not tasks:
@@ -275,7 +275,7 @@ def read_text(root) -> tuple[str, str]:
         raise DlxError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
-@register_data("chars")
+@register_data("chars", root="optional")
 def build_chars(cfg) -> DataBundle:
     """Contiguous train / val / test parts of the text (``val_fraction``, ``test_fraction``, first
     ``max_chars`` characters); characters seen fewer than ``min_count`` times in training map to id 0

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlx.data import register_data
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 from dlx.forecast.panel import Panel, make_bundle, refuse_class_keys
 from dlx.forecast.time import parse_freq, period, to_periods
@@ -168,7 +168,7 @@ def read_electricity(path: Path, series: int | None = None, leading_zeros_missin
     return pd.Timestamp(full[0]).to_period("h"), target, [str(c) for c in hourly.columns]
 
 
-@register_data("electricity")
+@register_data("electricity", root="required")
 def build_electricity(cfg):
     refuse_class_keys(cfg, "electricity")
     path = _file(cfg, "LD2011_2014.txt", "the UCI electricity file LD2011_2014.txt")
@@ -343,7 +343,7 @@ def read_long_csv(path: Path, freq=None, aggregate: str | None = None) -> Panel:
     return Panel(path.stem, freq, first, z, [str(i) for i in items], static, cats, cards, cov, feats)
 
 
-@register_data("panel_csv")
+@register_data("panel_csv", root="required")
 def build_panel_csv(cfg):
     refuse_class_keys(cfg, "panel_csv")
     given = _opt(cfg, "freq")

@@ -42,7 +42,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
 from dlx.data.prep import (
     LabelNoise,
@@ -56,6 +55,7 @@ from dlx.data.prep import (
     subset,
     to_split,
 )
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 DIGITS = [str(i) for i in range(10)]
@@ -299,7 +299,7 @@ def load_mnist_rot(root: str, n_valid: int, test_limit: int | None):
     return out
 
 
-@register_data("mnist_rot")
+@register_data("mnist_rot", root="required")
 def build_mnist_rot(cfg) -> DataBundle:
     if label_kind(cfg) != "digit":
         raise DlxError("data.label=digit_plus_angle needs the angle each image was turned by: only "

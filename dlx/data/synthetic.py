@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
 from dlx.data.prep import opt
+from dlx.data.registry import register_data
 from dlx.data.tabular import table_bundle
 from dlx.errors import DlxError
 

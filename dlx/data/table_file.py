@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
 from dlx.data.prep import Raw, carve_val, opt, subset
+from dlx.data.registry import register_data
 from dlx.data.tabular import pick, table_bundle
 from dlx.errors import DlxError
 
@@ -376,7 +376,7 @@ def training_rows(cfg, y: np.ndarray, num_classes: int) -> np.ndarray:
     return idx
 
 
-@register_data("csv")
+@register_data("csv", root="required", check=check)
 def build_csv(cfg) -> Raw | DataBundle:
     check(cfg)
     task = str(opt(cfg, "task"))

@@ -74,9 +74,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlx.data import register_data
 from dlx.data.bundle import DataBundle, Meta
 from dlx.data.prep import opt
+from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 PAD = 0
@@ -429,7 +429,7 @@ def check_settings(cfg) -> dict:
     return s
 
 
-@register_data("textpairs")
+@register_data("textpairs", root="optional")
 def build(cfg) -> DataBundle:
     s = check_settings(cfg)
     corpus, test = from_files(cfg) if opt(cfg, "root") is not None else synthetic(cfg)

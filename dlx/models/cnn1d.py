@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from dlx.models import register_model
 from dlx.models.layers import Reshape, channels_and_spatial, norm, positive_int
+from dlx.models.registry import register_model
 
 
-@register_model("cnn1d")
+@register_model("cnn1d", stackable=True)
 def build_cnn1d(cfg, meta) -> nn.Module:
     """3 x [Conv1d(width, kernel, padding kernel//2) -> BN? -> ReLU], strides 1,2,2, flatten -> Linear.
 

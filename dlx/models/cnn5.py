@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from dlx.models import register_model
 from dlx.models.layers import Reshape, channels_and_spatial, conv, global_max, maxpool, norm, positive_int
+from dlx.models.registry import register_model
 
 
-@register_model("cnn5")
+@register_model("cnn5", stackable=True)
 def build_cnn5(cfg, meta) -> nn.Module:
     """4 x [conv3x3 -> BN -> ReLU] with [k,2k,4k,8k] channels, MaxPool(2) after the first three,
     global max pool, Linear(8k -> classes).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch.nn as nn
 
 from dlx.errors import DlxError
-from dlx.models import register_model
 from dlx.models.layers import Reshape, channels_and_spatial, conv, dropout_p, maxpool, norm, positive_int
+from dlx.models.registry import register_model
 
 
 def _hidden(cfg) -> list[int]:
@@ -17,7 +17,7 @@ def _hidden(cfg) -> list[int]:
     return h
 
 
-@register_model("cnnfc")
+@register_model("cnnfc", stackable=True)
 def build_cnnfc(cfg, meta) -> nn.Module:
     """2 x [conv3x3 -> BN? -> ReLU -> MaxPool(2)] with [k, 2k] channels, flatten, then
     len(hidden) x [Linear -> ReLU -> Dropout?] and Linear(classes).

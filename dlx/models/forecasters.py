@@ -34,8 +34,8 @@ from dlx.errors import DlxError
 from dlx.forecast import kalman
 from dlx.forecast.issm import ISSM
 from dlx.forecast.time import parse_freq
-from dlx.models import register_model
 from dlx.models.layers import dropout_p, positive_int
+from dlx.models.registry import register_model
 
 GAUSS_CONST = 0.5 * math.log(2 * math.pi)
 

@@ -14,7 +14,7 @@ variant: the block *is* the hypermodule (the paper's c = 0 ablation).
 
 During an assignment-search generation a contested location mixes its champion with ``S - 1`` challengers
 through soft weights (``softmax(soft[l])``, a buffer that requires grad: the search trains it with its own
-optimizer, dlx/experiments/muir/search.py); uncontested locations use their champion only.
+optimizer, dlx/papers/muir/search.py); uncontested locations use their champion only.
 
 Initialisation (as in the authors' released code): ``H ~ N(0, 1/c)`` entrywise and every context the
 constant ``gain / sqrt(fan_in)`` of its layer, so each generated weight starts as ``N(0, gain^2 / fan_in)``:
@@ -38,9 +38,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dlx.config import integers
 from dlx.data.multitask import Stacked
 from dlx.errors import DlxError
-from dlx.models import register_model
+from dlx.models.registry import register_model
 
 
 def check_blocks(block_out, block_in, context) -> tuple[int, int, int]:
@@ -324,15 +325,6 @@ class Layers:
         return HyperLSTM(i, h, self.pool, layers, label=f"{self.prefix}.{name}")
 
 
-def _ints(value, key: str) -> list[int]:
-    from omegaconf import ListConfig
-
-    from dlx.config import number
-
-    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
-    return [number(v, key, lo=1, integer=True) for v in items]
-
-
 class LinearNet(nn.Module):
     """A linear model (the Kang et al. benchmark's per-task model): one layer, no bias by default."""
 
@@ -352,9 +344,9 @@ class LeNet(nn.Module):
     def __init__(self, cfg, meta, make: Layers):
         super().__init__()
         c, h, w = (int(s) for s in meta.input_shape)
-        ch = _ints(cfg.get("channels", 16), "members.*.channels")[0]
-        k = _ints(cfg.get("kernel", 3), "members.*.kernel")[0]
-        hidden = _ints(cfg.get("hidden", [32]), "members.*.hidden")
+        ch = integers(cfg.get("channels", 16), "members.*.channels", lo=1, allow_empty=True)[0]
+        k = integers(cfg.get("kernel", 3), "members.*.kernel", lo=1, allow_empty=True)[0]
+        hidden = integers(cfg.get("hidden", [32]), "members.*.hidden", lo=1, allow_empty=True)
         self.conv1 = nn.Conv2d(c, ch, k, padding=k // 2)
         nn.init.kaiming_normal_(self.conv1.weight, nonlinearity="relu")
         self.conv2 = make.conv(2, ch, ch, k, "conv2", padding=k // 2)
@@ -381,9 +373,9 @@ class DeepBind(nn.Module):
     def __init__(self, cfg, meta, make: Layers):
         super().__init__()
         c = int(meta.input_shape[0])
-        f = _ints(cfg.get("filters", 16), "members.*.filters")[0]
-        k = _ints(cfg.get("kernel", 9), "members.*.kernel")[0]
-        hidden = _ints(cfg.get("hidden", 32), "members.*.hidden")[0]
+        f = integers(cfg.get("filters", 16), "members.*.filters", lo=1, allow_empty=True)[0]
+        k = integers(cfg.get("kernel", 9), "members.*.kernel", lo=1, allow_empty=True)[0]
+        hidden = integers(cfg.get("hidden", 32), "members.*.hidden", lo=1, allow_empty=True)[0]
         self.embed = nn.Conv1d(c, f, 1)
         self.conv = make.conv(1, f, f, k, "conv")
         self.fc = make.linear(f, hidden, "fc")
@@ -401,9 +393,9 @@ class CharLSTM(nn.Module):
     def __init__(self, cfg, meta, make: Layers):
         super().__init__()
         v = int(meta.num_outputs)
-        e = _ints(cfg.get("embed", 16), "members.*.embed")[0]
-        h = _ints(cfg.get("hidden", 32), "members.*.hidden")[0]
-        layers = _ints(cfg.get("layers", 1), "members.*.layers")[0]
+        e = integers(cfg.get("embed", 16), "members.*.embed", lo=1, allow_empty=True)[0]
+        h = integers(cfg.get("hidden", 32), "members.*.hidden", lo=1, allow_empty=True)[0]
+        layers = integers(cfg.get("layers", 1), "members.*.layers", lo=1, allow_empty=True)[0]
         self.embed = nn.Embedding(v, e)
         self.lstm = make.lstm(e, h, layers, "lstm")
         self.drop = nn.Dropout(float(cfg.get("dropout", 0.0)))

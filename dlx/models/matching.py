@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from dlx.errors import DlxError
-from dlx.models import register_model
+from dlx.models.registry import register_model
 
 
 def _check_rank_data(meta, name: str) -> int:

@@ -6,11 +6,11 @@ import math
 
 import torch.nn as nn
 
-from dlx.models import register_model
 from dlx.models.layers import activation, dropout_p, norm, positive_int
+from dlx.models.registry import register_model
 
 
-@register_model("mlp")
+@register_model("mlp", stackable=True)
 def build_mlp(cfg, meta) -> nn.Module:
     """flatten -> depth x [Linear(width) -> BN? -> act -> Dropout?] -> Linear(classes); depth=0 is linear."""
     width = positive_int(cfg, "width", 256, "mlp")

@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlx.models import register_model
 from dlx.models.layers import Reshape, channels_and_spatial, conv, global_avg, norm, positive_int
+from dlx.models.registry import register_model
 
 
 class PreActBlock(nn.Module):
@@ -33,7 +33,7 @@ class PreActBlock(nn.Module):
         return out + short
 
 
-@register_model("resnet18k")
+@register_model("resnet18k", stackable=True)
 def build_resnet18k(cfg, meta) -> nn.Module:
     """Stem conv3x3 (no BN), 4 stages x 2 PreAct blocks with [k,2k,4k,8k] channels and strides [1,2,2,2],
     global average pool, Linear(8k -> classes).

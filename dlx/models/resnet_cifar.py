@@ -9,8 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dlx.errors import DlxError
-from dlx.models import register_model
 from dlx.models.layers import Reshape, channels_and_spatial, conv, global_avg, norm, positive_int
+from dlx.models.registry import register_model
 
 INITS = ("he", "he_scaled")
 
@@ -70,7 +70,7 @@ def init_weights(model: nn.Module, how: str, blocks: int, gen: torch.Generator) 
                     m.conv2.weight.mul_(1.0 / math.sqrt(blocks))
 
 
-@register_model("resnet")
+@register_model("resnet", stackable=True)
 def build_resnet(cfg, meta) -> nn.Module:
     """Stem conv3x3 -> BN -> ReLU, 3 stages of n blocks with [w, 2w, 4w] channels and strides [1,2,2],
     global average pool, Linear(4w -> classes); depth = 6n + 2 (20, 32, 44, 56, 110, ...).

@@ -45,8 +45,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dlx.errors import DlxError
-from dlx.models import register_model
 from dlx.models.layers import channels_and_spatial, positive_int
+from dlx.models.registry import register_model
 
 GROUPS = ("rotation", "rotscale", "affine")
 AXES = ("theta", "log_scale", "log_aspect", "shear")

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlx.models import register_model
 from dlx.models.layers import channels_and_spatial, conv, dropout_p, positive_int
+from dlx.models.registry import register_model
 
 
 def pick_heads(width: int, heads: int) -> int:

@@ -1,8 +1,10 @@
-"""The path every sweep-shaped experiment shares: expand -> execute -> finish, and `dlx status`.
+"""The path every sweep-shaped experiment shares: check -> expand -> prepare -> execute -> finalize -> plot,
+and `dlx status`.
 
-A sweep experiment (registry record with ``sweep=Sweep(...)``) provides ``children(cfg) -> [Child]`` and
-``finalize(cfg, run, children)``, which collects and analyses and ends with ``finish(...)``: the one place
-a sweep writes its tables, decides completed or failed, and draws its figures."""
+A sweep experiment (registry record with ``sweep=Sweep(...)``, dlx/registry.py) is handed in as its
+record: the driver runs its hooks (``check``, ``children``, ``prepare``, ``finalize``, ``plot``) and never
+imports it. ``finalize`` collects and analyses and ends with ``finish(...)``: the one place a sweep writes
+its tables and decides completed or failed; the driver then draws its figures."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 
 from dlx.runs import Run, read_json, read_summary, usage_error, write_csv
 from dlx.runs import status as run_status
-from dlx.sweep.execute import DONE, child_dir, execute
+from dlx.sweep.child import DONE
+from dlx.sweep.execute import child_dir, execute
 
 
 def status_frame(children, statuses: dict, sweep_dir: Path | None = None):
@@ -83,15 +86,22 @@ def nested_tracking(run: Run):
 
 
 def run_sweep(cfg, run: Run, exp):
-    """Run ``exp``'s children (skipping finished ones) and finalize; detached SLURM sweeps return early."""
-    children = exp.children(cfg)
+    """Run ``exp``'s children (skipping finished ones), finalize and plot; detached SLURM sweeps return
+    early. Every setting is checked before the sweep's directory exists."""
     given = run.overrides()
+    children = exp.children(cfg)
     check_fixed(given, children, exp.sweep.swept_by)
+    check = exp.hook("check")
+    if check is not None:
+        check(cfg, given)
     base = [*given, "trainer.progress=none"]
     check_children(exp.name, base, children)
-    from dlx.sweep.stack import setting
+    from dlx.sweep.plan import setting
 
     setting(cfg.sweep.get("stack"))  # refused here, before the sweep's directory exists, not at execute
+    prepare = exp.hook("prepare")
+    if prepare is not None:
+        prepare(cfg, run)
     run.summary("running", n_children=len(children))
     with nested_tracking(run):
         statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
@@ -100,19 +110,26 @@ def run_sweep(cfg, run: Run, exp):
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)
     same_usage_error(run.dir, children, statuses)
-    from dlx.locks import Claim
+    from dlx.locks import Lease
 
-    claim = Claim(run.dir, ".finalize").wait()  # two invocations that shared the children finalize in turn
+    lease = Lease(run.dir, ".finalize").wait()  # two invocations that shared the children finalize in turn
     try:
-        return exp.finalize(cfg, run, children)
+        return finalize(exp, cfg, run, children)
     finally:
-        claim.release()
+        lease.release()
 
 
-def finish(exp, run: Run, results, metrics: dict, *, curves=None, ok=DONE, tables: dict | None = None,
+def finalize(exp, cfg, run: Run, children):
+    """The experiment's analysis of its children (its ``finalize`` hook), then its figures."""
+    results = exp.finalize(cfg, run, children)
+    exp.plot(run.dir)
+    return results
+
+
+def finish(run: Run, results, metrics: dict, *, curves=None, ok=DONE, tables: dict | None = None,
            **extra):
     """Write results.csv (and curves.csv and any other ``tables``), record the sweep as completed when every
-    row's status is in ``ok`` (failed otherwise), draw the figures; returns ``results``."""
+    row's status is in ``ok`` (failed otherwise); returns ``results``."""
     write_csv(run.path("results.csv"), results)
     if curves is not None:
         write_csv(run.path("curves.csv"), curves)
@@ -121,7 +138,6 @@ def finish(exp, run: Run, results, metrics: dict, *, curves=None, ok=DONE, table
     done = bool(results.status.isin(ok).all()) if len(results) else False
     counts = {str(k): int(v) for k, v in results.status.value_counts().items()} if len(results) else {}
     run.summary("completed" if done else "failed", metrics, statuses=counts, **extra)
-    exp.plot(run.dir)
     return results
 
 
@@ -147,7 +163,7 @@ def sweep_status(run_dir: Path):
     with the same --name submits them again (a child with a checkpoint resumes from it)."""
     from omegaconf import OmegaConf
 
-    from dlx.experiments import get
+    from dlx.registry import get
     from dlx.sweep.slurm import lost
 
     run_dir = Path(run_dir)
@@ -162,10 +178,10 @@ def sweep_status(run_dir: Path):
     statuses.update({run_id: "lost" for run_id in gone})
     waiting = any(s in (None, "running") for s in statuses.values())
     if all(s in DONE for s in statuses.values()) and summary.get("status") != "completed":
-        exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)
+        finalize(exp, cfg, Run.reopen(run_dir, exp.name), children)
         summary = read_json(run_dir / "summary.json")
     elif summary.get("detached") and summary.get("status") == "running" and not waiting and not gone:
-        exp.finalize(cfg, Run.reopen(run_dir, exp.name), children)  # every child has a result, some failed
+        finalize(exp, cfg, Run.reopen(run_dir, exp.name), children)  # every child has a result, some failed
         summary = read_json(run_dir / "summary.json")
     elif summary.get("detached") and not waiting and gone:
         shown = sorted(gone)

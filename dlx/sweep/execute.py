@@ -18,8 +18,8 @@ from pathlib import Path
 
 from dlx.errors import DlxError
 from dlx.runs import status as run_status
+from dlx.sweep.child import DONE, LEASED, run_child
 
-DONE = ("completed", "diverged")
 LAUNCHERS = ("inline", "local", "slurm")
 
 
@@ -27,52 +27,11 @@ def child_dir(sweep_dir: Path, child) -> Path:
     return Path(sweep_dir) / "runs" / child.run_id
 
 
-def run_child(config: str, overrides: list[str], run_dir: str, threads: int | None = None,
-              kind: str = "train") -> str:
-    """Run one child here (a train run, or another registered kind such as a baseline fit) and return its
-    status; failures are recorded in its summary.json, not raised."""
-    from dlx import threads as thread_rule
-    from dlx.config import compose
-    from dlx.experiments import get
-    from dlx.locks import Claimed
-    from dlx.runs import Run
-
-    if threads:  # this worker's share of the cores: trainer.threads=auto stays within it
-        os.environ[thread_rule.CAP_ENV] = str(threads)
-        thread_rule.apply(threads)
-    exp = get(kind)
-    d = Path(run_dir)
-    run = Run(d, exp.name, extra={"config": config})
-    try:  # claim the child, then mark it running: a worker that dies from here on killed a started child
-        run.open()
-    except Claimed:
-        return "claimed"  # another process (a second invocation of this sweep) is training it
-    if run_status(d) in DONE:  # finished by that other process between our listing and our claim
-        run.claim.release()
-        return run_status(d)
-    if kind == "train" and (d / "checkpoint.pt").is_file():  # decided under the lease, not from the listing
-        overrides = [*overrides, "trainer.resume=true"]  # a child that died: continue, do not start over
-    run.summary("running")
-    try:
-        with run.recording():
-            cfg = compose(config, overrides)
-            run.config = (cfg, overrides)
-            run.save_config(cfg, overrides)
-            run.start_tracking()
-            exp.run(cfg, run)
-    except KeyboardInterrupt:
-        raise
-    except Exception:  # one bad child must not sink the sweep; its summary says why
-        pass
-    return run_status(Path(run_dir)) or "failed"
-
-
 def warm_up() -> None:
     """A pool worker imports what every child needs before its first child starts, so that child's
     wall time is not inflated by seconds of imports the others do not pay."""
     import dlx.build  # noqa: F401  (torch, data, models, tasks)
-    import dlx.experiments.train.experiment  # noqa: F401
-    import dlx.train  # noqa: F401
+    import dlx.train.lifecycle  # noqa: F401
     import dlx.train.stacked  # noqa: F401
     from dlx.plots import pyplot
 
@@ -128,7 +87,7 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
 
     units = [[c] for c in todo]
     if launcher != "slurm" and len(todo) > 1:
-        from dlx.sweep.stack import plan, read_setting
+        from dlx.sweep.plan import plan, read_setting
 
         if stack is None:
             stack, saved_max = read_setting(sweep_dir)
@@ -162,7 +121,7 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
                 got = _run_unit(unit, args, unit_args, sweep_dir)
                 for c in unit:
                     statuses[c.run_id] = got[c.run_id]
-                    if statuses[c.run_id] != "claimed":  # claimed elsewhere: counted when it is done there
+                    if statuses[c.run_id] != LEASED:  # held elsewhere: counted when it is done there
                         report.finished(c, statuses[c.run_id])
                 if any(got[c.run_id] == "interrupted" for c in unit):  # Ctrl-C stopped it cleanly: stop
                     raise KeyboardInterrupt
@@ -191,11 +150,11 @@ def _by_id(unit, got: dict, sweep_dir: Path) -> dict[str, str]:
 
 
 def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, poll: float = 2.0) -> None:
-    """Children another invocation of this sweep claimed: wait until they are done there, or take them
+    """Children another invocation of this sweep holds: wait until they are done there, or take them
     over (and resume them from their checkpoint) if that process is gone."""
     from dlx.locks import alive, read
 
-    waiting = [c for c in children if statuses.get(c.run_id) == "claimed"]
+    waiting = [c for c in children if statuses.get(c.run_id) == LEASED]
     while waiting:
         time.sleep(poll)
         still = []
@@ -209,7 +168,7 @@ def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, po
                 continue
             else:  # its owner died: this process finishes it
                 statuses[c.run_id] = run_child(*args(c))
-                if statuses[c.run_id] == "claimed":  # a third process was quicker
+                if statuses[c.run_id] == LEASED:  # a third process was quicker
                     still.append(c)
                     continue
             report.finished(c, statuses[c.run_id])
@@ -283,7 +242,7 @@ def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: 
                         got = {c.run_id: _worker_died(sweep_dir, c, config, err) for c in unit}
                     for c in unit:
                         statuses[c.run_id] = got[c.run_id]
-                        if statuses[c.run_id] != "claimed":
+                        if statuses[c.run_id] != LEASED:
                             report.finished(c, statuses[c.run_id])
                     if fail_fast and "failed" in got.values() and not stop:
                         stop = True  # cancel what has not started; record what is running as it ends

@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 from dlx.errors import DlxError
+from dlx.queue import ENDED, queue_states
 from dlx.runs import read_json, write_json
 
 JOBS = "jobs.json"
 HISTORY = ".submitit/dlx-jobs.json"
-# squeue's %T for a job that is over (its processes are gone); any other state, e.g. PENDING, RUNNING,
-# COMPLETING (processes still being killed), SUSPENDED, REQUEUE_HOLD, SPECIAL_EXIT, is still in the queue
-ENDED = frozenset({"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-                   "DEADLINE", "OUT_OF_MEMORY", "REVOKED"})
 
 
 def executor(sweep_dir: Path, cfg):
@@ -49,7 +45,7 @@ def executor(sweep_dir: Path, cfg):
 
 def submit(todo, args, sweep_dir: Path, cfg) -> list:
     """Submit one array job for the children in `todo`; `args(child)` gives run_child's arguments."""
-    from dlx.sweep.execute import run_child
+    from dlx.sweep.child import run_child
 
     ex = executor(sweep_dir, cfg)
     columns = list(zip(*[args(c, int(cfg.get("cpus_per_task", 4))) for c in todo], strict=True))
@@ -94,22 +90,6 @@ def submitted(sweep_dir: Path, cfg=None) -> tuple[str | None, dict[str, list[str
     if cluster == "auto":
         cluster = "slurm" if shutil.which("srun") else "local"
     return cluster, {k: [str(v)] for k, v in jobs.items()}
-
-
-def queue_states(job_ids) -> dict[str, str] | None:
-    """{job id: state} for those of `job_ids` slurmctld still knows (ended ones stay known for MinJobAge,
-    5 minutes by default); None when squeue cannot answer (missing, the controller unreachable)."""
-    bases = sorted({str(j).split("_")[0] for j in job_ids})
-    if not bases:
-        return {}
-    cmd = ["squeue", "--noheader", "--array", "--states=all", "--format=%i %T", f"--jobs={','.join(bases)}"]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:  # every id asked for is unknown (purged after MinJobAge): none is queued
-        return {} if "invalid job id" in out.stderr.lower() else None
-    return dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
 
 
 def queued(cluster: str | None, job_ids) -> set[str] | None:
@@ -160,7 +140,7 @@ def _watch_with_squeue(jobs) -> None:
 def lost(sweep_dir: Path, children, statuses: dict, cfg=None) -> set[str] | None:
     """Run ids of the children without a result (no summary, or one still saying 'running') none of whose
     jobs is in the queue any more: cancelled, timed out, killed with their node, or never started before
-    the array was cancelled. A child whose claim holder still runs on this machine is not lost. None when
+    the array was cancelled. A child whose lease holder still runs on this machine is not lost. None when
     the queue cannot be read (nothing is called lost then)."""
     from dlx.locks import alive, read
     from dlx.runs import status

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 
 def logit(model, x) -> torch.Tensor:
@@ -16,6 +17,7 @@ def logit(model, x) -> torch.Tensor:
     return out.reshape(out.shape[0], -1)[:, 0] if out.dim() > 1 else out
 
 
+@register_task("binary")
 class Binary(Task):
     name = "binary"
     primary = "auc"

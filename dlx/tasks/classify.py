@@ -7,8 +7,10 @@ import torch.nn.functional as F
 
 from dlx.errors import DlxError
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 
+@register_task("classify")
 class Classify(Task):
     name = "classify"
     primary = "error"

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from dlx.errors import DlxError
-from dlx.tasks import register_task
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 REQUIRED = (0.1, 0.5, 0.9)
 
@@ -42,7 +42,7 @@ def _forecaster(model):
     return model
 
 
-@register_task
+@register_task("forecast")
 class Forecast(Task):
     name = "forecast"
     primary = "ql50"

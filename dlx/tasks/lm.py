@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from dlx.metrics import perplexity
-from dlx.tasks import register_task
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 
 def logits_of(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -23,7 +23,7 @@ def logits_of(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@register_task
+@register_task("lm")
 class LanguageModel(Task):
     name = "lm"
     primary = "perplexity"

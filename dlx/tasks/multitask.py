@@ -20,8 +20,8 @@ import torch
 
 from dlx.data.multitask import Stacked
 from dlx.errors import DlxError
-from dlx.tasks import TASKS, register_task
 from dlx.tasks.base import Task
+from dlx.tasks.registry import TASKS, register_task
 from dlx.tasks.regress import Regress
 
 
@@ -53,7 +53,7 @@ def inputs_of(batch):
     return batch["x"] if isinstance(batch, dict) else batch[0]
 
 
-@register_task
+@register_task("multitask")
 class MultiTask(Task):
     name = "multitask"
     primary = "loss"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from dlx.tasks import register_task
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 
 def scores(model, batch) -> torch.Tensor:
@@ -43,7 +43,7 @@ def hinge_terms(s: torch.Tensor, label: torch.Tensor, margin: float = 1.0) -> to
     return torch.clamp(margin - s_pos[:, None] + s_neg, min=0)
 
 
-@register_task
+@register_task("rank")
 class Rank(Task):
     name = "rank"
     primary = "p_at_1"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from dlx.tasks.base import Task
+from dlx.tasks.registry import register_task
 
 
 def prediction(model, x, like: torch.Tensor) -> torch.Tensor:
@@ -15,6 +16,7 @@ def prediction(model, x, like: torch.Tensor) -> torch.Tensor:
     return out.reshape(like.shape)
 
 
+@register_task("regress")
 class Regress(Task):
     name = "regress"
     primary = "rmse"

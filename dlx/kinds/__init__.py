@@ -1,0 +1,1 @@
+"""The generic kinds of run: train, fit, grid, forecast (each registers its record)."""

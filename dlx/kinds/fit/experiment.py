@@ -1,0 +1,50 @@
+"""`dlx fit`: a non-torch baseline fit on a dlx dataset under a dlx task, with a train run's contract
+(config.yaml, metrics.csv with one row of <split>_<metric> columns, summary.json with the same metric
+names and best_<split>_<primary>), so sweeps collect baselines and networks into one table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dlx.runs import Run, write_csv
+
+
+def run(cfg, run: Run) -> dict:
+    import pandas as pd
+
+    from dlx import threads
+    from dlx.build import final_metrics
+    from dlx.data import build_data
+    from dlx.kinds.fit.estimators import Predictor, arrays, build_estimator
+    from dlx.tasks import build_task
+    from dlx.train import evaluate
+    from dlx.train.evaluate import save_predictions
+
+    with run.recording():
+        n, why = threads.choose("auto")  # no torch model to measure: the free cores (within a sweep's cap)
+        threads.apply(n)
+        run.env["threads_rule"] = why
+        data = build_data(cfg.data, device="cpu")
+        task = build_task(cfg.task, data.meta)
+        est = build_estimator(cfg.baseline, task.name, int(cfg.seed))
+        run.summary("running", device="cpu", baseline=cfg.baseline.name, data=cfg.data.name,
+                    n_train=len(data.train), params=None, **task.describe())
+        t0 = time.perf_counter()
+        est.fit(*arrays(data.train))
+        fit_s = time.perf_counter() - t0
+        model = Predictor(est, task.name, data.meta.num_classes)
+        row = {"epoch": 1}
+        for split in ("train", "val", "test"):
+            if split != "val" or data.val is not None:
+                row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split)).items()})
+        row["wall_s"] = round(fit_s, 3)
+        write_csv(run.path("metrics.csv"), pd.DataFrame([row]))
+        save_predictions(run, model, task, data, cfg.task.get("save_predictions"))
+        return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
+                           estimator=repr(est))
+
+
+def plot(run_dir: Path) -> list[Path]:
+    """A fit has no training curve: its table is the result."""
+    return []

@@ -1,0 +1,14 @@
+"""Understanding Batch Normalization (Bjorck et al., NeurIPS 2018)."""
+
+from dlx.registry import Experiment, Sweep, register
+
+register(Experiment(
+    name="batchnorm", impl="dlx.papers.batchnorm.experiment",
+    cite="Bjorck et al., NeurIPS 2018",
+    title="Understanding Batch Normalization (Bjorck et al., NeurIPS 2018)",
+    claim="BN works by allowing larger learning rates",
+    table_columns=("bn", "lr", "seed", "train_acc", "test_acc", "diverged", "diverged_epoch", "epochs",
+                   "train_s"),
+    sweep=Sweep(swept_by={"optimizer.lr": "set sweep.lrs=[...]", "model.batchnorm": "set sweep.bn=[...]",
+                          "seed": "set sweep.seeds=N (seeds 0..N-1)"}),
+))

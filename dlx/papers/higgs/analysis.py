@@ -1,0 +1,269 @@
+"""The paper's numbers, the model x feature-set table, and the claims held against it.
+
+Anchors: Baldi, Sadowski & Whiteson, Nature Communications 5:4308 (2014), Table 1 (HIGGS benchmark, test
+AUC and discovery significance for 100 signal vs 1000 +- 50 background events).
+
+Every claim is decided by :func:`dlx.claims.compare` on a 95% interval: the claims between
+networks on their per-seed values (paired by seed), the claims that involve the boosted trees (one
+deterministic run per feature set) on bootstrap replicates of the AUC (:func:`auc_replicates`: the test
+events resampled, shared by every model, and each network's seeds resampled, shared by its feature sets).
+"""
+
+from __future__ import annotations
+
+import math
+
+MODELS = ("shallow", "deep", "gbt")
+FEATURES = ("low", "high", "all")
+LABELS = {"shallow": "shallow NN", "deep": "deep NN", "gbt": "boosted trees"}
+FEATURE_LABELS = {"low": "low-level (21)", "high": "high-level (7)", "all": "all (28)"}
+
+# Nature Comms 2014, Table 1: the paper's BDT (TMVA) stands where our gradient-boosted trees do
+PAPER_AUC = {("shallow", "low"): 0.733, ("shallow", "high"): 0.777, ("shallow", "all"): 0.816,
+             ("gbt", "low"): 0.73, ("gbt", "high"): 0.78, ("gbt", "all"): 0.81,
+             ("deep", "low"): 0.880, ("deep", "high"): 0.800, ("deep", "all"): 0.885}
+PAPER_Z = {("shallow", "low"): 2.5, ("shallow", "high"): 3.1, ("shallow", "all"): 3.7,
+           ("deep", "low"): 4.9, ("deep", "high"): 3.6, ("deep", "all"): 5.0}
+
+
+def summarize(results):
+    """Seed mean and std of test AUC and Z per (model, features) over the full-size children."""
+    import pandas as pd
+
+    full = results[results["curve"] == False]  # noqa: E712
+    done = full[full.status.isin(("completed", "diverged"))]
+    rows = []
+    for m in MODELS:
+        for f in FEATURES:
+            g = done[(done.model == m) & (done.features == f)]
+            if not len(full[(full.model == m) & (full.features == f)]):
+                continue
+            auc, z = g.test_auc.dropna(), g.z.dropna()
+            rows.append({"model": m, "features": f, "auc": mean(auc), "auc_std": std(auc), "z": mean(z),
+                         "z_std": std(z), "runs": int(len(auc)), "n_train": first(g.n_train),
+                         "paper_auc": PAPER_AUC.get((m, f)), "paper_z": PAPER_Z.get((m, f))})
+    return pd.DataFrame(rows)
+
+
+def learning(results):
+    """Test AUC against training events per (model, features): the subset children plus the full-size
+    runs, seed mean and std."""
+    done = results[results.status.isin(("completed", "diverged"))].dropna(subset=["test_auc"])
+    g = done.groupby(["model", "features", "n_train"]).test_auc
+    out = g.agg(["mean", "std", "count"]).reset_index().rename(
+        columns={"mean": "auc", "std": "auc_std", "count": "runs"})
+    curve_cells = set(map(tuple, results[results["curve"] == True][["model", "features"]].values))  # noqa: E712
+    keep = [(m, f) in curve_cells for m, f in zip(out.model, out.features, strict=True)]
+    return out[keep].sort_values(["model", "features", "n_train"]).reset_index(drop=True)
+
+
+def mean(s):
+    return float(s.mean()) if len(s) else None
+
+
+def std(s):
+    return float(s.std(ddof=1)) if len(s) > 1 else None
+
+
+def first(s):
+    s = s.dropna()
+    return int(s.iloc[0]) if len(s) else None
+
+
+def cell(table, model: str, features: str, col: str = "auc"):
+    row = table[(table.model == model) & (table.features == features)]
+    if not len(row):
+        return None
+    v = row[col].iloc[0]
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def r3(v):
+    return None if v is None else round(v, 3)
+
+
+# the cells the bootstrap claims read (deep_low_beats_high, trees_need_high)
+BOOT_CELLS = (("deep", "low"), ("deep", "all"), ("gbt", "low"), ("gbt", "all"),
+              *((m, "high") for m in MODELS))
+
+
+def per_seed(results, col: str = "test_auc") -> dict[tuple[str, str], dict[int, float]]:
+    """{(model, features): {seed: value}} over the full-size children that finished with a finite value."""
+    full = results[(results["curve"] == False) & results.status.isin(("completed", "diverged"))]  # noqa: E712
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for r in full.itertuples():
+        v = getattr(r, col)
+        if v is not None and math.isfinite(float(v)):
+            out.setdefault((r.model, r.features), {})[int(r.seed)] = float(v)
+    return out
+
+
+def shared(*cells: dict[int, float]):
+    """The values of ``cells`` on the seeds they all have, as arrays in seed order (pairs by seed)."""
+    import numpy as np
+
+    seeds = sorted(set.intersection(*(set(c) for c in cells)))
+    return [np.array([c[s] for s in seeds]) for c in cells]
+
+
+def avg(values) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def auc_replicates(scores: dict, label, replicates: int = 1000, seed: int = 0) -> dict:
+    """Bootstrap replicates of each cell's AUC: ``scores`` is {(model, features): {seed: test scores}} on one
+    test set with labels ``label``; returns {(model, features): array of ``replicates`` values}.
+
+    Replicate r resamples the test events with replacement (the same resample for every cell, so
+    differences between cells are paired) and, for a cell with several seeds, the seeds with replacement
+    (the same draw for every feature set of a model): the cell's value is the mean over the drawn seeds of
+    the AUC on the resampled events. The trees' single run gives the test-sampling spread alone."""
+    import numpy as np
+
+    label = np.asarray(label).astype(bool)
+    n, pos = len(label), label.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    groups = {}  # each score array as the index of its distinct value (ties share one)
+    for key, by_seed in scores.items():
+        for s, score in by_seed.items():
+            groups[key, s] = np.unique(np.asarray(score, np.float64), return_inverse=True)[1].ravel()
+    auc = {k: np.empty(replicates) for k in groups}
+    for r in range(replicates):
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)  # times each event is drawn
+        wp = w * pos
+        for k, g in groups.items():
+            auc[k][r] = weighted_auc(g, w, wp)
+    out = {}
+    models = {m for m, _ in scores}
+    for m in sorted(models):
+        seeds = sorted({s for (mm, _), by_seed in scores.items() if mm == m for s in by_seed})
+        picks = rng.integers(0, len(seeds), (replicates, len(seeds)))
+        for (mm, f), by_seed in scores.items():
+            if mm != m:
+                continue
+            table = np.full((len(seeds), replicates), np.nan)
+            for s in by_seed:
+                table[seeds.index(s)] = auc[(m, f), s]
+            drawn = table[picks.T, np.arange(replicates)]  # (seeds drawn, replicates)
+            k = np.isfinite(drawn).sum(0)
+            got = np.where(np.isfinite(drawn), drawn, 0.0).sum(0) / np.maximum(k, 1)
+            # a draw of only seeds this cell lacks (a failed child): the mean over the seeds it has
+            mine = np.isfinite(table[:, 0])
+            out[m, f] = np.where(k > 0, got, table[mine].mean(0))
+    return out
+
+
+def weighted_auc(groups, w, wp) -> float:
+    """The AUC of events weighted by ``w`` (``wp``: the weights of the signal events, 0 elsewhere), the
+    scores given as ``groups``, the rank of each event's distinct score: P(score of a drawn signal > score
+    of a drawn background), ties counting one half."""
+    import numpy as np
+
+    size = int(groups.max()) + 1
+    gp = np.bincount(groups, weights=wp, minlength=size)
+    gn = np.bincount(groups, weights=w, minlength=size) - gp
+    return float((gp * (np.cumsum(gn) - 0.5 * gn)).sum() / (gp.sum() * gn.sum()))
+
+
+def claims(results, boot: dict | None, rules) -> list[dict]:
+    """The paper's shape, each claim decided on a 95% interval (rules: ``higgs.rules``):
+
+    - deep_beats_shallow_low: AUC(deep, low) - AUC(shallow, low) > ``deep_gain``, per seed, paired;
+    - deep_low_matches_all: AUC(deep, all) - AUC(deep, low) within +-``match``, per seed, paired;
+    - shallow_needs_high: the shallow net's gain from the high-level features minus the deep net's,
+      [AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)] > ``needs_high``, per seed;
+    - deep_low_beats_high: AUC(deep, low) - max over models of AUC(model, high) > ``beats_high``, on
+      bootstrap replicates (the trees have one run);
+    - significance_low: Z(deep, low) - Z(shallow, low) > ``z_gain`` sigma, per seed, paired;
+    - trees_need_high: [AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)] >
+      ``needs_high``, on bootstrap replicates.
+
+    ``results`` is the sweep's per-child table (model, features, seed, curve, status, test_auc, z);
+    ``boot`` is :func:`auc_replicates`'s {(model, features): replicates} (None: not computed)."""
+    import numpy as np
+
+    from dlx.claims import claim, compare, rule_text
+
+    gain, match = float(rules.deep_gain), float(rules.match)
+    needs, beats, zgain = float(rules.needs_high), float(rules.beats_high), float(rules.z_gain)
+    auc, z = per_seed(results), per_seed(results, "z")
+    boot = boot or {}
+    missing = "the sweep did not run (or finish) the runs it compares"
+    no_boot = "no bootstrap replicates: the runs it compares wrote no readable test predictions"
+
+    def m(cell, table=auc):
+        return r3(avg(table.get(cell, {}).values()))
+
+    def has(*cells, table=auc):
+        return all(table.get(c) for c in cells)
+
+    out = []
+    dl, sl, da, sa = ("deep", "low"), ("shallow", "low"), ("deep", "all"), ("shallow", "all")
+    ok = has(dl, sl)
+    t = compare(*shared(auc[dl], auc[sl]), paired=True, direction="greater", margin=gain) if ok else None
+    out.append(claim(
+        "deep_beats_shallow_low", "on low-level features alone, the deep network beats the shallow one",
+        {"deep": m(dl), "shallow": m(sl), "gain": r3(m(dl) - m(sl)) if ok else None},
+        rule_text(t, "AUC(deep, low) - AUC(shallow, low), per seed,") if ok else
+        f"AUC(deep, low) - AUC(shallow, low) > {gain:g}", "0.880 vs 0.733 (+0.147)", test=t,
+        holds=None, why="" if ok else missing))
+
+    ok = has(dl, da)
+    t = compare(*shared(auc[da], auc[dl]), paired=True, direction="within", margin=match) if ok else None
+    out.append(claim(
+        "deep_low_matches_all", "the deep network on low-level features nearly matches it on all features",
+        {"low": m(dl), "all": m(da), "gap": r3(m(da) - m(dl)) if ok else None},
+        rule_text(t, "AUC(deep, all) - AUC(deep, low), per seed,") if ok else
+        f"AUC(deep, all) - AUC(deep, low) within ±{match:g}", "0.885 vs 0.880 (gap 0.005)", test=t,
+        holds=None, why="" if ok else missing))
+
+    ok = has(dl, sl, da, sa)
+    if ok:
+        s_low, s_all, d_low, d_all = shared(auc[sl], auc[sa], auc[dl], auc[da])
+        t = compare((s_all - s_low) - (d_all - d_low), direction="greater", margin=needs)
+    out.append(claim(
+        "shallow_needs_high", "the high-level features help the shallow network more than the deep one",
+        {"shallow gain": r3(m(sa) - m(sl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
+        rule_text(t, "[AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)], per "
+                  "seed,") if ok else f"shallow's gain from the high-level features - deep's > {needs:g}",
+        "shallow +0.083, deep +0.005", test=t if ok else None, holds=None, why="" if ok else missing))
+
+    highs = [(mm, "high") for mm in MODELS if has((mm, "high"))]
+    best = max(highs, key=lambda c: avg(auc[c].values()))[0] if highs else None
+    ok = has(dl) and bool(highs)
+    got = ok and all(c in boot for c in (dl, *highs))
+    t = compare(boot[dl] - np.max([boot[c] for c in highs], axis=0), direction="greater", margin=beats,
+                method="percentile") if got else None
+    out.append(claim(
+        "deep_low_beats_high",
+        "the deep network on low-level features beats every model on the high-level ones",
+        {"deep low": m(dl), "best high": m((best, "high")) if best else None, "best high model": best},
+        rule_text(t, "AUC(deep, low) - max over models of AUC(model, high), test events and network seeds "
+                  "resampled,") if got else
+        f"AUC(deep, low) - max over models of AUC(model, high) > {beats:g}", "0.880 vs at most 0.800",
+        test=t, holds=None, why="" if got else (no_boot if ok else missing)))
+
+    ok = has(dl, sl, table=z)
+    t = compare(*shared(z[dl], z[sl]), paired=True, direction="greater", margin=zgain) if ok else None
+    out.append(claim(
+        "significance_low", "on low-level features, the deep network's selection is more significant",
+        {"deep Z": m(dl, z), "shallow Z": m(sl, z)},
+        rule_text(t, "Z(deep, low) - Z(shallow, low), per seed,", unit=" sigma") if ok else
+        f"Z(deep, low) - Z(shallow, low) > {zgain:g} sigma", "4.9 sigma vs 2.5 sigma", test=t, holds=None,
+        why="" if ok else missing))
+
+    gl, ga = ("gbt", "low"), ("gbt", "all")
+    ok = has(gl, ga, dl, da)
+    got = ok and all(c in boot for c in (gl, ga, dl, da))
+    t = compare((boot[ga] - boot[gl]) - (boot[da] - boot[dl]), direction="greater", margin=needs,
+                method="percentile") if got else None
+    out.append(claim(
+        "trees_need_high", "boosted trees, like the shallow network, need the high-level features",
+        {"trees gain": r3(m(ga) - m(gl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
+        rule_text(t, "[AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)], test events "
+                  "and network seeds resampled,") if got else
+        f"the trees' gain from the high-level features - deep's > {needs:g}",
+        "BDT 0.73 -> 0.81 (+0.08), DNN +0.005", test=t, holds=None,
+        why="" if got else (no_boot if ok else missing)))
+    return out
