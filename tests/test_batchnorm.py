@@ -115,7 +115,7 @@ def test_analyse_rules():
     ps = a["per_seed"]
     assert ps["seed"] == [0] and ps["bn_stable_lr"] == [0.1] and ps["nobn_stable_lr"] == [1e-3]
     assert ps["bn_best"] == [0.95] and ps["nobn_best"] == [0.81] and ps["bn_small"] == [0.80]
-    rules = analysis.check_rules(compose("batchnorm").analysis.rules)
+    rules = analysis.check_rules(compose("batchnorm").batchnorm.rules)
     init = {"min_eta": 1e-4, "per_batch": {"bn_max_eta": [0.1], "nobn_max_eta": [1e-3]}}
     one = {c["id"]: c for c in analysis.claims(a, init, rules)}
     assert one["stable_lr"]["verdict"] == "inconclusive" and one["stable_lr"]["n"] == 1
@@ -144,8 +144,8 @@ def test_analyse_rules():
 
 
 TINY = ["sweep.lrs=[0.03,30.0]", "sweep.seeds=1", "launcher=inline", "trainer.epochs=2", "model.depth=8",
-        "model.width=4", "data.n_train=200", "trainer.threads=1", "analysis.batches=2",
-        "analysis.step_sizes=[0.0001,0.1,10.0]"]
+        "model.width=4", "data.n_train=200", "trainer.threads=1", "batchnorm.batches=2",
+        "batchnorm.step_sizes=[0.0001,0.1,10.0]"]
 
 
 def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
@@ -168,7 +168,7 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
                                                     "large_lr_gain", "init_step", "init_gradients",
                                                     "init_grad_tails"]
     init_claims = {c["id"]: c for c in summary["claims"] if c["id"].startswith("init_")}
-    assert all(c["n"] == 2 for c in init_claims.values())  # analysis.batches=2, paired by batch
+    assert all(c["n"] == 2 for c in init_claims.values())  # batchnorm.batches=2, paired by batch
     assert summary["children"] == 4 and summary["children_wall_s"] > 0
     assert 30.0 in summary["metrics"]["nobn_diverged_lrs"]
     assert {"nobn_max_eta_loss_falls", "grad_ratio_nobn_over_bn"} <= set(summary["init"])
@@ -203,14 +203,14 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
     ("sweep.lrs=[-0.1]", "sweep.lrs"),
     ("sweep.lrs=[0.1,abc]", "sweep.lrs"),
     ("sweep.lrs=abc", "sweep.lrs"),
-    ("analysis.step_sizes=[a]", "analysis.step_sizes"),
-    ("analysis.rules.close_tol=-1", "analysis.rules.close_tol"),
-    ("analysis.rules.stable_lr_ratio=0.5", "analysis.rules.stable_lr_ratio"),
-    ("analysis.batches=0", "analysis.batches"),
-    ("analysis.small_lr=0", "analysis.small_lr"),
-    ("analysis.small_lr=[0.1,0.2]", "analysis.small_lr"),
-    ("analysis.batch_size=2.5", "analysis.batch_size"),
-    ("analysis.min_acc=2", "analysis.min_acc"),
+    ("batchnorm.step_sizes=[a]", "batchnorm.step_sizes"),
+    ("batchnorm.rules.close_tol=-1", "batchnorm.rules.close_tol"),
+    ("batchnorm.rules.stable_lr_ratio=0.5", "batchnorm.rules.stable_lr_ratio"),
+    ("batchnorm.batches=0", "batchnorm.batches"),
+    ("batchnorm.small_lr=0", "batchnorm.small_lr"),
+    ("batchnorm.small_lr=[0.1,0.2]", "batchnorm.small_lr"),
+    ("batchnorm.batch_size=2.5", "batchnorm.batch_size"),
+    ("batchnorm.min_acc=2", "batchnorm.min_acc"),
     ("sweep.seeds=0", "sweep.seeds"),
     ("experiment=bn_nope", "unknown experiment 'bn_nope'"),
 ])

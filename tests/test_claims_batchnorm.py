@@ -175,9 +175,9 @@ def test_rules_move_the_lines():
 
 def test_rules_live_in_config():
     cfg = compose("batchnorm")
-    assert check_rules(cfg.analysis.rules) == RULES
+    assert check_rules(cfg.batchnorm.rules) == RULES
     assert cfg.sweep.seeds >= 3  # the default's claims are intervals over seeds
-    with pytest.raises(DlxError, match="analysis.rules.close_tol"):
+    with pytest.raises(DlxError, match="batchnorm.rules.close_tol"):
         check_rules({**RULES, "close_tol": 2})
 
 

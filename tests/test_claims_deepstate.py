@@ -80,7 +80,7 @@ def test_beats_baselines_holds_fails_inconclusive(cfg, metric):
     assert verdicts(cfg, bad)[0][cid] == "fails"
     assert verdicts(cfg, mixed)[0][cid] == "inconclusive"
     # a margin moves the line: beating ETS by 0.05 is not shown by an edge of 0.05 +- noise
-    strict = OmegaConf.merge(cfg, {"analysis": {"rules": {"beats_margin": 0.2}}})
+    strict = OmegaConf.merge(cfg, {"deepstate": {"rules": {"beats_margin": 0.2}}})
     assert verdicts(strict, frame())[0][cid] == "fails"
     missing = {c["id"]: c for c in claims(frame(base={"seasonal_naive": 0.15, "arima": 0.16}), None, cfg)}
     assert missing[cid]["verdict"] == "not shown"
@@ -144,7 +144,7 @@ def test_all_of_picks_the_deciding_part():
 
 
 def test_the_claim_range_must_be_swept(cfg):
-    with pytest.raises(DlxError, match="analysis.range=7D is not one of the swept ranges"):
-        claims(frame(), None, OmegaConf.merge(cfg, {"analysis": {"range": "7D"}}))
-    at28 = {c["id"]: c for c in claims(frame(), None, OmegaConf.merge(cfg, {"analysis": {"range": "28D"}}))}
+    with pytest.raises(DlxError, match="deepstate.range=7D is not one of the swept ranges"):
+        claims(frame(), None, OmegaConf.merge(cfg, {"deepstate": {"range": "7D"}}))
+    at28 = {c["id"]: c for c in claims(frame(), None, OmegaConf.merge(cfg, {"deepstate": {"range": "28D"}}))}
     assert "28D" in at28["p50_beats_baselines"]["claim"]

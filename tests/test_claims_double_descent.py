@@ -14,7 +14,7 @@ from dlx.papers.double_descent.analysis import claims
 
 W = [2, 4, 8, 16, 32, 64, 128]
 TRAIN = [0.8, 0.6, 0.3, 0.08, 0.02, 0.0, 0.0]  # threshold (<= 10%) at width 16
-RULES = dict(OmegaConf.load(Path(__file__).parents[1] / "conf" / "double_descent.yaml").rules)
+RULES = dict(OmegaConf.load(Path(__file__).parents[1] / "conf" / "double_descent.yaml").double_descent.rules)
 PEAK = [0.60, 0.50, 0.45, 0.56, 0.50, 0.46, 0.42]  # rise 0.11 at width 16; widest 3 points below best before
 FLAT = [0.60, 0.55, 0.50, 0.47, 0.46, 0.45, 0.44]  # monotone: no interior rise
 

@@ -61,7 +61,7 @@ def test_table_and_claims_on_made_up_results():
     assert tab[tab.model == "deepstate"].seeds.tolist() == [2, 2]
     rec = pd.DataFrame({"train_range": ["14D", "14D"], "seed": [0, 1], "sigma_ratio": [1.02, 0.99],
                         "daily_corr": [0.97, 0.98], "weekly_corr": [0.85, 0.86]})
-    strict = OmegaConf.merge(cfg, {"analysis": {"rules": {"baselines": ["seasonal_naive", "ets"]}}})
+    strict = OmegaConf.merge(cfg, {"deepstate": {"rules": {"baselines": ["seasonal_naive", "ets"]}}})
     out = {c["id"]: c for c in claims(df, rec, strict)}  # the per-seed rows decide, not the table's means
     assert set(out) == {"p50_beats_baselines", "p90_beats_baselines", "coverage", "beats_deepar",
                         "data_efficiency", "recovers_issm"}
@@ -76,13 +76,13 @@ def test_table_and_claims_on_made_up_results():
 def test_rules_are_checked():
     from dlx.papers.deepstate.analysis import check_analysis
 
-    check_analysis(compose("deepstate").analysis)
-    for bad, msg in (("analysis.rules.coverage=[0.9,0.5]", "analysis.rules.coverage"),
-                     ("analysis.rules.baselines=[deepar]", "analysis.rules.baselines"),
-                     ("analysis.rules.recovery.sigma_ratio=[0,1.2]", "sigma_ratio"),
-                     ("analysis.rules.beats_margin=-1", "beats_margin")):
+    check_analysis(compose("deepstate").deepstate)
+    for bad, msg in (("deepstate.rules.coverage=[0.9,0.5]", "deepstate.rules.coverage"),
+                     ("deepstate.rules.baselines=[deepar]", "deepstate.rules.baselines"),
+                     ("deepstate.rules.recovery.sigma_ratio=[0,1.2]", "sigma_ratio"),
+                     ("deepstate.rules.beats_margin=-1", "beats_margin")):
         with pytest.raises(DlxError, match=msg.replace(".", r"\.")):
-            check_analysis(compose("deepstate", [bad]).analysis)
+            check_analysis(compose("deepstate", [bad]).deepstate)
 
 
 def test_reproduce_deepstate_tiny_end_to_end(run_cli, tmp_path):
@@ -117,9 +117,9 @@ def test_reproduce_deepstate_tiny_end_to_end(run_cli, tmp_path):
 def test_reproduce_deepstate_refuses_a_swept_key(run_cli, tmp_path):
     rc, _, err = run_cli("reproduce", "deepstate", "model=deepar", "--out", str(tmp_path))
     assert rc == 2 and "sweep.models" in err and len(err.strip().splitlines()) == 1
-    rc, _, err = run_cli("reproduce", "deepstate", "analysis.rules.coverage=[0.9,0.5]", "--out",
+    rc, _, err = run_cli("reproduce", "deepstate", "deepstate.rules.coverage=[0.9,0.5]", "--out",
                          str(tmp_path))
-    assert rc == 2 and "analysis.rules.coverage" in err
+    assert rc == 2 and "deepstate.rules.coverage" in err
 
 
 def _stats(z):

@@ -17,7 +17,7 @@ PRESETS = {
                             [*SWEEP, "sweep.widths=[2]", "sweep.label_noise=[0.1]", "trainer.steps=2"]),
     "batchnorm_resnet110_cifar10": ("reproduce", "batchnorm",
                              [*SWEEP, "sweep.lrs=[0.1]", "sweep.seeds=1", "trainer.epochs=1",
-                              "analysis.batches=1", "analysis.step_sizes=[0.01,1.0]"]),
+                              "batchnorm.batches=1", "batchnorm.step_sizes=[0.01,1.0]"]),
     # fp32 only: emulated FP8 of these paper-size nets takes minutes a step on a CPU (tested on digits)
     "fp8_cifar10": ("reproduce", "fp8",
                     [*SWEEP, "fp8.precisions=[fp32]", "fp8.nochunk=false", "trainer.epochs=1",

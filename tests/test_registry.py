@@ -79,3 +79,14 @@ def test_an_old_kind_still_plots(run_cli, tmp_path):
 def test_unknown_paper_lists_the_registry(run_cli):
     rc, _, err = run_cli("reproduce", "nope")
     assert rc == 2 and "double-descent" in err and "idefender" in err
+
+
+def test_every_papers_claim_lines_are_under_its_own_namespace():
+    """One place to look for what a claim is held to: ``<paper>.rules`` in conf/<paper>.yaml, a mapping of
+    numbers (or lists/mappings of numbers and names) for every paper with claims."""
+    from dlx.config import compose
+
+    for exp in papers():
+        cfg = compose(exp.name)
+        assert "rules" not in cfg and "analysis" not in cfg, f"{exp.name}: rules outside `{exp.name}:`"
+        assert cfg.get(exp.name) is not None and cfg[exp.name].get("rules"), f"{exp.name}.rules is missing"

@@ -31,14 +31,15 @@ from dlx.data.registry import register_data
 from dlx.errors import DlxError
 
 
-class Stacked(dict):
-    """``{task: item}`` that also holds the items stacked along a new first axis, in key order
-    (``stacked``): tasks of one shape travel through sampling, the model and the loss as one tensor, and
-    anything that wants them one by one reads the dict."""
+class TaskBatch(dict):
+    """One batch of several tasks: ``{task: item}`` that also holds the items joined along a new first axis,
+    in key order (``joined``): tasks of one shape travel through sampling, the model and the loss as one
+    tensor, and anything that wants them one by one reads the dict. (Not a stacked sweep: that is
+    dlx/models/stacked.py.)"""
 
-    def __init__(self, items: dict, stacked):
+    def __init__(self, items: dict, joined):
         super().__init__(items)
-        self.stacked = stacked
+        self.joined = joined
 
 
 class MultiTaskSplit:
@@ -72,18 +73,18 @@ class MultiTaskSplit:
                     yield {name: b}
             return
         steps = max(1, math.ceil(self.epoch_examples / batch_size))
-        stacked = self._stacked(batch_size)
-        if stacked is not None:
-            yield from _stacked_cycle(self.tasks, *stacked, steps, generator)
+        joined = self._joined(batch_size)
+        if joined is not None:
+            yield from _joined_cycle(self.tasks, *joined, steps, generator)
             return
         streams = {k: _cycle(s, self.batch_sizes.get(k, batch_size), generator)
                    for k, s in self.splits.items()}
         for _ in range(steps):
             yield {k: next(it) for k, it in streams.items()}
 
-    def _stacked(self, batch_size: int):
+    def _joined(self, batch_size: int):
         """Tasks whose training splits are (x, y) tensors of one shape and share a batch size (the synthetic
-        benchmark's 30 tasks) are drawn together: (fields stacked over tasks, batch size), else None."""
+        benchmark's 30 tasks) are drawn together: (fields joined over tasks, batch size), else None."""
         splits = list(self.splits.values())
         sizes = {self.batch_sizes.get(k, batch_size) for k in self.splits}
         if len(splits) < 2 or len(sizes) != 1 or not all(isinstance(s, TensorSplit) and
@@ -92,10 +93,10 @@ class MultiTaskSplit:
         shapes = {tuple(tuple(t.shape) for t in s.fields) for s in splits}
         if len(shapes) != 1:
             return None
-        if getattr(self, "_stack", None) is None:
-            self._stack = tuple(torch.stack([s.fields[i] for s in splits])
+        if getattr(self, "_joined_fields", None) is None:
+            self._joined_fields = tuple(torch.stack([s.fields[i] for s in splits])
                                 for i in range(len(splits[0].fields)))
-        return self._stack, sizes.pop()
+        return self._joined_fields, sizes.pop()
 
 
 def _cycle(split, batch_size: int, generator):
@@ -111,7 +112,7 @@ def _cycle(split, batch_size: int, generator):
                 yield batch
 
 
-def _stacked_cycle(names: list[str], fields: tuple, batch_size: int, steps: int, generator):
+def _joined_cycle(names: list[str], fields: tuple, batch_size: int, steps: int, generator):
     """``_cycle`` for tasks of one shape at once: every task its own permutation, one gather per field."""
     t, n = fields[0].shape[:2]
     b = min(batch_size, n)
@@ -122,7 +123,7 @@ def _stacked_cycle(names: list[str], fields: tuple, batch_size: int, steps: int,
         for i in range(min(per_pass, steps - done)):
             idx = order[:, i * b:(i + 1) * b]
             got = tuple(f[rows, idx] for f in fields)
-            yield Stacked({name: tuple(g[j] for g in got) for j, name in enumerate(names)}, got)
+            yield TaskBatch({name: tuple(g[j] for g in got) for j, name in enumerate(names)}, got)
         done += min(per_pass, steps - done)
 
 

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dlx.config import integers
-from dlx.data.multitask import Stacked
+from dlx.data.multitask import TaskBatch
 from dlx.errors import DlxError
 from dlx.models.registry import register_model
 
@@ -420,13 +420,14 @@ class MultiTaskModel(nn.Module):
         self.pool = pool
         self.members = nn.ModuleDict(members)
         self.modality = dict(modality)
-        self._stack = self._stackable()
+        self._same_shape = self._same_shape_tasks()
 
     def member(self, name: str) -> nn.Module:
         return self.members[name]
 
-    def _stackable(self) -> list[str] | None:
-        """The member names whose one hyper-linear layer covers consecutive locations, in order."""
+    def _same_shape_tasks(self) -> list[str] | None:
+        """The member names whose one hyper-linear layer covers consecutive locations, in order: their forward
+        passes join into one batched matmul (None when they cannot)."""
         names = list(self.members)
         if self.pool is None or len(names) < 2:
             return None
@@ -443,19 +444,20 @@ class MultiTaskModel(nn.Module):
 
     def forward_tasks(self, inputs: dict) -> dict:
         names = list(inputs)
-        if self._stack and set(names) == set(self._stack) and len({x.shape for x in inputs.values()}) == 1:
-            fcs = [self.members[n].fc for n in self._stack]
+        same = self._same_shape
+        if same and set(names) == set(same) and len({x.shape for x in inputs.values()}) == 1:
+            fcs = [self.members[n].fc for n in same]
             g0 = fcs[0].weight_gen
             blocks = self.pool.blocks(g0.lo, g0.n * len(fcs)).view(len(fcs), g0.n, -1)
             w = torch.stack([g0.assemble(b) for b in blocks]) if g0.n > 1 else \
                 blocks.view(len(fcs), *g0.shape)
-            given = getattr(inputs, "stacked", None)
-            x = given.flatten(2) if given is not None and names == self._stack else \
-                torch.stack([inputs[n].flatten(1) for n in self._stack])
+            given = getattr(inputs, "joined", None)
+            x = given.flatten(2) if given is not None and names == same else \
+                torch.stack([inputs[n].flatten(1) for n in same])
             y = torch.bmm(x, w.transpose(1, 2))
             if fcs[0].bias is not None:
                 y = y + torch.stack([f.bias for f in fcs])[:, None, :]
-            return Stacked({n: y[i] for i, n in enumerate(self._stack)}, y)
+            return TaskBatch({n: y[i] for i, n in enumerate(same)}, y)
         return {n: self.members[n](x) for n, x in inputs.items()}
 
     def forward(self, inputs: dict) -> dict:

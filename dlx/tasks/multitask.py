@@ -18,7 +18,7 @@ import functools
 
 import torch
 
-from dlx.data.multitask import Stacked
+from dlx.data.multitask import TaskBatch
 from dlx.errors import DlxError
 from dlx.tasks.base import Task
 from dlx.tasks.registry import TASKS, register_task
@@ -98,16 +98,16 @@ class MultiTask(Task):
         if unknown:
             raise RuntimeError(f"batch has tasks {unknown} that the multitask task does not know")
         inputs = {t: inputs_of(b) for t, b in batch.items()}
-        if isinstance(batch, Stacked):  # tasks of one shape, sampled together: their inputs stay stacked
-            inputs = Stacked(inputs, batch.stacked[0])
+        if isinstance(batch, TaskBatch):  # tasks of one shape, sampled together: their inputs stay stacked
+            inputs = TaskBatch(inputs, batch.joined[0])
         return model.forward_tasks(inputs)
 
     def loss(self, model, batch) -> torch.Tensor:
         outs = self._outputs(model, batch)
         if self._same_regression(batch):  # many regression tasks of one batch shape: the same sum of MSEs
-            y = batch.stacked[1] if isinstance(batch, Stacked) else \
+            y = batch.joined[1] if isinstance(batch, TaskBatch) else \
                 torch.stack([b[1] for b in batch.values()])
-            pred = outs.stacked if isinstance(outs, Stacked) and list(outs) == list(batch) else \
+            pred = outs.joined if isinstance(outs, TaskBatch) and list(outs) == list(batch) else \
                 torch.stack([outs[t] for t in batch])
             y = y.float()
             return ((pred.float().reshape(y.shape) - y) ** 2).flatten(1).mean(1).sum()

@@ -438,226 +438,271 @@ def fit_stack(members: list[Member], trainer_cfg, *, progress: str = "none", lab
     member's summary. Ctrl-C in the main thread stops at a step boundary with every member's checkpoint
     saved (status 'interrupted'); elsewhere it propagates. ``on_step(members, losses)``, if given, sees
     each step's training losses (a list of floats, one per active member; CPU only)."""
-    from dlx.models.stacked import LinearChain
-
     check_members(members)
-    cfg = trainer_cfg
-    states = [m.state for m in members]
-    model = StackedModel([s.model for s in states])
-    params = model.stacked_parameters()
-    opt = StackedOptimizer(params, members)
-    train = StackedSplit([m.data.train for m in members])
-    names = (["train"] if cfg.get("eval_train", True) else []) + \
-        (["val"] if members[0].data.val is not None else []) + ["test"]
-    evals = {n: (train if n == "train" else StackedSplit([m.data.split(n) for m in members])) for n in names}
-    loss_fn = stacked_loss([m.task for m in members])
-    smoothing = {float(getattr(m.task, "label_smoothing", 0.0)) for m in members}
-    kernel = None
-    if all(m.task.name == "classify" for m in members) and len(smoothing) == 1 and LinearChain.fits(model):
-        kernel = LinearChain(model, smoothing.pop())  # a plain MLP: the hand-written backward
-    device = params[0].device
-    every = 1 if device.type == "cpu" else int(cfg.get("check_every", 50))
-    factor = cfg.get("divergence_factor")
-    guard = DivergenceGuard(factor, 1)
-    clip = cfg.get("grad_clip")
-    bs = int(cfg.batch_size)
-    first = states[0]
-    total = first.total_steps
-    schedule = eval_epochs(first.epochs, cfg.get("eval_every", 1), cfg.get("eval_points", 0))
-    eval_bs = int(cfg.get("eval_batch_size", 2048))
-    minutes = cfg.get("checkpoint_minutes")
-    seconds = 60.0 * float(minutes) if minutes else None
-    ckpt_every = members[0].checkpoint_every
-    augment = members[0].data.augment is not None
-    row_bytes = (train.x[0].numel() * train.x.element_size()) if train.x_shared else \
-        train.x[0, 0].numel() * train.x.element_size()
-    gather = not augment and len(members) * train.n * row_bytes <= EPOCH_BYTES
-    n_batches = math.ceil(train.n / bs)
-    last_save = time.monotonic()
-    epoch, step, skip = first.epoch, first.step, first.batch_in_epoch
-    active = list(members)
-    buffered: list[tuple[int, torch.Tensor]] = []
-    holder = SimpleNamespace(interrupt=False)
-    stop = None
-    line = None
+    stack = _StackFit(members, trainer_cfg, on_step)
     if progress != "none":
         from dlx.progress import ProgressLine
 
-        line = ProgressLine(label, first.epochs, "epochs", progress, done=epoch)
-    clock = time.perf_counter()
-    ep: _Epoch | None = None
-    skip_now = skip
-    unset = any(m.state.first_loss is None for m in active)  # the guard still has first losses to record
+        stack.line = ProgressLine(label, stack.first.epochs, "epochs", progress, done=stack.epoch)
+    try:
+        stack.train()
+    finally:
+        if stack.line is not None:
+            stack.line.close()
 
-    def account():  # each active member's share of the training time since the last call
-        nonlocal clock
-        now = time.perf_counter()
-        for m in active:
-            m.state.wall_s += (now - clock) / len(active)
-        clock = now
 
-    def sync():
-        model.write_back([m.state.model for m in active])
-        opt.write_back(active, step)
-        for m in active:
+class _StackFit:
+    """One fit_stack call: the stacked model, optimizer and splits, the shared counters (epoch, step,
+    batch in the epoch) and the members still training. Read top to bottom it is fit()'s loop:
+    ``train`` -> ``_epoch`` (each member's own batch order) -> ``_step``, then ``_end_epoch`` (evaluate,
+    log, checkpoint), with the bookkeeping a stack adds (a diverged member leaves it) below."""
+
+    def __init__(self, members: list[Member], cfg, on_step):
+        from dlx.models.stacked import LinearChain
+
+        self.on_step = on_step
+        self.first = members[0].state
+        self.model = StackedModel([m.state.model for m in members])
+        self.params = self.model.stacked_parameters()
+        self.opt = StackedOptimizer(self.params, members)
+        self.train_split = StackedSplit([m.data.train for m in members])
+        names = (["train"] if cfg.get("eval_train", True) else []) + \
+            (["val"] if members[0].data.val is not None else []) + ["test"]
+        split = {n: StackedSplit([m.data.split(n) for m in members]) for n in names if n != "train"}
+        self.evals = {n: self.train_split if n == "train" else split[n] for n in names}
+        self.loss_fn = stacked_loss([m.task for m in members])
+        smoothing = {float(getattr(m.task, "label_smoothing", 0.0)) for m in members}
+        self.kernel = None
+        if all(m.task.name == "classify" for m in members) and len(smoothing) == 1 and \
+                LinearChain.fits(self.model):
+            self.kernel = LinearChain(self.model, smoothing.pop())  # a plain MLP: the hand-written backward
+        self.device = self.params[0].device
+        # divergence: checked every step on a CPU; on a GPU losses are buffered so a check does not sync
+        self.every = 1 if self.device.type == "cpu" else int(cfg.get("check_every", 50))
+        self.factor = cfg.get("divergence_factor")
+        self.guard = DivergenceGuard(self.factor, 1)
+        self.clip = cfg.get("grad_clip")
+        self.bs = int(cfg.batch_size)
+        self.total = self.first.total_steps
+        self.schedule = eval_epochs(self.first.epochs, cfg.get("eval_every", 1), cfg.get("eval_points", 0))
+        self.eval_bs = int(cfg.get("eval_batch_size", 2048))
+        minutes = cfg.get("checkpoint_minutes")
+        self.seconds = 60.0 * float(minutes) if minutes else None
+        self.ckpt_every = members[0].checkpoint_every
+        self.augment = members[0].data.augment is not None
+        train = self.train_split
+        row_bytes = (train.x[0].numel() * train.x.element_size()) if train.x_shared else \
+            train.x[0, 0].numel() * train.x.element_size()
+        self.gather = not self.augment and len(members) * train.n * row_bytes <= EPOCH_BYTES
+        self.n_batches = math.ceil(train.n / self.bs)
+        self.last_save = time.monotonic()
+        # where the members stand: a resumed stack starts mid-epoch, its first `skip` batches done
+        self.epoch, self.step, self.skip = self.first.epoch, self.first.step, self.first.batch_in_epoch
+        self.skip_now = self.skip  # the batch in the epoch a checkpoint written now resumes at
+        self.active = list(members)
+        self.buffered: list[tuple[int, torch.Tensor]] = []
+        self.holder = SimpleNamespace(interrupt=False)
+        self.stop: str | None = None
+        self.line = None
+        self.clock = time.perf_counter()
+        self.ep: _Epoch | None = None
+        # the divergence guard still has first losses to record
+        self.unset = any(m.state.first_loss is None for m in self.active)
+
+    # --- fit()'s loop ---------------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        self.model.train()
+        with graceful(self.holder):
+            while self.step < self.total and self.stop is None and self.active:
+                self._epoch()
+                if self.stop or not self.active:
+                    break
+                self._end_epoch()
+            self._finish()
+
+    def _epoch(self) -> None:
+        """One pass over the training rows in each member's own order (resumed mid-epoch: the same order,
+        its first ``skip`` batches skipped); Ctrl-C stops it at a batch boundary."""
+        for m in self.active:
+            g = m.state.generator
+            if self.skip:
+                g.set_state(m.state.epoch_generator)
+            else:
+                m.state.epoch_generator = g.get_state()
+        n = self.train_split.n
+        perms = torch.stack([torch.randperm(n, generator=m.state.generator) for m in self.active])
+        self.ep = _Epoch(self.train_split, perms.to(self.device), self.gather)
+        for i in range(self.n_batches):
+            a, b = i * self.bs, min(n, (i + 1) * self.bs)
+            x = None
+            if self.augment:  # drawn for every batch, skipped ones too, as the member's own run does
+                x, y = self.ep.batch(a, b)
+                x = torch.stack([m.data.augment((x[k], y[k]), m.state.generator)[0]
+                                 for k, m in enumerate(self.active)])
+            if i < self.skip:
+                continue
+            if self.holder.interrupt:
+                self.stop = "interrupted"
+                self.skip_now = i
+                if i == 0:  # nothing of this epoch trained: its batch order is drawn again on resume
+                    for m in self.active:
+                        m.state.generator.set_state(m.state.epoch_generator)
+                break
+            self.skip_now = i + 1
+            if x is None:
+                x, y = self.ep.batch(a, b)
+            gone = self._step(x, y)
+            if gone:
+                self._drop(gone)
+                if not self.active:
+                    break
+            if self.step >= self.total:
+                break
+        self.skip = 0
+        self.ep = None
+
+    def _step(self, x, y) -> list[Member]:
+        """One optimizer step of every active member; returns those its losses show diverged."""
+        if self.kernel is not None:
+            losses = self.kernel.step(x, y)
+        else:
+            for p in self.params:
+                p.grad = None
+            losses = self.loss_fn(self.model(x), y, [m.task for m in self.active])
+            losses.sum().backward()
+            losses = losses.detach()
+        gone: list[Member] = []
+        if self.every == 1:
+            values = losses.tolist()
+            if self.on_step is not None:
+                self.on_step(self.active, values)
+            if self.unset or self.factor or not all(map(math.isfinite, values)):
+                gone = self._check([values], self.step, self.step, self.skip_now)
+                self.unset = False
+        else:
+            self.buffered.append((self.step, losses))
+            if len(self.buffered) >= self.every:
+                gone = self._flush(self.step, self.skip_now)
+        if self.clip:
+            _clip(self.params, float(self.clip))
+        self.opt.step(self.step)
+        self.step += 1
+        return gone
+
+    def _end_epoch(self) -> None:
+        """As fit's callbacks at an epoch end: the divergence check, evaluation rows on the schedule, each
+        member's writers (metrics.csv, tracking), checkpoints when due, the progress line."""
+        self.epoch += 1
+        self.skip_now = 0
+        self._account()
+        if self.every > 1:
+            for m in self._flush(self.step, 0):  # as fit: diverged at this epoch end, counters advanced
+                m.state.epoch = self.epoch
+        due_eval = self.epoch in self.schedule or self.step >= self.total
+        if due_eval and any(m.state.stop is None for m in self.active):
+            rows = evaluate_stack(self.model, [m.task for m in self.active], self.evals, self.eval_bs)
+            lrs = self.opt.lrs(self.step)
+            for k, m in enumerate(self.active):
+                if m.state.stop is None:
+                    m.state.history.append({"epoch": self.epoch, "step": self.step, "lr": lrs[k], **rows[k],
+                                            "wall_s": round(m.state.wall_s, 3)})
+        for m in self.active:
             s = m.state
-            s.epoch, s.step, s.batch_in_epoch = epoch, step, skip_now
+            s.epoch, s.step, s.batch_in_epoch = self.epoch, self.step, 0
+            s.evaluated = bool(due_eval and s.stop is None)
+            for w in m.writers:
+                w.on_epoch_end(s)
+        due = self.seconds is not None and time.monotonic() - self.last_save >= self.seconds
+        if self.step >= self.total or due or (self.ckpt_every and self.epoch % self.ckpt_every == 0):
+            self._sync()
+            for m in self.active:
+                if m.checkpoint is not None:
+                    self._save(m)
+            self.last_save = time.monotonic()
+        if self.line is not None:
+            info = f"step {self.step}  {len(self.active)} member{'s' if len(self.active) != 1 else ''}"
+            self.line.update(self.epoch, info, line=due_eval)
+        gone = [m for m in self.active if m.state.stop]
+        if gone:
+            self._drop(gone)
+        if self.holder.interrupt:
+            self.stop = "interrupted"
 
-    def save(m: Member):
+    def _finish(self) -> None:
+        """Every member still in the stack ends with the stack's stop (or completed), its state written back
+        from the stack, and its checkpoint saved if Ctrl-C stopped it."""
+        self._account()
+        for m in self.active:
+            m.status = self.stop or "completed"
+            m.state.stop = self.stop
+        if self.active:
+            self._sync()
+        if self.stop == "interrupted":
+            for m in self.active:
+                if m.checkpoint is not None:
+                    self._save(m)
+
+    # --- what a stack adds: members' own clocks, states and divergence -------------------------------------
+
+    def _account(self) -> None:
+        """Each active member's share of the training time since the last call."""
+        now = time.perf_counter()
+        for m in self.active:
+            m.state.wall_s += (now - self.clock) / len(self.active)
+        self.clock = now
+
+    def _sync(self) -> None:
+        """Write the stack's weights, optimizer state and counters back into each member's own TrainState."""
+        self.model.write_back([m.state.model for m in self.active])
+        self.opt.write_back(self.active, self.step)
+        for m in self.active:
+            s = m.state
+            s.epoch, s.step, s.batch_in_epoch = self.epoch, self.step, self.skip_now
+
+    @staticmethod
+    def _save(m: Member) -> None:
         torch.set_rng_state(m.rng)
         if m.cuda_rng is not None:
             torch.cuda.set_rng_state_all(m.cuda_rng)
         save_checkpoint(m.checkpoint, m.state)
 
-    def drop(gone: list[Member]):
-        nonlocal active
-        keep = [i for i, m in enumerate(active) if m not in gone]
-        account()
-        active = [active[i] for i in keep]
-        if active:
-            model.keep(keep)
-            opt.keep(keep)
-            for split in {id(v): v for v in [train, *evals.values()]}.values():
+    def _drop(self, gone: list[Member]) -> None:
+        """Take members out of the stack: the model, optimizer, splits and epoch order lose their rows."""
+        keep = [i for i, m in enumerate(self.active) if m not in gone]
+        self._account()
+        self.active = [self.active[i] for i in keep]
+        if self.active:
+            self.model.keep(keep)
+            self.opt.keep(keep)
+            for split in {id(v): v for v in [self.train_split, *self.evals.values()]}.values():
                 split.keep(keep)
-            if ep is not None:
-                ep.keep(torch.tensor(keep, device=device))
+            if self.ep is not None:
+                self.ep.keep(torch.tensor(keep, device=self.device))
 
-    def check(values: list[list[float]], first_step: int, now_step: int, in_epoch: int) -> list[Member]:
+    def _check(self, values: list[list[float]], first_step: int, now_step: int, in_epoch: int
+               ) -> list[Member]:
+        """The divergence rule on each member's losses (one list per step); returns the members it stops."""
         gone = []
-        for k, m in enumerate(active):
+        for k, m in enumerate(self.active):
             s = m.state
-            guard._check(s, [v[k] for v in values], first_step)
+            self.guard._check(s, [v[k] for v in values], first_step)
             if s.stop == "diverged":
-                s.epoch, s.step, s.batch_in_epoch = epoch, now_step, in_epoch
+                s.epoch, s.step, s.batch_in_epoch = self.epoch, now_step, in_epoch
                 m.status = "diverged"
                 gone.append(m)
         return gone
 
-    def flush(now_step: int, in_epoch: int) -> list[Member]:
-        nonlocal buffered
-        if not buffered:
+    def _flush(self, now_step: int, in_epoch: int) -> list[Member]:
+        """Check the buffered losses (a GPU checks every ``check_every`` steps)."""
+        if not self.buffered:
             return []
-        values = torch.stack([v for _, v in buffered]).float().cpu().tolist()
-        start = buffered[0][0]
-        buffered = []
-        return check(values, start, now_step, in_epoch)
-
-    model.train()
-    try:
-        with graceful(holder):
-            while step < total and stop is None and active:
-                for m in active:
-                    g = m.state.generator
-                    if skip:
-                        g.set_state(m.state.epoch_generator)
-                    else:
-                        m.state.epoch_generator = g.get_state()
-                perms = torch.stack([torch.randperm(train.n, generator=m.state.generator) for m in active])
-                ep = _Epoch(train, perms.to(device), gather)
-                for i in range(n_batches):
-                    a, b = i * bs, min(train.n, (i + 1) * bs)
-                    x = None
-                    if augment:  # drawn for every batch, skipped ones too, as the member's own run does
-                        x, y = ep.batch(a, b)
-                        x = torch.stack([m.data.augment((x[k], y[k]), m.state.generator)[0]
-                                         for k, m in enumerate(active)])
-                    if i < skip:
-                        continue
-                    if holder.interrupt:
-                        stop = "interrupted"
-                        skip_now = i
-                        if i == 0:  # nothing of this epoch trained: its batch order is drawn again on resume
-                            for m in active:
-                                m.state.generator.set_state(m.state.epoch_generator)
-                        break
-                    skip_now = i + 1
-                    if x is None:
-                        x, y = ep.batch(a, b)
-                    if kernel is not None:
-                        losses = kernel.step(x, y)
-                    else:
-                        for p in params:
-                            p.grad = None
-                        losses = loss_fn(model(x), y, [m.task for m in active])
-                        losses.sum().backward()
-                        losses = losses.detach()
-                    gone = ()
-                    if every == 1:
-                        values = losses.tolist()
-                        if on_step is not None:
-                            on_step(active, values)
-                        if unset or factor or not all(map(math.isfinite, values)):
-                            gone = check([values], step, step, skip_now)
-                            unset = False
-                    else:
-                        buffered.append((step, losses))
-                        if len(buffered) >= every:
-                            gone = flush(step, skip_now)
-                    if clip:
-                        _clip(params, float(clip))
-                    opt.step(step)
-                    step += 1
-                    if gone:
-                        drop(gone)
-                        if not active:
-                            break
-                    if step >= total:
-                        break
-                skip = 0
-                ep = None
-                if stop or not active:
-                    break
-                epoch += 1
-                skip_now = 0
-                account()
-                if every > 1:
-                    for m in flush(step, 0):  # as fit: diverged at this epoch end, counters advanced
-                        m.state.epoch = epoch
-                due_eval = epoch in schedule or step >= total
-                if due_eval and any(m.state.stop is None for m in active):
-                    rows = evaluate_stack(model, [m.task for m in active], evals, eval_bs)
-                    lrs = opt.lrs(step)
-                    for k, m in enumerate(active):
-                        if m.state.stop is None:
-                            m.state.history.append({"epoch": epoch, "step": step, "lr": lrs[k], **rows[k],
-                                                    "wall_s": round(m.state.wall_s, 3)})
-                for m in active:
-                    s = m.state
-                    s.epoch, s.step, s.batch_in_epoch = epoch, step, 0
-                    s.evaluated = bool(due_eval and s.stop is None)
-                    for w in m.writers:
-                        w.on_epoch_end(s)
-                due = seconds is not None and time.monotonic() - last_save >= seconds
-                if step >= total or due or (ckpt_every and epoch % ckpt_every == 0):
-                    sync()
-                    for m in active:
-                        if m.checkpoint is not None:
-                            save(m)
-                    last_save = time.monotonic()
-                if line is not None:
-                    info = f"step {step}  {len(active)} member{'s' if len(active) != 1 else ''}"
-                    line.update(epoch, info, line=due_eval)
-                gone = [m for m in active if m.state.stop]
-                if gone:
-                    drop(gone)
-                if holder.interrupt:
-                    stop = "interrupted"
-        account()
-        for m in active:
-            m.status = stop or "completed"
-            m.state.stop = stop
-        if active:
-            sync()
-        if stop == "interrupted":
-            for m in active:
-                if m.checkpoint is not None:
-                    save(m)
-    finally:
-        if line is not None:
-            line.close()
+        values = torch.stack([v for _, v in self.buffered]).float().cpu().tolist()
+        start = self.buffered[0][0]
+        self.buffered = []
+        return self._check(values, start, now_step, in_epoch)
 
 
-@torch.no_grad()
 def _clip(params: list[torch.Tensor], max_norm: float) -> None:
     """torch.nn.utils.clip_grad_norm_ per member: each member's own total norm over its parameters."""
     grads = [p.grad for p in params if p.grad is not None]

@@ -1,14 +1,14 @@
 """The batchnorm sweep's grid and the rules that turn its results table into the paper's claims.
 
 Which lrs are compared is chosen on the seed-mean table: a learning rate is *stable* for a network when no
-seed diverged and the seed-mean final test accuracy is >= analysis.min_acc (a run that neither diverges
+seed diverged and the seed-mean final test accuracy is >= batchnorm.min_acc (a run that neither diverges
 nor learns, e.g. stuck at chance, is not counted as stable; the largest merely non-diverged lr is reported
 too). best = highest seed-mean final test accuracy over non-diverged lrs. The matched *small lr* is
-analysis.small_lr, or by default no-BN's best lr (in the paper, no-BN's best is also its largest trainable
-lr, 1e-4). The *large lr* is analysis.large_lr, by default the smallest lr above no-BN's largest stable lr
+batchnorm.small_lr, or by default no-BN's best lr (in the paper, no-BN's best is also its largest trainable
+lr, 1e-4). The *large lr* is batchnorm.large_lr, by default the smallest lr above no-BN's largest stable lr
 at which BN is stable (the training-curve figure shows BN there too).
 
-How they compare is decided per seed: claims() holds each comparison to a line in analysis.rules on the
+How they compare is decided per seed: claims() holds each comparison to a line in batchnorm.rules on the
 95% paired t interval of compare(), over the per-seed values analyse() lists under ``per_seed`` (the BN
 and no-BN networks of a seed start from the same conv weights, so values pair by seed; a seed missing on
 one side drops out). The init probes' claims pair by probed batch instead (probes.py).
@@ -40,29 +40,29 @@ def check_analysis(a) -> None:
     """Refuse analysis settings that would make the verdict meaningless, in one line each."""
     from dlx.config import number, positive_floats
 
-    positive_floats(a.step_sizes, "analysis.step_sizes")
+    positive_floats(a.step_sizes, "batchnorm.step_sizes")
     for key in ("small_lr", "large_lr"):
-        if a.get(key) is not None and number(a[key], f"analysis.{key}", lo=0) <= 0:
-            raise DlxError(f"analysis.{key} must be a positive learning rate or null, got {a[key]}")
+        if a.get(key) is not None and number(a[key], f"batchnorm.{key}", lo=0) <= 0:
+            raise DlxError(f"batchnorm.{key} must be a positive learning rate or null, got {a[key]}")
     if a.get("batch_size") is not None:
-        number(a.batch_size, "analysis.batch_size", lo=1, integer=True)
-    number(a.batches, "analysis.batches", lo=1, integer=True)
-    number(a.min_acc, "analysis.min_acc", lo=0, hi=1)
+        number(a.batch_size, "batchnorm.batch_size", lo=1, integer=True)
+    number(a.batches, "batchnorm.batches", lo=1, integer=True)
+    number(a.min_acc, "batchnorm.min_acc", lo=0, hi=1)
     check_rules(a.get("rules"))
 
 
-# the claims' lines (analysis.rules) and their bounds
+# the claims' lines (batchnorm.rules) and their bounds
 RULES = {"stable_lr_ratio": (1, None), "best_gain": (-1, 1), "close_tol": (0, 1), "large_lr_gain": (-1, 1),
          "init_step_decades": (None, None), "grad_ratio": (1e-12, None), "kurtosis_gap": (None, None)}
 
 
 def check_rules(rules) -> dict[str, float]:
-    """analysis.rules as numbers, one error naming the key otherwise."""
+    """batchnorm.rules as numbers, one error naming the key otherwise."""
     from dlx.config import number
 
     if rules is None:
-        raise DlxError("analysis.rules is missing (the claims' lines: " + ", ".join(RULES) + ")")
-    return {k: number(rules.get(k), f"analysis.rules.{k}", lo=lo, hi=hi) for k, (lo, hi) in RULES.items()}
+        raise DlxError("batchnorm.rules is missing (the claims' lines: " + ", ".join(RULES) + ")")
+    return {k: number(rules.get(k), f"batchnorm.rules.{k}", lo=lo, hi=hi) for k, (lo, hi) in RULES.items()}
 
 
 def tidy(results):
@@ -165,7 +165,7 @@ def _pct(v):
 def claims(a: dict, init: dict, rules: dict) -> list[dict]:
     """Bjorck et al.'s claims from analyse()'s and init_summary()'s dicts alone: each a compare() of
     per-seed values paired by seed (the init probes': per probed batch, paired by batch) against a line in
-    analysis.rules (``rules``, see check_rules)."""
+    batchnorm.rules (``rules``, see check_rules)."""
     from dlx.claims import claim, compare, rule_text
 
     ps = a.get("per_seed") or {}

@@ -4,7 +4,7 @@ train run through dlx.sweep, so a re-run with the same --name resumes); divergen
 above trainer.divergence_factor x the first) ends a child as 'diverged' and the sweep goes on.
 
 Steps: validate (analysis.py) -> init-time probes of fresh models (probes.py) -> the lr x bn x seed sweep
--> collect, analyse, and decide the paper's claims on per-seed intervals against analysis.rules
+-> collect, analyse, and decide the paper's claims on per-seed intervals against batchnorm.rules
 (analysis.py), figures (plots.py).
 """
 
@@ -36,7 +36,7 @@ def children(cfg):
 def check(cfg, overrides) -> None:
     from dlx.papers.batchnorm.analysis import check_analysis, grid
 
-    check_analysis(cfg.analysis)
+    check_analysis(cfg.batchnorm)
     grid(cfg.sweep)  # bad sweep settings stop here, before the init analyses
 
 
@@ -67,12 +67,12 @@ def finalize(cfg, run: Run, children):
     results = results[cols].sort_values(["bn", "lr", "seed"], ascending=[False, True, True])
     if len(curves):
         curves = curves.rename(columns={"batchnorm": "bn"})
-    analysis = analyse(results, cfg.analysis.small_lr, float(cfg.analysis.min_acc), cfg.analysis.large_lr)
+    analysis = analyse(results, cfg.batchnorm.small_lr, float(cfg.batchnorm.min_acc), cfg.batchnorm.large_lr)
     names = ("relative_loss", "activations", "gradients", "gradient_stats")
     init = init_summary(*(pd.read_csv(run.path(f"{n}.csv")) for n in names))
     metrics = {k: v for k, v in analysis.items() if k != "per_lr"}
     return finish(run, results, metrics, curves=curves, analysis=analysis, init=init,
-                  claims=claims(analysis, init, check_rules(cfg.analysis.rules)),
+                  claims=claims(analysis, init, check_rules(cfg.batchnorm.rules)),
                   model=cfg.model.name, depth=cfg.model.get("depth"), data=cfg.data.name,
                   children=len(children), children_wall_s=round(float(results.wall_s.fillna(0).sum()), 1),
                   cpu_s=round(cpu_seconds(), 1))

@@ -141,10 +141,10 @@ def init_analyses(cfg, bns) -> tuple:
         c = copy.deepcopy(cfg)
         OmegaConf.update(c, "model.batchnorm", bool(bn))
         parts = build(c)  # seeds before the model init: the same conv weights with and without BN
-        bs = int(cfg.analysis.batch_size or cfg.trainer.batch_size)
-        batches = first_batches(parts.data, bs, int(cfg.analysis.batches), int(cfg.seed))
+        bs = int(cfg.batchnorm.batch_size or cfg.trainer.batch_size)
+        batches = first_batches(parts.data, bs, int(cfg.batchnorm.batches), int(cfg.seed))
         rel += [{"bn": bool(bn), **r} for r in relative_loss(parts.model, parts.task, batches,
-                                                             list(cfg.analysis.step_sizes))]
+                                                             list(cfg.batchnorm.step_sizes))]
         act += [{"bn": bool(bn), **r} for r in activation_stats(parts.model, batches[0])]
         for i, b in enumerate(batches):
             name, values = middle_gradients(parts.model, parts.task, b)

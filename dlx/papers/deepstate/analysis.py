@@ -3,12 +3,12 @@
 Grid: every model in ``sweep.models`` x every training range in ``sweep.train_ranges``; the trained models
 (deepstate, deepar) once per seed 0..sweep.seeds-1, the local baselines (deterministic) once. A child is a
 ``forecast`` run. Tables: ``results.csv`` (a row per child), ``table.csv`` (per model and training range:
-seed mean and std of each metric). Claims are checked at ``analysis.range`` (default: the shortest range).
+seed mean and std of each metric). Claims are checked at ``deepstate.range`` (default: the shortest range).
 
 :func:`claims` is a pure function of the per-child table (``results.csv``'s rows), the per-run recovery
 medians and the config; every comparison in it is decided by ``dlx.claims.compare`` on the
 per-seed values (paired by seed where both sides are trained models; a deterministic baseline is a
-one-value side, i.e. a constant), and every threshold is a key of ``analysis.rules``.
+one-value side, i.e. a constant), and every threshold is a key of ``deepstate.rules``.
 """
 
 from __future__ import annotations
@@ -60,16 +60,16 @@ def check_analysis(a) -> None:
     from dlx.config import name_list, number
 
     r = a.rules
-    _band(r.coverage, "analysis.rules.coverage")
-    number(r.coverage[1], "analysis.rules.coverage[1]", hi=1)
-    number(r.beats_margin, "analysis.rules.beats_margin", lo=0)
-    number(r.efficiency_margin, "analysis.rules.efficiency_margin", lo=0)
-    name_list(r.baselines, [m for m in MODELS if m not in TRAINED], "analysis.rules.baselines", "baseline")
+    _band(r.coverage, "deepstate.rules.coverage")
+    number(r.coverage[1], "deepstate.rules.coverage[1]", hi=1)
+    number(r.beats_margin, "deepstate.rules.beats_margin", lo=0)
+    number(r.efficiency_margin, "deepstate.rules.efficiency_margin", lo=0)
+    name_list(r.baselines, [m for m in MODELS if m not in TRAINED], "deepstate.rules.baselines", "baseline")
     rec = r.recovery
-    if _band(rec.sigma_ratio, "analysis.rules.recovery.sigma_ratio")[0] <= 0:
-        raise DlxError(f"analysis.rules.recovery.sigma_ratio must be positive, got {list(rec.sigma_ratio)}")
-    number(rec.daily_corr, "analysis.rules.recovery.daily_corr", lo=-1, hi=1)
-    number(rec.weekly_corr, "analysis.rules.recovery.weekly_corr", lo=-1, hi=1)
+    if _band(rec.sigma_ratio, "deepstate.rules.recovery.sigma_ratio")[0] <= 0:
+        raise DlxError(f"deepstate.rules.recovery.sigma_ratio must be positive, got {list(rec.sigma_ratio)}")
+    number(rec.daily_corr, "deepstate.rules.recovery.daily_corr", lo=-1, hi=1)
+    number(rec.weekly_corr, "deepstate.rules.recovery.weekly_corr", lo=-1, hi=1)
 
 
 def tidy(results, summaries: dict):
@@ -160,7 +160,7 @@ def claim_range(df, a) -> tuple[list, dict, object]:
         return steps, label, steps[0] if steps else None
     chosen = [s for s in steps if str(label[s]) == str(a.get("range"))]
     if not chosen:
-        raise DlxError(f"analysis.range={a.range} is not one of the swept ranges "
+        raise DlxError(f"deepstate.range={a.range} is not one of the swept ranges "
                        f"({', '.join(str(label[s]) for s in steps)})")
     return steps, label, chosen[0]
 
@@ -174,10 +174,10 @@ PAPER_AR = ("DeepState ahead of DeepAR when the training range is short; with al
 def claims(df, recovery, cfg) -> list[dict]:
     """The paper's claims on the per-child table ``df`` (columns model, train_range, range_steps, seed,
     status and the metrics), ``recovery`` (per DeepState run: sigma_ratio, daily_corr, weekly_corr, the
-    medians over its series; None or empty when the panel has no ground truth) and ``cfg.analysis``."""
+    medians over its series; None or empty when the panel has no ground truth) and ``cfg.deepstate``."""
     from dlx.claims import claim, compare, rule_text
 
-    a = cfg.analysis
+    a = cfg.deepstate
     r = a.rules
     if df is None or not len(_done(df)):
         return []
@@ -197,7 +197,8 @@ def claims(df, recovery, cfg) -> list[dict]:
         if not ds or not all(base.values()):
             out.append(claim(f"{q}_beats_baselines", text, measured, f"DeepState {metric} below each of "
                              f"{', '.join(bases)} at {rng}", PAPER_QL[metric], holds=None,
-                             why="DeepState or a baseline (analysis.rules.baselines) missing from the sweep"))
+                             why="DeepState or a baseline (deepstate.rules.baselines) missing from the "
+                                 "sweep"))
             continue
         best = min(bases, key=lambda b: _mean(base[b]))
         test = compare(list(ds.values()), list(base[best].values()), direction="less",

@@ -32,7 +32,7 @@ def check(cfg, overrides) -> None:
     from dlx.kinds.forecast.experiment import check_settings
     from dlx.papers.deepstate.analysis import check_analysis, grid
 
-    check_analysis(cfg.analysis)
+    check_analysis(cfg.deepstate)
     check_settings(cfg)
     grid(cfg)
 
@@ -118,7 +118,7 @@ def finalize(cfg, run: Run, children):
     found = claims(df, per_run_recovery(tables.get("recovery")), cfg)
     steps = sorted(tab.range_steps.unique()) if len(tab) else []
     label = dict(zip(tab.range_steps, tab.train_range, strict=False)) if len(tab) else {}
-    at = label.get(steps[0]) if steps and cfg.analysis.get("range") is None else cfg.analysis.get("range")
+    at = label.get(steps[0]) if steps and cfg.deepstate.get("range") is None else cfg.deepstate.get("range")
     metrics = {f"{r.model}_{r.train_range}_{m}": float(getattr(r, m)) for r in tab.itertuples()
                for m in ("ql50", "ql90", "coverage")} if len(tab) else {}
     return finish(run, df, metrics, tables={"table": tab, **tables}, claims=found,

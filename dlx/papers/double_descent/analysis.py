@@ -6,10 +6,10 @@ peak of the seed-mean curve is its interior point of largest rise; a monotone cu
 The interpolation threshold is the smallest width whose final train error is <= epsilon.
 
 The claims (:func:`claims`) are decided on per-seed values at the seed-mean curve's peak, each through
-:func:`dlx.claims.compare` (a 95% t interval over seeds), with every threshold from the
-config's ``rules:`` block. The peak is located on the same seeds' mean curve, so the per-seed rise there
-is read where the mean curve is highest: the interval says whether the seeds agree on that peak, not
-where the peak would be on fresh seeds.
+:func:`dlx.claims.compare` (a 95% t interval over seeds), with every threshold from
+``double_descent.rules`` in the config. The peak is located on the same seeds' mean curve, so the
+per-seed rise there is read where the mean curve is highest: the interval says whether the seeds agree
+on that peak, not where the peak would be on fresh seeds.
 """
 
 from __future__ import annotations

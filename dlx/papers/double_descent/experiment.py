@@ -44,7 +44,7 @@ def finalize(cfg, run: Run, children):
     from dlx.sweep.driver import finish
 
     results, curves = collect(run.dir, children)
-    rules = cfg.rules
+    rules = cfg.double_descent.rules
     analysis = analyse(results, float(rules.epsilon), float(rules.min_rise))
     main = analysis["main"]
     epoch = epochwise(curves, main.get("peak_width"), main.get("label_noise"), main.get("n_train"),

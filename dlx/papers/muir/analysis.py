@@ -205,7 +205,7 @@ def claims(results: pd.DataFrame, rules, control: bool = False) -> list[dict]:
     test_rmse, ari, shared_modalities_fraction, shared_modalities_chance and the cross-modal task metrics),
     every comparison decided by ``compare`` on per-seed values, paired by seed where both sides share it
     (a seed draws one synthetic benchmark, and one initialisation of a cross-modal task). ``rules``: the
-    thresholds (conf/muir.yaml ``rules``). ``control``: this is the negative control's run (the synthetic
+    thresholds (conf/muir.yaml ``muir.rules``). ``control``: this is the negative control's run (the synthetic
     tasks share nothing, the cross-modal part does not run)."""
     from dlx.claims import claim, compare, rule_text
 

@@ -161,7 +161,7 @@ def finalize(cfg, run: Run, children):
     results = analysis.tidy(results)
     synth = analysis.synthetic_table(results) if "synthetic" in set(results.part) else None
     cross = analysis.crossmodal_table(results) if "crossmodal" in set(results.part) else None
-    claims = analysis.claims(results, cfg.rules, control=not cfg.synthetic.data.get("shared", True))
+    claims = analysis.claims(results, cfg.muir.rules, control=not cfg.synthetic.data.get("shared", True))
     shown = analysis.comparison(synth, cross, results)
     out = {"search": tables["search"], "assignment": tables["assignment"], "comparison": shown}
     if synth is not None:
