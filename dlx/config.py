@@ -397,6 +397,17 @@ def number(value, key: str, lo: float | None = None, hi: float | None = None, in
     return int(value) if integer else float(value)
 
 
+def numbers(node, table: dict, key: str) -> dict[str, float | int]:
+    """The keys of ``table`` read from the config block ``node``, each a number within its bounds: ``table``
+    maps a name to ``(lo, hi)`` or ``(lo, hi, "int")`` (None: unbounded). One DlxError naming ``key.<name>``
+    (or every missing name) otherwise. Keys of ``node`` outside the table are not its business."""
+    missing = [k for k in table if node is None or node.get(k) is None]
+    if missing:
+        raise DlxError(f"{key} needs {', '.join(missing)}")
+    return {k: number(node.get(k), f"{key}.{k}", b[0], b[1], integer=b[2:] == ("int",))
+            for k, b in table.items()}
+
+
 def integers(value, key: str, lo: int | None = 0, allow_empty: bool = False) -> list[int]:
     """A list of integers, each at least ``lo`` (a bare number counts as a list of one), or one clear error
     naming the key."""

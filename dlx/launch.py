@@ -13,7 +13,9 @@ from __future__ import annotations
 
 def launch(exp, cfg, run):
     """Run the registered experiment ``exp`` (a dlx.registry.Experiment) with ``cfg`` into ``run``;
-    returns what its run hook (or the sweep's finalize) returns."""
+    returns what its run hook (or the sweep's finalize) returns. A claim's line out of its declared bounds
+    is refused first, before the run records anything."""
+    exp.rules_of(cfg)
     with run.recording():
         if exp.sweep is not None:
             from dlx.sweep.driver import run_sweep

@@ -56,6 +56,9 @@ class Experiment:
     control: tuple[str, ...] = ()
     control_note: str = ""
     cost_impl: str = ""  # the module holding the ``cost`` hook, when not ``impl`` (it may import ``impl``)
+    # the claims' numeric lines in ``<name>.rules`` and their bounds, {key: (lo, hi) or (lo, hi, "int")}:
+    # dlx/launch.py refuses a line out of bounds before anything runs (dlx.config.numbers)
+    rules: dict = field(default_factory=dict, compare=False)
 
     @property
     def tree(self) -> str:
@@ -64,6 +67,12 @@ class Experiment:
 
     def module(self):
         return importlib.import_module(self.impl)
+
+    def rules_of(self, cfg) -> dict[str, float | int]:
+        """``cfg.<name>.rules`` checked against the record's table: {key: number}."""
+        from dlx.config import numbers
+
+        return numbers((cfg.get(self.name) or {}).get("rules"), self.rules, f"{self.name}.rules")
 
     def hook(self, name: str):
         """The implementation module's ``name`` hook, or None when it has none."""

@@ -358,7 +358,7 @@ def test_detect_adversarial_end_to_end(run_cli, tmp_path):
     (["substitute.labels=oracle"], "substitute.labels must be one of: query, true"),
     (["substitute.n_query=0"], "substitute.n_query must be an integer >= 1"),
     (["detector.per_class=maybe"], "detector.per_class"),
-    (["idefender.rules.auroc=2"], "idefender.rules.auroc must be a number in [0.0, 1.0]"),
+    (["idefender.rules.auroc=2"], "idefender.rules.auroc must be a number in [0, 1]"),
     (["idefender.bootstrap.replicates=1"], "idefender.bootstrap.replicates must be an integer >= 2"),
     # attack settings ART would refuse only after the classifier is trained
     (["attack.pgd.max_iter=0"], "attack.pgd.max_iter must be an integer >= 1"),

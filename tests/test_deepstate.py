@@ -14,6 +14,7 @@ from dlx.claims import VERDICTS
 from dlx.config import compose
 from dlx.errors import DlxError
 from dlx.papers.deepstate.analysis import claims, grid, table
+from dlx.registry import get
 
 
 @pytest.fixture(autouse=True)
@@ -79,10 +80,12 @@ def test_rules_are_checked():
     check_analysis(compose("deepstate").deepstate)
     for bad, msg in (("deepstate.rules.coverage=[0.9,0.5]", "deepstate.rules.coverage"),
                      ("deepstate.rules.baselines=[deepar]", "deepstate.rules.baselines"),
-                     ("deepstate.rules.recovery.sigma_ratio=[0,1.2]", "sigma_ratio"),
-                     ("deepstate.rules.beats_margin=-1", "beats_margin")):
+                     ("deepstate.rules.recovery.sigma_ratio=[0,1.2]", "sigma_ratio")):
         with pytest.raises(DlxError, match=msg.replace(".", r"\.")):
             check_analysis(compose("deepstate", [bad]).deepstate)
+    # the single-number lines: the record's bounds, checked by launch before anything runs
+    with pytest.raises(DlxError, match=r"deepstate\.rules\.beats_margin must be"):
+        get("deepstate").rules_of(compose("deepstate", ["deepstate.rules.beats_margin=-1"]))
 
 
 def test_reproduce_deepstate_tiny_end_to_end(run_cli, tmp_path):

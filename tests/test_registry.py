@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from dlx.config import choices, compose, conf_dir
+from dlx.errors import DlxError
 from dlx.registry import experiments, get, papers
 
 EXPERIMENTS = experiments()
@@ -90,3 +91,36 @@ def test_every_papers_claim_lines_are_under_its_own_namespace():
         cfg = compose(exp.name)
         assert "rules" not in cfg and "analysis" not in cfg, f"{exp.name}: rules outside `{exp.name}:`"
         assert cfg.get(exp.name) is not None and cfg[exp.name].get("rules"), f"{exp.name}.rules is missing"
+
+
+def _leaves(node, prefix=""):
+    from omegaconf import DictConfig
+
+    for k, v in node.items():
+        if isinstance(v, DictConfig):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+@pytest.mark.parametrize("paper", [e.name for e in papers()])
+def test_every_claim_line_has_bounds_and_a_bad_one_is_refused_before_anything_runs(paper, tmp_path):
+    """Every single-number line in ``<paper>.rules`` is declared on the record with its bounds (a list or a
+    mapping of lines is its paper's own check); the default passes; a line out of its bounds or not a
+    number is one DlxError naming the key, raised by launch() before the run directory exists."""
+    from dlx.launch import launch
+    from dlx.runs import Run
+
+    exp = get(paper)
+    rules = compose(paper)[paper].rules
+    scalars = {k for k, v in _leaves(rules) if isinstance(v, (int, float)) and "." not in k}
+    assert scalars and scalars == set(exp.rules), f"{paper}: undeclared or stale lines"
+    assert set(exp.rules_of(compose(paper))) == scalars
+    key, (lo, hi, *_) = next((k, b) for k, b in exp.rules.items() if b[0] is not None or b[1] is not None)
+    bad = lo - 1 if lo is not None else hi + 1
+    for value in (bad, "nan"):
+        cfg = compose(paper)
+        cfg[paper].rules[key] = float(value)
+        with pytest.raises(DlxError, match=rf"{paper}\.rules\.{key} must be"):
+            launch(exp, cfg, Run(tmp_path / "run", paper))
+        assert not (tmp_path / "run").exists()

@@ -51,18 +51,12 @@ def check_analysis(a) -> None:
     check_rules(a.get("rules"))
 
 
-# the claims' lines (batchnorm.rules) and their bounds
-RULES = {"stable_lr_ratio": (1, None), "best_gain": (-1, 1), "close_tol": (0, 1), "large_lr_gain": (-1, 1),
-         "init_step_decades": (None, None), "grad_ratio": (1e-12, None), "kurtosis_gap": (None, None)}
-
-
 def check_rules(rules) -> dict[str, float]:
-    """batchnorm.rules as numbers, one error naming the key otherwise."""
-    from dlx.config import number
+    """batchnorm.rules as numbers within the bounds the record declares (RULES in dlx/papers/batchnorm)."""
+    from dlx.config import numbers
+    from dlx.papers.batchnorm import RULES
 
-    if rules is None:
-        raise DlxError("batchnorm.rules is missing (the claims' lines: " + ", ".join(RULES) + ")")
-    return {k: number(rules.get(k), f"batchnorm.rules.{k}", lo=lo, hi=hi) for k, (lo, hi) in RULES.items()}
+    return numbers(rules, RULES, "batchnorm.rules")
 
 
 def tidy(results):

@@ -2,6 +2,9 @@
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+RULES = {"margin": (0, 1), "chance_band": (0, 1), "order_margin": (0, 1)}
+
 register(Experiment(
     name="deepmatch", impl="dlx.papers.deepmatch.experiment",
     cite="Lu & Li, NIPS 2013",
@@ -21,4 +24,5 @@ register(Experiment(
                 "seed; deepmatch.fixed_models=[...] runs those on the first seed only)",
         "data.n_train": "set deepmatch.curve.n_train=[...] (training pairs of the learning curve)",
     }),
+    rules=RULES,
 ))

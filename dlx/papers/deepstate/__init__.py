@@ -2,6 +2,10 @@
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+# (coverage, baselines and recovery, not single numbers, are checked by analysis.check_analysis)
+RULES = {"beats_margin": (0, None), "efficiency_margin": (0, None)}
+
 register(Experiment(
     name="deepstate", impl="dlx.papers.deepstate.experiment",
     cite="Rangapuram et al., NeurIPS 2018",
@@ -15,4 +19,5 @@ register(Experiment(
     control_note="the same series' scale, length, patterns and noise level, but not a linear-Gaussian state "
                  "space model: regime-switching level, a multiplicative regime-dependent season, "
                  "heteroscedastic Student-t noise",
+    rules=RULES,
 ))

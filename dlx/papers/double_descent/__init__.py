@@ -2,6 +2,10 @@
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+RULES = {"epsilon": (0, 1), "min_rise": (-1, 1), "peak_factor": (1, None), "second_descent": (-1, 1),
+         "noise_rise": (-1, 1), "epoch_min_rise": (-1, 1)}
+
 register(Experiment(
     name="double_descent", impl="dlx.papers.double_descent.experiment",
     commands=("reproduce", "sweep double-descent"),
@@ -14,4 +18,5 @@ register(Experiment(
                           "data.label_noise": "set sweep.label_noise=[...]",
                           "data.n_train": "set sweep.n_train=[...]",
                           "seed": "set sweep.seeds=N (seeds 0..N-1)"}),
+    rules=RULES,
 ))

@@ -3,6 +3,10 @@ Nature Communications 2014; NeurIPS 2014)."""
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+RULES = {"deep_gain": (-1, 1), "match": (0, 1), "needs_high": (-1, 1), "beats_high": (-1, 1),
+         "z_gain": (None, None)}
+
 register(Experiment(
     name="higgs", impl="dlx.papers.higgs.experiment",
     cite="Baldi, Sadowski & Whiteson, Nat. Commun. 2014 / NeurIPS 2014",
@@ -22,4 +26,5 @@ register(Experiment(
         "seed": "set higgs.seeds=[...] (networks) or higgs.gbt_seeds=[...] (trees)",
         "data.n_train": "set data.n (generated training events) or higgs.curve.n_train=[...]",
     }),
+    rules=RULES,
 ))

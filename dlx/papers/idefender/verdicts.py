@@ -32,23 +32,16 @@ SUPERVISED = "lid"  # supervised on one known attack
 SETTINGS = ("graybox", "blackbox")
 CLAIM_IDS = ("detects_graybox", "detects_blackbox", "beats_unsupervised_baselines", "beats_supervised_lid",
              "fpr_at_nominal", "blackbox_transfers")
-RULES = ("auroc", "margin", "fpr_tolerance", "transfer")
 PAPER = ("detects adversarial inputs 'without any knowledge of attackers', with 'state-of-the-art "
          "robustness in defending black-box and gray-box attacks' (abstract)")
 
 
 def check_rules(rules) -> dict[str, float]:
-    """``idefender.rules`` as numbers, or one clear error naming the key."""
-    from dlx.config import number
-    from dlx.errors import DlxError
+    """``idefender.rules`` as numbers within the bounds its record declares (dlx/papers/idefender RULES)."""
+    from dlx.config import numbers
+    from dlx.papers.idefender import RULES
 
-    missing = [k for k in RULES if rules is None or k not in rules]
-    if missing:
-        raise DlxError(f"idefender.rules needs {', '.join(missing)}")
-    return {"auroc": number(rules["auroc"], "idefender.rules.auroc", 0.0, 1.0),
-            "margin": number(rules["margin"], "idefender.rules.margin", -1.0, 1.0),
-            "fpr_tolerance": number(rules["fpr_tolerance"], "idefender.rules.fpr_tolerance", 0.0, 1.0),
-            "transfer": number(rules["transfer"], "idefender.rules.transfer", 0.0, 1.0)}
+    return numbers(rules, RULES, "idefender.rules")
 
 
 def boot_weights(rng, n: int, replicates: int) -> np.ndarray:
@@ -132,7 +125,8 @@ def claims(scores, results, rules, *, fpr: float, substitute: str | None = None,
            seed: int = 0) -> list[dict]:
     """The claim records (dlx.claims.claim) of a run, ids CLAIM_IDS, from its tables:
     ``scores`` and ``results`` (pandas DataFrames shaped as scores.csv and results.csv), ``rules`` (mapping
-    with RULES' keys), ``fpr`` (the nominal false-positive rate the thresholds were set at) and
+    with the keys of RULES in dlx/papers/idefender), ``fpr`` (the nominal false-positive rate the thresholds
+    were set at) and
     ``substitute`` (what the black-box attacker's substitute was, for the black-box claim's text)."""
     from dlx.claims import claim, compare, rule_text
 

@@ -2,6 +2,10 @@
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+RULES = {"stl_margin": (0, None), "oracle_ratio": (0, None), "min_ari": (-1, 1), "min_cross_share": (0, 1),
+         "worse_tolerance": (0, None)}
+
 register(Experiment(
     name="muir", impl="dlx.papers.muir.experiment", cost_impl="dlx.papers.muir.cost",
     cite="Meyerson & Miikkulainen, NeurIPS 2019",
@@ -18,4 +22,5 @@ register(Experiment(
     control=("synthetic.data.shared=false", "parts=[synthetic]"),
     control_note="synthetic: 30 tasks with independent weight directions (same scales, inputs, noise; groups "
                  "in name only); cross-modal part not run",
+    rules=RULES,
 ))

@@ -2,6 +2,10 @@
 
 from dlx.registry import Experiment, Sweep, register
 
+# the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
+RULES = {"small": (1, None, "int"), "gap": (0, 1), "shrink": (-1, 1), "beat": (-1, 1),
+         "spread_ratio": (0, None), "search_gain": (-1, 1)}
+
 register(Experiment(
     name="symnets", impl="dlx.papers.symnets.experiment",
     cite="Gens & Domingos, NIPS 2014",
@@ -19,4 +23,5 @@ register(Experiment(
     control=("data.label=digit_plus_angle",),
     control_note="the class is the digit shifted by its 36-degree angle bin: the same turned images, but a "
                  "turn changes the class, so pooling over rotations loses what the label needs",
+    rules=RULES,
 ))

@@ -103,7 +103,6 @@ def ablation_table(df, base_k: int):
 
 
 SHRINKS = "the symnet's advantage over the plain CNN shrinks as the training set grows"
-RULES = ("small", "gap", "shrink", "beat", "spread_ratio", "search_gain")  # symnets.rules
 
 
 def gap_rows(errors, sym: str, base: str) -> list[dict]:
@@ -189,7 +188,7 @@ def claims(main, ablation, invariance, rules, *, sym: str = "symnet", base_k: in
     (invariance.evaluate's rows: model, seed, angle, error) and ``rules`` (``symnets.rules``: small, gap,
     shrink, beat, spread_ratio, search_gain). Every comparison is decided by compare() on the
     per-seed values, paired by seed (a seed's children share its training subset)."""
-    r = {k: float(rules[k]) for k in RULES}
+    r = {k: float(rules[k]) for k in ("small", "gap", "shrink", "beat", "spread_ratio", "search_gain")}
     small = int(r["small"])
     out = [small_gap_claim(main, sym, small, r["gap"]), shrink_claim(main, sym, r["shrink"])]
     for other, cid, what, paper, source in (

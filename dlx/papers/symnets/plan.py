@@ -121,18 +121,12 @@ def base_K(variant_overrides: list[str]) -> int:
 
 
 def rules(cfg) -> dict:
-    """``symnets.rules``, validated: the lines the claims are held to (analysis.claims)."""
-    from dlx.config import number
+    """``symnets.rules``, validated against the bounds the record declares (RULES in dlx/papers/symnets): the
+    lines the claims are held to (analysis.claims)."""
+    from dlx.config import numbers
+    from dlx.papers.symnets import RULES
 
-    r = (cfg.get("symnets") or {}).get("rules")
-    if r is None:
-        raise DlxError("symnets.rules is missing (small, gap, shrink, beat, spread_ratio, search_gain)")
-    return {"small": number(r.get("small"), "symnets.rules.small", lo=1, integer=True),
-            "gap": number(r.get("gap"), "symnets.rules.gap", lo=0, hi=1),
-            "shrink": number(r.get("shrink"), "symnets.rules.shrink", lo=-1, hi=1),
-            "beat": number(r.get("beat"), "symnets.rules.beat", lo=-1, hi=1),
-            "spread_ratio": number(r.get("spread_ratio"), "symnets.rules.spread_ratio", lo=0),
-            "search_gain": number(r.get("search_gain"), "symnets.rules.search_gain", lo=-1, hi=1)}
+    return numbers((cfg.get("symnets") or {}).get("rules"), RULES, "symnets.rules")
 
 
 def plan(cfg) -> dict:
