@@ -98,14 +98,15 @@ def run_sweep(cfg, run: Run, exp):
     check_children(exp.name, base, children)
     from dlx.sweep.plan import setting
 
-    setting(cfg.sweep.get("stack"))  # refused here, before the sweep's directory exists, not at execute
+    stack = setting(cfg.sweep.get("stack", "false"))  # refused here, before the sweep's directory exists
     prepare = exp.hook("prepare")
     if prepare is not None:
         prepare(cfg, run)
     run.summary("running", n_children=len(children))
     with nested_tracking(run):
         statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
-                           workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast)
+                           workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast, stack=stack,
+                           stack_max=cfg.sweep.get("stack_max"))
     if "submitted" in statuses.values():  # detached: `dlx status DIR` collects later
         run.summary("running", n_children=len(children), detached=True)
         return status_frame(children, statuses)

@@ -67,12 +67,12 @@ class _Report:
 
 
 def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, launcher="local",
-            workers: int = 1, fail_fast: bool = False, progress: str = "auto", stack=None,
+            workers: int = 1, fail_fast: bool = False, progress: str = "auto", stack="false",
             stack_max: int | None = None) -> dict[str, str]:
     """Run every child not yet done; returns {run_id: status} for all children ('submitted' for
     children handed to SLURM with launcher.detach=true). `launcher` is a name or the launcher config.
-    ``stack`` (auto, true, false) stacks same-shape train children; None reads ``sweep.stack`` (and
-    ``sweep.stack_max``) from the sweep's config.yaml in ``sweep_dir``, off when there is none."""
+    ``stack`` (auto, true, false: the sweep's ``sweep.stack``) stacks same-shape train children, at most
+    ``stack_max`` to a stack."""
     launcher_cfg = {"name": launcher} if isinstance(launcher, str) else launcher
     launcher = launcher_cfg.get("name")
     if launcher not in LAUNCHERS:
@@ -87,11 +87,8 @@ def execute(children, config: str, base_overrides: list[str], sweep_dir: Path, l
 
     units = [[c] for c in todo]
     if launcher != "slurm" and len(todo) > 1:
-        from dlx.sweep.plan import plan, read_setting
+        from dlx.sweep.plan import plan
 
-        if stack is None:
-            stack, saved_max = read_setting(sweep_dir)
-            stack_max = stack_max if stack_max is not None else saved_max
         units = plan(todo, config, base_overrides, stack, 1 if launcher == "inline" else workers, stack_max,
                      say=report.line.say)
 

@@ -24,7 +24,6 @@ Running a stack is dlx/sweep/stack.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from dlx.errors import DlxError
 
@@ -87,18 +86,6 @@ def config_reason(cfg) -> str | None:
     if cfg.get("optimizer", {}).get("name") not in OPTIMIZERS:
         return f"optimizer '{cfg.get('optimizer', {}).get('name')}' is not stacked"
     return None
-
-
-def read_setting(sweep_dir: Path):
-    """(sweep.stack, sweep.stack_max) from the sweep's saved config (off when it has none)."""
-    import yaml
-
-    try:
-        cfg = yaml.safe_load((Path(sweep_dir) / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return "false", None
-    sweep = cfg.get("sweep") or {}
-    return setting(sweep.get("stack", "false")), sweep.get("stack_max")
 
 
 def plan(children, config: str, base: list[str], stack="auto", workers: int = 1, stack_max=None,
