@@ -14,10 +14,11 @@ from dlx.runs import read_overrides
 QUICK = ["trainer=quick", "trainer.threads=1"]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "model"]])
-def test_help_and_list_do_not_import_torch(args):
-    code = f"import sys; from dlx.cli import main; rc = main({args!r}); assert 'torch' not in sys.modules; " \
-           "sys.exit(rc)"
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "model"], ["list", "experiments"],
+                                  ["reproduce", "--help"]])
+def test_help_and_list_do_not_import_torch_or_pandas(args):
+    code = f"import sys; from dlx.cli import main; rc = main({args!r}); " \
+           "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'heavy import'; sys.exit(rc)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "torch" not in res.stderr
