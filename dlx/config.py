@@ -21,17 +21,27 @@ RENAMED_PRESETS = {"dd_mnist1d": "double_descent_mnist1d", "dd_digits": "double_
                    "dd_resnet18_cifar10": "double_descent_resnet18_cifar10", "bn_digits": "batchnorm_digits",
                    "bn_resnet110_cifar10": "batchnorm_resnet110_cifar10"}
 
+# keys a paper's config had before its settings moved under `<paper>:` (a run started then resumes with
+# the overrides it was started with): config -> {old prefix: new prefix}
+RENAMED_KEYS = {"batchnorm": {"analysis.": "batchnorm."}, "deepstate": {"analysis.": "deepstate."},
+                "double_descent": {"rules.": "double_descent.rules."}, "muir": {"rules.": "muir.rules."}}
+
 
 MULTI = ("logger",)  # config groups that take a list of choices, e.g. logger=[tensorboard,mlflow]
 
 
-def renamed(overrides: list[str]) -> list[str]:
-    """``experiment=<old preset name>`` -> its current name; a value ``~/...`` (a path in the home folder,
-    which Hydra's grammar cannot read and the shell leaves alone after ``key=``) -> the expanded path."""
+def renamed(overrides: list[str], command: str | None = None) -> list[str]:
+    """``experiment=<old preset name>`` -> its current name; a key of ``command``'s config that moved
+    (RENAMED_KEYS) -> where it is now; a value ``~/...`` (a path in the home folder, which Hydra's grammar
+    cannot read and the shell leaves alone after ``key=``) -> the expanded path."""
     import os
 
     out = []
     for ov in overrides:
+        for old, new in RENAMED_KEYS.get(command, {}).items():
+            bare = ov.lstrip("+~")
+            if bare.startswith(old):
+                ov = ov[: len(ov) - len(bare)] + new + bare[len(old):]
         key, sep, value = ov.partition("=")
         if sep and key == "experiment" and value in RENAMED_PRESETS:
             ov = f"{key}={RENAMED_PRESETS[value]}"
@@ -331,7 +341,7 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     from omegaconf import OmegaConf
 
     command = RENAMED_CONFIGS.get(command, command)
-    overrides = renamed(list(overrides))
+    overrides = renamed(list(overrides), command)
     _check_group_choices(overrides)
     group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
     try:

@@ -14,9 +14,9 @@ from __future__ import annotations
 def launch(exp, cfg, run):
     """Run the registered experiment ``exp`` (a dlx.registry.Experiment) with ``cfg`` into ``run``;
     returns what its run hook (or the sweep's finalize) returns. A claim's line out of its declared bounds
-    is refused first, before the run records anything."""
-    exp.rules_of(cfg)
+    is refused first: before anything is written, or recorded as the failure of a run already open."""
     with run.recording():
+        exp.rules_of(cfg)
         if exp.sweep is not None:
             from dlx.sweep.driver import run_sweep
 

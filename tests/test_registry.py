@@ -93,6 +93,20 @@ def test_every_papers_claim_lines_are_under_its_own_namespace():
         assert cfg.get(exp.name) is not None and cfg[exp.name].get("rules"), f"{exp.name}.rules is missing"
 
 
+@pytest.mark.parametrize("paper, old, new", [
+    ("batchnorm", "analysis.batches=2", ("batchnorm", "batches")),
+    ("deepstate", "analysis.rules.beats_margin=0.01", ("deepstate", "rules", "beats_margin")),
+    ("double_descent", "rules.epsilon=0.2", ("double_descent", "rules", "epsilon")),
+    ("muir", "rules.min_ari=0.5", ("muir", "rules", "min_ari")),
+])
+def test_a_key_from_before_the_paper_namespace_still_composes(paper, old, new):
+    """A sweep started with the old spelling resumes with the overrides it was started with."""
+    node = compose(paper, [old])
+    for k in new:
+        node = node[k]
+    assert node == float(old.split("=")[1])
+
+
 def _leaves(node, prefix=""):
     from omegaconf import DictConfig
 
@@ -124,3 +138,11 @@ def test_every_claim_line_has_bounds_and_a_bad_one_is_refused_before_anything_ru
         with pytest.raises(DlxError, match=rf"{paper}\.rules\.{key} must be"):
             launch(exp, cfg, Run(tmp_path / "run", paper))
         assert not (tmp_path / "run").exists()
+    # a run already open (`dlx reproduce all`, a negative control) records the refusal as its failure
+    from dlx.runs import read_summary
+
+    run = Run(tmp_path / "open", paper)
+    run.open()
+    with pytest.raises(DlxError):
+        launch(exp, cfg, run)
+    assert read_summary(tmp_path / "open")["status"] == "failed"

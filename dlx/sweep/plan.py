@@ -34,7 +34,6 @@ MEMBER_KEYS = ("seed", "data.label_noise", "data.noise_seed", "data.subset_seed"
 SHAPE_KEYS = ("model.width", "model.depth", "model.hidden", "model.kernel", "model.batchnorm", "data.n_train",
               "trainer.batch_size", "trainer.epochs", "trainer.steps", "trainer.eval_points",
               "trainer.eval_every")
-MODELS = ("mlp", "cnn5", "cnn1d", "cnnfc", "resnet18k", "resnet")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SETTINGS = ("auto", "true", "false")
 # overrides in which members of one MLP chain may differ and still stack, zero-padded to the widest
@@ -67,11 +66,14 @@ def _key(override: str) -> str:
 
 def config_reason(cfg) -> str | None:
     """Why a child with this composed config cannot stack (None: it can, as far as the config tells)."""
+    from dlx.models import stackable
+    from dlx.models.registry import STACKABLE
+
     model, prec = cfg.get("model", {}), cfg.get("precision", {})
     if model.get("_target_") is not None:  # the user's own module, whatever its name: no stacked form
         return f"model '{model.get('name')}' is the user's ({model.get('_target_')}): it has no stacked form"
-    if model.get("name") not in MODELS:
-        return f"model '{model.get('name')}' has no stacked form (stacked: {', '.join(MODELS)})"
+    if not stackable(model):  # what the model's registration declares
+        return f"model '{model.get('name')}' has no stacked form (stacked: {', '.join(sorted(STACKABLE))})"
     if float(model.get("dropout", 0) or 0) > 0:
         return "dropout draws from the global random stream (set model.dropout=0 to stack)"
     if prec.get("name") != "fp32":

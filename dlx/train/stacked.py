@@ -519,7 +519,7 @@ class _StackFit:
                 if self.stop or not self.active:
                     break
                 self._end_epoch()
-            self._finish()
+        self._finish()  # as fit: after the Ctrl-C handler, so a Ctrl-C while saving stops the sweep
 
     def _epoch(self) -> None:
         """One pass over the training rows in each member's own order (resumed mid-epoch: the same order,
@@ -703,6 +703,7 @@ class _StackFit:
         return self._check(values, start, now_step, in_epoch)
 
 
+@torch.no_grad()
 def _clip(params: list[torch.Tensor], max_norm: float) -> None:
     """torch.nn.utils.clip_grad_norm_ per member: each member's own total norm over its parameters."""
     grads = [p.grad for p in params if p.grad is not None]

@@ -3,7 +3,7 @@
 from dlx.registry import Experiment, register
 
 # the claims' numeric lines (<paper>.rules) and their bounds, checked before anything runs
-RULES = {"overhead_max": (0, None), "eager_min": (0, None), "shared_min": (0, None), "async_max": (0, None)}
+RULES = {"overhead_max": (0, None), "eager_min": (0, 1), "shared_min": (0, None), "async_max": (0, None)}
 
 register(Experiment(
     name="bench", impl="dlx.papers.bench.experiment", commands=("reproduce", "bench"),
