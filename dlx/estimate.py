@@ -217,12 +217,13 @@ def train_cost(cfg, timing: dict) -> Cost:
                 {"steps": total, "evaluations": evals, "step_ms": round(1e3 * timing["step_s"], 2)})
 
 
-_FITS: dict[str, Cost] = {}
+_FITS: dict[str, dict] = {}  # shape without data.n_train -> one timed fit: rows, seconds, fit seconds
 
 
 def fit_cost(cfg) -> Cost:
-    """A baseline fit, timed whole once per shape (seeds do not change its cost); on more than FIT_SAMPLE
-    training rows it is timed on FIT_SAMPLE of them (data.n_train) and scaled linearly."""
+    """A baseline fit, timed whole once per shape (seeds and training-set sizes do not change how it scales):
+    on at most FIT_SAMPLE training rows (data.n_train), the fit itself then scaled linearly to each child's
+    rows; loading and scoring the test split are charged as timed."""
     import tempfile
     from pathlib import Path
 
@@ -232,25 +233,25 @@ def fit_cost(cfg) -> Cost:
     from dlx.registry import get
     from dlx.runs import Run
 
-    key = shape_key(cfg)
-    if key in _FITS:
-        return _FITS[key]
     with shared_data():
-        n = len(dlx.data.build_data(cfg.data, device="cpu").train)
-        scale, timed = 1.0, cfg
-        if n > 2 * FIT_SAMPLE and "n_train" in cfg.data:
-            timed = OmegaConf.merge(cfg, {"data": {"n_train": FIT_SAMPLE}})
-            scale = n / FIT_SAMPLE
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.perf_counter()
-            summary = get("fit").run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
-            seconds = time.perf_counter() - t
-        # only the fit itself grows with the rows; loading and scoring the test split do not
-        fit_s = float(summary.get("fit_wall_s") or 0.0) if isinstance(summary, dict) else 0.0
-        seconds += fit_s * (scale - 1)
-    how = "whole fit" if scale == 1 else f"fit on {FIT_SAMPLE} of {n} rows, scaled"
-    _FITS[key] = Cost(seconds, rss_mb(), 0.1, {"timed": how})
-    return _FITS[key]
+        sized = "n_train" in cfg.data and cfg.data.n_train is not None
+        n = int(cfg.data.n_train) if sized else len(dlx.data.build_data(cfg.data, device="cpu").train)
+        key = shape_key(OmegaConf.merge(cfg, {"data": {"n_train": None}}) if "n_train" in cfg.data else cfg)
+        if key not in _FITS:
+            timed, rows = cfg, n
+            if n > 2 * FIT_SAMPLE and "n_train" in cfg.data:
+                timed, rows = OmegaConf.merge(cfg, {"data": {"n_train": FIT_SAMPLE}}), FIT_SAMPLE
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.perf_counter()
+                summary = get("fit").run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
+                seconds = time.perf_counter() - t
+            fit_s = float(summary.get("fit_wall_s") or 0.0) if isinstance(summary, dict) else 0.0
+            _FITS[key] = {"rows": rows, "seconds": seconds, "fit_s": fit_s, "peak_mb": rss_mb()}
+    f = _FITS[key]
+    # only the fit itself grows with the rows; loading and scoring the test split do not
+    seconds = f["seconds"] + f["fit_s"] * (n / max(f["rows"], 1) - 1)
+    how = "whole fit" if f["rows"] == n else f"fit on {f['rows']} of {n} rows, scaled"
+    return Cost(max(seconds, 0.0), f["peak_mb"], 0.1, {"timed": how})
 
 
 def time_stack(cfgs: list) -> float:

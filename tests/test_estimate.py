@@ -66,7 +66,7 @@ def test_children_that_stop_at_once_are_not_timed(run_cli, tmp_path):
 
 def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cli, tmp_path, monkeypatch):
     """--estimate stays cheap: the shapes of a sweep share their data (each child is still charged its
-    build), and a baseline fit is timed once per shape, not once per seed."""
+    build), and a baseline fit is timed once per shape, not once per seed or training-set size."""
     import dlx.data
 
     calls = []
@@ -85,7 +85,8 @@ def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cl
     real_run = fit_exp.run
     monkeypatch.setattr(fit_exp, "run", lambda cfg, run: fits.append(1) or real_run(cfg, run))
     rc, out, err = run_cli("sweep", "grid", "sweep.child=fit", "baseline=logistic", "seed=0,1,2",
-                           "data=digits", "launcher=inline", "--out", str(tmp_path), "--estimate")
-    assert rc == 0 and "children 3" in out, err
-    assert len(fits) == 1
+                           "data.n_train=300,600", "data=digits", "launcher=inline", "--out", str(tmp_path),
+                           "--estimate")
+    assert rc == 0 and "children 6" in out, err
+    assert len(fits) == 1  # neither the seed nor the training-set size is a new shape: the fit scales
     assert not (tmp_path / "sweep").exists()
