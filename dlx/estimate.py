@@ -90,13 +90,15 @@ def rss_mb() -> float:
 
 
 def shape_key(cfg) -> str:
-    """What decides the cost of a training step: model, data, batch, precision, device (not seeds or lrs)."""
+    """What decides the cost of a training step: model, data, batch, precision, device (not seeds, a model's
+    own included, nor lrs)."""
     from omegaconf import OmegaConf
 
     c = OmegaConf.to_container(cfg, resolve=True)
-    data = {k: v for k, v in c.get("data", {}).items()
-            if k not in ("label_noise", "noise_seed", "subset_seed")}
-    key = {"model": c.get("model"), "data": data, "batch": c.get("trainer", {}).get("batch_size"),
+    # a seed (of the data's draws, or a model's own, e.g. DeepMatch's lda_seed=${seed}) changes no cost
+    data = {k: v for k, v in c.get("data", {}).items() if k != "label_noise" and not str(k).endswith("seed")}
+    model = {k: v for k, v in (c.get("model") or {}).items() if not str(k).endswith("seed")}
+    key = {"model": model or c.get("model"), "data": data, "batch": c.get("trainer", {}).get("batch_size"),
            "precision": c.get("precision"), "task": c.get("task", {}).get("name"), "device": c.get("device"),
            "baseline": c.get("baseline") if "model" not in c else None}
     return json.dumps(key, sort_keys=True, default=str)

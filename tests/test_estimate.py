@@ -90,3 +90,15 @@ def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cl
     assert rc == 0 and "children 6" in out, err
     assert len(fits) == 1  # neither the seed nor the training-set size is a new shape: the fit scales
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_seed_is_never_a_new_shape_to_time():
+    """DeepMatch's model carries lda_seed=${seed}: each seed would otherwise rebuild its topic models."""
+    from dlx.config import compose
+    from dlx.estimate import shape_key
+
+    base = ["data=textpairs", "task=rank", "model=deepmatch"]
+    a, b = (compose("train", [*base, f"seed={s}", f"model.lda_seed={s}", f"data.noise_seed={s}"]) for s in (0, 1))
+    assert a.model.lda_seed != b.model.lda_seed
+    assert shape_key(a) == shape_key(b)
+    assert shape_key(a) != shape_key(compose("train", [*base, "model.rank=3"]))
