@@ -98,7 +98,8 @@ def test_a_seed_is_never_a_new_shape_to_time():
     from dlx.estimate import shape_key
 
     base = ["data=textpairs", "task=rank", "model=deepmatch"]
-    a, b = (compose("train", [*base, f"seed={s}", f"model.lda_seed={s}", f"data.noise_seed={s}"]) for s in (0, 1))
+    a, b = (compose("train", [*base, f"seed={s}", f"model.lda_seed={s}", f"data.noise_seed={s}"])
+            for s in (0, 1))
     assert a.model.lda_seed != b.model.lda_seed
     assert shape_key(a) == shape_key(b)
     assert shape_key(a) != shape_key(compose("train", [*base, "model.rank=3"]))
