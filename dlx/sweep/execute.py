@@ -29,7 +29,11 @@ def child_dir(sweep_dir: Path, child) -> Path:
 
 def warm_up() -> None:
     """A pool worker imports what every child needs before its first child starts, so that child's
-    wall time is not inflated by seconds of imports the others do not pay."""
+    wall time is not inflated by seconds of imports the others do not pay; and learns what the sweep's stop
+    request means outside training (dlx/train/interrupt.py)."""
+    from dlx.train.interrupt import stop_at_once_outside_training
+
+    stop_at_once_outside_training()
     import dlx.build  # noqa: F401  (torch, data, models, tasks)
     import dlx.train.lifecycle  # noqa: F401
     import dlx.train.stacked  # noqa: F401
@@ -174,15 +178,18 @@ def _wait_for_others(children, statuses: dict, args, sweep_dir: Path, report, po
 
 def _stop_pool(pool, pending) -> None:
     """Ctrl-C: nothing new starts; each running child stops at a step boundary and saves its checkpoint
-    (the workers got the same SIGINT from the terminal; it is sent again for a child that started since,
-    or when only this process was signalled); wait for them, so no child is left half-written."""
+    (the workers got the same SIGINT from the terminal; the stop request, STOP, is sent too for a child that
+    started since, or when only this process was signalled); wait for them, so no child is left
+    half-written."""
     import signal
+
+    from dlx.train.interrupt import STOP
 
     for f in pending:
         f.cancel()
     for proc in list(getattr(pool, "_processes", {}).values()):  # the executor's live workers
         try:
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, STOP if STOP is not None else signal.SIGINT)
         except OSError:
             pass
     try:
