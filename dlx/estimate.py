@@ -20,6 +20,7 @@ TIMED_STEPS = 5  # after 2 warm-up steps
 STACK_STEPS = 200  # a stack is timed over a whole epoch when an epoch has at most this many steps
 EVAL_BATCHES = 4  # evaluation is timed on this many batches of a large split and scaled to the whole
 FIT_SAMPLE = 5000  # a baseline fit on more training rows is timed on this many and scaled (linear in n)
+ROW_SAMPLE = 16  # a model that fits each row at evaluation (per_row_fit) is timed on this many rows, scaled
 
 
 class DataMemo:
@@ -27,7 +28,8 @@ class DataMemo:
     data (a sweep's children each build it, so every child is still charged the first build's seconds)."""
 
     def __init__(self, build):
-        self.build, self.built, self.charge = build, {}, 0.0
+        # charge: every call's first-build seconds (what the children pay); spent: the builds really done
+        self.build, self.built, self.charge, self.spent = build, {}, 0.0, 0.0
 
     def __call__(self, cfg, device="cpu"):
         from omegaconf import OmegaConf
@@ -37,6 +39,7 @@ class DataMemo:
         if key not in self.built:
             t = time.perf_counter()
             self.built[key] = (self.build(cfg, device=device), time.perf_counter() - t)
+            self.spent += self.built[key][1]
         bundle, seconds = self.built[key]
         self.charge += seconds
         return bundle
@@ -104,6 +107,17 @@ def shape_key(cfg) -> str:
     return json.dumps(key, sort_keys=True, default=str)
 
 
+def family(cfg) -> tuple[str, float]:
+    """(shape key without data.n_train, the training rows asked for: inf for all): runs of one family are
+    timed once, at their largest training set, and the rest derived (``resized``)."""
+    from omegaconf import OmegaConf
+
+    if "n_train" not in (cfg.get("data") or {}):
+        return shape_key(cfg), math.inf
+    n = cfg.data.n_train
+    return shape_key(OmegaConf.merge(cfg, {"data": {"n_train": None}})), math.inf if n is None else float(n)
+
+
 def step_seconds(parts, model, cfg, steps: int = TIMED_STEPS) -> float:
     """Median seconds of one training step (forward, backward, optimizer step) after 2 warm-up steps;
     0 for a model with nothing to train."""
@@ -143,24 +157,31 @@ def time_train(cfg, parts=None) -> dict:
     import torch
 
     from dlx.build import build
+    from dlx.models.registry import REUSED
     from dlx.train.evaluate import evaluate
 
     with shared_data() as memo:
-        t0, before = time.perf_counter(), memo.charge
+        t0, charged, spent, reused = time.perf_counter(), memo.charge, memo.spent, REUSED[0]
         built = parts is None
         parts = parts or build(cfg)
-        # the data a memo handed back still costs each child its build: charge the first build's seconds
-        setup = time.perf_counter() - t0 + (memo.charge - before if built else 0.0)
+        # the data a memo handed back still costs each child its build: charge the first build's seconds;
+        # so does work a model builder reused (a child in a fresh process may redo it)
+        data_s = memo.charge - charged if built else 0.0
+        setup = time.perf_counter() - t0 - (memo.spent - spent) + data_s + (REUSED[0] - reused)
     model = parts.precision.prepare(parts.model)
     params = [p for p in model.parameters() if p.requires_grad]
     step_s = step_seconds(parts, model, cfg)
     splits = (["train"] if cfg.trainer.get("eval_train", True) else []) + \
         (["val"] if parts.data.val is not None else []) + ["test"]
     bs = int(cfg.trainer.get("eval_batch_size", 2048))
-    eval_s = 0.0
+    eval_s, per_split = 0.0, {}
     for s in splits:
         split = parts.data.split(s)
         head = _Head(split, bs, EVAL_BATCHES) if len(split) > bs * EVAL_BATCHES * 2 else split
+        if getattr(parts.model, "per_row_fit", False) and hasattr(split, "take") and len(split) > ROW_SAMPLE:
+            # a fit per row (ETS, ARIMA) costs the same in any batch: a seeded sample of rows, scaled
+            gen = torch.Generator().manual_seed(0)
+            head = split.take(torch.randperm(len(split), generator=gen)[:ROW_SAMPLE].sort().values)
         t = time.perf_counter()
         try:
             evaluate(model, parts.task, head, bs, parts.precision)
@@ -168,10 +189,32 @@ def time_train(cfg, parts=None) -> dict:
             head = split
             t = time.perf_counter()
             evaluate(model, parts.task, split, bs, parts.precision)
-        eval_s += (time.perf_counter() - t) * len(split) / max(len(head), 1)
+        seconds = (time.perf_counter() - t) * len(split) / max(len(head), 1)
+        eval_s += seconds
+        per_split[s] = (seconds, len(split))
     peak = torch.cuda.max_memory_allocated() / 2**20 if parts.device.startswith("cuda") else rss_mb()
-    return {"setup_s": setup, "step_s": step_s, "eval_s": eval_s, "params": parts.params, "peak_mb": peak,
-            "n_train": len(parts.data.train), "trainable": bool(params), **time_writes(model, splits)}
+    return {"setup_s": setup, "data_s": data_s, "step_s": step_s, "eval_s": eval_s, "splits": per_split,
+            "params": parts.params, "peak_mb": peak, "n_train": len(parts.data.train), "device": parts.device,
+            "trainable": bool(params), **time_writes(model, splits)}
+
+
+def resized(timing: dict, cfg) -> dict:
+    """The timing of a run that differs from a timed one only in data.n_train: the same step; its own
+    data (built, or handed back by the memo); the model's build scaled by the training rows where it
+    reads them (DeepMatch's topic models, PLS); each split's evaluation scaled by its rows."""
+    import dlx.data
+    from dlx.models import needs_train
+
+    with shared_data() as memo:
+        charged = memo.charge
+        data = dlx.data.build_data(cfg.data, device=timing["device"])
+        data_s = memo.charge - charged
+    n, n0 = len(data.train), max(timing["n_train"], 1)
+    model_s = max(timing["setup_s"] - timing["data_s"], 0.0) * (n / n0 if needs_train(cfg.model) else 1.0)
+    splits = {s: (sec * len(data.split(s)) / max(rows, 1), len(data.split(s)))
+              for s, (sec, rows) in timing["splits"].items()}
+    return {**timing, "setup_s": data_s + model_s, "data_s": data_s, "splits": splits, "n_train": n,
+            "eval_s": sum(sec for sec, _ in splits.values())}
 
 
 _WRITES: dict = {}  # the CSV row and the learning-curve figure cost the same whatever the model: timed once
@@ -282,8 +325,21 @@ def time_stack(cfgs: list) -> float:
                                     int(c.seed)))
     stack_threads(cfgs[0], len(cfgs), flops)  # as the stack's worker will
     marks: list[float] = []
-    fit_stack(members, trainer, on_step=lambda *_: marks.append(time.perf_counter()))
+
+    def mark(*_):
+        marks.append(time.perf_counter())
+        if len(marks) >= int(trainer.steps):  # timed: the stack's final evaluation is not a step's cost
+            raise _Timed
+
+    try:
+        fit_stack(members, trainer, on_step=mark)
+    except _Timed:
+        pass
     return (marks[-1] - marks[2]) / (len(marks) - 3) if len(marks) > 3 else 0.0
+
+
+class _Timed(Exception):
+    """Raised from a timed stack's last step: what follows it (the final evaluation) is not timed."""
 
 
 def makespan(costs: list[float], workers: int) -> float:
@@ -345,21 +401,41 @@ def _sweep_cost(exp, cfg, base_overrides, children, units, workers: int, say) ->
     from dlx.config import compose
 
     timings: dict[str, dict | DlxError] = {}
+    timed: set[str] = set()
     stacks: dict[tuple, float] = {}
+    composed = [[compose(exp.name, [*base_overrides, *c.overrides]) for c in unit] for unit in units]
+    largest: dict[str, tuple] = {}  # family -> (rows, run id, config) of its largest training set
+    for unit, cfgs in zip(units, composed, strict=True):
+        for c, x in zip(unit, cfgs, strict=True):
+            fam, n = family(x)
+            if c.kind != "fit" and (fam not in largest or n > largest[fam][0]):
+                largest[fam] = (n, c.run_id, x)
 
-    def timing(key: str, ccfg, run_id: str):
+    def time_one(key: str, ccfg, run_id: str):
         if key not in timings:
             if say:
-                say(f"estimate: timing {run_id} ({len(timings) + 1} shapes so far)")
+                say(f"estimate: timing {run_id} ({len(timed) + 1} shapes so far)")
+            timed.add(key)
             try:
                 timings[key] = time_train(ccfg)
             except DlxError as err:  # the run records this child as failed or skipped at once: no cost
                 timings[key] = err
         return timings[key]
 
+    def timing(key: str, ccfg, run_id: str):
+        if key not in timings:
+            _, big_id, big = largest.get(family(ccfg)[0], (0, run_id, ccfg))
+            base = time_one(shape_key(big), big, big_id)
+            if key not in timings:  # another training-set size of a timed family
+                try:
+                    timings[key] = resized(base, ccfg) if isinstance(base, dict) else \
+                        time_one(key, ccfg, run_id)
+                except DlxError as err:
+                    timings[key] = err
+        return timings[key]
+
     rows, total, peak, disk, skipped, unit_costs = [], 0.0, 0.0, 0.0, [], []
-    for unit in units:
-        cfgs = [compose(exp.name, [*base_overrides, *c.overrides]) for c in unit]
+    for unit, cfgs in zip(units, composed, strict=True):
         keys = [shape_key(x) for x in cfgs]
         share = None  # a stack's step, per member
         if len(unit) > 1:
@@ -389,7 +465,7 @@ def _sweep_cost(exp, cfg, base_overrides, children, units, workers: int, say) ->
     if children and len(skipped) == len(children):
         raise DlxError(f"every child stops at once, nothing to estimate; first: {skipped[0]}")
     wall = makespan(unit_costs, workers)
-    detail = {"children": len(children), "shapes": len(timings), "workers": workers,
+    detail = {"children": len(children), "shapes": len(timed), "workers": workers,
               "child_s_sum": round(total, 1)}
     if any(len(u) > 1 for u in units):
         detail["stacks"] = sum(len(u) > 1 for u in units)

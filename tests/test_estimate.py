@@ -103,3 +103,102 @@ def test_a_seed_is_never_a_new_shape_to_time():
     assert a.model.lda_seed != b.model.lda_seed
     assert shape_key(a) == shape_key(b)
     assert shape_key(a) != shape_key(compose("train", [*base, "model.rank=3"]))
+
+
+def test_training_set_sizes_of_one_shape_are_timed_once_at_the_largest(run_cli, tmp_path, monkeypatch):
+    """A learning curve (data.n_train=...) is one shape: timed at its largest training set, the smaller
+    ones derived (DeepMatch's and Higgs's curves were timed size by size)."""
+    import dlx.estimate
+
+    timed = []
+    real = dlx.estimate.time_train
+    monkeypatch.setattr(dlx.estimate, "time_train", lambda cfg, parts=None: timed.append(
+        cfg.data.n_train) or real(cfg, parts))
+    rc, out, err = run_cli("sweep", "grid", "data.n_train=300,1200,600", "data=digits", "trainer.epochs=2",
+                           "trainer.threads=1", "sweep.stack=false", "launcher=inline", "--out",
+                           str(tmp_path), "--estimate")
+    assert rc == 0 and "children 3" in out and "shapes 1" in out, err
+    assert timed == [1200]
+
+
+def test_a_derived_size_scales_what_grows_with_the_training_rows():
+    """``resized``: the step is the same; a model built from the training split (PLS) builds in time
+    proportional to its rows, one that is not (an MLP) in the same time; each split's evaluation scales
+    by its rows; the data is its own."""
+    from dlx.config import compose
+    from dlx.estimate import resized
+
+    base = {"setup_s": 10.0, "data_s": 2.0, "step_s": 0.01, "eval_s": 3.0, "n_train": 1000,
+            "splits": {"train": (2.0, 1000), "test": (1.0, 500)}, "device": "cpu", "params": 1,
+            "peak_mb": 1.0, "trainable": True, "ckpt_s": 0.0, "csv_s": 0.0, "plot_s": 0.0}
+    cfg = compose("train", ["data=digits", "data.n_train=500"])
+    small = resized(base, cfg)
+    n, test = small["n_train"], small["splits"]["test"][1]
+    assert n == 500 and small["step_s"] == base["step_s"]
+    assert small["splits"]["train"][0] == pytest.approx(2.0 * n / 1000)
+    assert small["splits"]["test"][0] == pytest.approx(1.0 * test / 500)
+    assert small["setup_s"] == pytest.approx(small["data_s"] + 8.0)  # an MLP's build does not grow
+    pls = compose("train", ["data=textpairs", "task=rank", "model=pls", "data.n_train=500"])
+    grown = resized({**base, "splits": {}}, pls)
+    assert grown["setup_s"] == pytest.approx(grown["data_s"] + 8.0 * grown["n_train"] / 1000)
+
+
+def test_timing_a_stack_never_evaluates_it(monkeypatch):
+    """The stack's step is what is timed; its final evaluation of every split (most of Higgs's estimate)
+    is not run."""
+    import dlx.train.stacked
+    from dlx.config import compose
+    from dlx.estimate import time_stack
+
+    def refuse(*a, **k):
+        raise AssertionError("evaluated while timing a stack")
+
+    monkeypatch.setattr(dlx.train.stacked, "evaluate_stack", refuse)
+    cfgs = [compose("train", ["data=digits", f"model.width={w}", "trainer.threads=1"]) for w in (4, 8)]
+    assert time_stack(cfgs) > 0
+
+
+def test_a_model_fitted_per_row_is_timed_on_a_sample_of_rows():
+    """ETS fits each series' window at evaluation: the estimate fits ROW_SAMPLE of them and scales (the
+    DeepState estimate fitted every test window of every baseline)."""
+    from dlx.build import build
+    from dlx.config import compose
+    from dlx.estimate import ROW_SAMPLE, time_train
+
+    cfg = compose("forecast", ["model=ets", "trainer.threads=1"])
+    parts = build(cfg)
+    n = len(parts.data.test)
+    assert n > ROW_SAMPLE
+    t = time_train(cfg, parts)
+    assert parts.model.fits == ROW_SAMPLE * len(t["splits"])
+    assert t["splits"]["test"][1] == n and t["eval_s"] > 0
+
+
+def test_deepmatch_topic_models_are_fitted_once_per_process_and_charged_to_the_estimate(monkeypatch):
+    """Variants of one seed (one resolution, no hierarchy) share the full model's topic models; a reuse
+    adds the first fit's seconds to REUSED, which --estimate charges to each build."""
+    import sklearn.decomposition
+    import torch
+
+    from dlx.models import matching
+    from dlx.models.registry import REUSED
+
+    fits = []
+    real = sklearn.decomposition.LatentDirichletAllocation
+
+    class Counting(real):
+        def fit(self, X, y=None):
+            fits.append(self.n_components)
+            return super().fit(X, y)
+
+    monkeypatch.setattr(sklearn.decomposition, "LatentDirichletAllocation", Counting)
+    monkeypatch.setattr(matching, "_TOPICS", {})
+    g = torch.Generator().manual_seed(0)
+    q, r = torch.randint(1, 40, (200, 6), generator=g), torch.randint(1, 40, (200, 6), generator=g)
+    a = matching.build_patches(q, r, 40, [6, 3], 4, seed=0, max_iter=2)
+    before = REUSED[0]
+    b = matching.build_patches(q, r, 40, [6], 4, seed=0, max_iter=2)
+    assert fits == [6, 3] and REUSED[0] > before
+    assert (a[0]["x"] == b[0]["x"]).all() and (a[0]["topic_word"] == b[0]["topic_word"]).all()
+    matching.build_patches(q, r, 40, [6], 4, seed=1, max_iter=2)
+    assert fits == [6, 3, 6]  # another seed is another model

@@ -29,9 +29,10 @@ from dlx.models.registry import (
     build_model,
     count_params,
     list_models,
+    needs_train,
     register_model,
     stackable,
 )
 
 __all__ = ["ENTRY_POINTS", "MODELS", "NEEDS_TRAIN", "STACKABLE", "build_factory", "build_model",
-           "count_params", "list_models", "register_model", "stackable"]
+           "count_params", "list_models", "needs_train", "register_model", "stackable"]

@@ -316,6 +316,7 @@ class LocalForecaster(nn.Module):
     evaluation and the run's forecast table ask for the same windows)."""
 
     is_forecaster = True
+    per_row_fit = True  # its evaluation costs the same per row in any batch (dlx/estimate.py samples rows)
 
     def __init__(self, name: str, fn, season, m: int, **kwargs):
         super().__init__()

@@ -21,12 +21,14 @@ projections are buffers), so ``dlx.train.fit`` evaluates them once, as epoch 0.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 from dlx.errors import DlxError
-from dlx.models.registry import register_model
+from dlx.models.registry import register_model, reused
 
 
 def _check_rank_data(meta, name: str) -> int:
@@ -145,7 +147,7 @@ def build_pls(cfg, meta, train) -> nn.Module:
     side's ``max_features`` most frequent words (the rest get zero weight)."""
     import warnings
 
-    from sklearn.cross_decomposition import PLSSVD, PLSCanonical
+    from sklearn.cross_decomposition import PLSCanonical
 
     v = _check_rank_data(meta, "pls")
     method = str(cfg.get("method", "svd"))
@@ -170,25 +172,36 @@ def build_pls(cfg, meta, train) -> nn.Module:
         idf[0] = 0.0
         cols = np.argsort(-df, kind="stable")[:max_features]
         cols = np.sort(cols[df[cols] > 0])
-        x = tfidf(counts, idf)[:, cols].toarray()
-        out.append((idf, cols, x))
+        out.append((idf, cols, tfidf(counts, idf)[:, cols].tocsr()))
     (idf_x, cols_x, x), (idf_y, cols_y, y) = out
     k = min(k, len(cols_x), len(cols_y))
+    rot_x, rot_y = np.zeros((v, k)), np.zeros((v, k))
     if method == "svd":  # Wu et al.'s PLS for matching: the top singular pairs of the cross-covariance X^T Y
-        pls = PLSSVD(n_components=k, scale=False)
+        rot_x[cols_x], rot_y[cols_y] = pls_svd(x, y, k)
     else:
         pls = PLSCanonical(n_components=k, scale=False, max_iter=_int(cfg, "max_iter", 500, "pls"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NIPALS may stop at max_iter on a component: the fit still stands
-        pls.fit(x, y)
-    rot_x, rot_y = np.zeros((v, k)), np.zeros((v, k))
-    if method == "svd":
-        rot_x[cols_x], rot_y[cols_y] = pls.x_weights_, pls.y_weights_
-    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NIPALS may stop at max_iter on a component: the fit stands
+            pls.fit(x.toarray(), y.toarray())
         rot_x[cols_x], rot_y[cols_y] = pls.x_rotations_, pls.y_rotations_
     mean_x, mean_y = np.zeros(v), np.zeros(v)
-    mean_x[cols_x], mean_y[cols_y] = x.mean(0), y.mean(0)
+    mean_x[cols_x], mean_y[cols_y] = np.asarray(x.mean(0)).ravel(), np.asarray(y.mean(0)).ravel()
     return PLSScorer(idf_x, idf_y, mean_x, mean_y, rot_x, rot_y)
+
+
+def pls_svd(x, y, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's PLSSVD(scale=False) weights (x_weights_, y_weights_: the top ``k`` singular pairs of
+    the centred cross-covariance, signs fixed by svd_flip), from sparse rows: X_c^T Y_c = X^T Y - n m_x m_y^T
+    is formed without densifying the (pairs x words) tf-idf matrices, which took most of its fit."""
+    from scipy.linalg import svd
+    from sklearn.utils.extmath import svd_flip
+
+    n = x.shape[0]
+    mx, my = np.asarray(x.mean(0)).ravel(), np.asarray(y.mean(0)).ravel()
+    c = np.asarray((x.T @ y).todense()) - n * np.outer(mx, my)
+    u, _, vt = svd(c, full_matrices=False)
+    u, vt = svd_flip(u[:, :k], vt[:k])
+    return u, vt.T
 
 
 # ------------------------------------------------------------------------------------------- bilinear
@@ -300,7 +313,6 @@ def build_patches(q: torch.Tensor, r: torch.Tensor, vocab: int, resolutions: lis
     its ``patch_size`` most probable query-side words and response-side words (ids; 0-padded when a side
     has fewer words with weight in the topic). Returns per resolution {"topics", "x" (K, S), "y" (K, S),
     "topic_word" (K, 2V) normalised}. ``topic_model(k) -> estimator`` replaces sklearn's LDA (tests)."""
-    from sklearn.decomposition import LatentDirichletAllocation
 
     docs = pair_documents(q, r, vocab)
     df = np.asarray((docs > 0).sum(0)).ravel()
@@ -312,12 +324,12 @@ def build_patches(q: torch.Tensor, r: torch.Tensor, vocab: int, resolutions: lis
     used_x, used_y = used[:vocab], used[vocab:]
     out = []
     for k in resolutions:
-        lda = topic_model(k) if topic_model is not None else LatentDirichletAllocation(
-            n_components=k, learning_method=method, max_iter=max_iter, random_state=seed,
-            batch_size=min(512, docs.shape[0]), doc_topic_prior=alpha, topic_word_prior=eta)
-        lda.fit(docs)
+        if topic_model is not None:
+            components = np.asarray(topic_model(k).fit(docs).components_, dtype=np.float64)
+        else:
+            components = _topics(docs, k, method, max_iter, seed, alpha, eta)
         comp = np.zeros((k, 2 * vocab))
-        comp[:, cols] = np.asarray(lda.components_, dtype=np.float64)
+        comp[:, cols] = components
         tw = comp / comp.sum(1, keepdims=True)
         px, py = np.zeros((k, patch_size), np.int64), np.zeros((k, patch_size), np.int64)
         for t in range(k):
@@ -329,6 +341,36 @@ def build_patches(q: torch.Tensor, r: torch.Tensor, vocab: int, resolutions: lis
                 dest[t, : len(top)] = top
         out.append({"topics": k, "x": px, "y": py, "topic_word": tw})
     return out
+
+
+_TOPICS: dict[tuple, tuple] = {}  # (documents' digest, settings) -> (LDA components, fit seconds)
+
+
+def _topics(docs, k: int, method: str, max_iter: int, seed: int, alpha, eta) -> np.ndarray:
+    """scikit-learn LDA's (k, words) components for these documents. The fit is deterministic in its
+    inputs, so a process computes it once: the ablation variants of one seed (one resolution, no
+    hierarchy) share the full model's topics in an inline sweep and in ``--estimate``."""
+    import hashlib
+
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    digest = hashlib.sha1()
+    for a in (docs.indptr, docs.indices, docs.data, np.asarray(docs.shape)):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    key = (digest.hexdigest(), k, method, max_iter, seed, alpha, eta)
+    if key in _TOPICS:
+        components, seconds = _TOPICS[key]
+        reused(seconds)
+        return components
+    t = time.perf_counter()
+    lda = LatentDirichletAllocation(
+        n_components=k, learning_method=method, max_iter=max_iter, random_state=seed,
+        batch_size=min(512, docs.shape[0]), doc_topic_prior=alpha, topic_word_prior=eta)
+    components = np.asarray(lda.fit(docs).components_, dtype=np.float64)
+    if len(_TOPICS) >= 8:
+        _TOPICS.pop(next(iter(_TOPICS)))
+    _TOPICS[key] = (components, time.perf_counter() - t)
+    return components
 
 
 def wire(fine: dict, coarse: dict, parents: int) -> np.ndarray:

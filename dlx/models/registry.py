@@ -17,6 +17,15 @@ NEEDS_TRAIN: set[str] = set()  # built from the training split too (its structur
 STACKABLE: set[str] = set()  # has a stacked form (dlx/models/stacked.py): a sweep may train members as one
 
 
+REUSED = [0.0]  # seconds of build work a builder reused from earlier in this process (``reused``)
+
+
+def reused(seconds: float) -> None:
+    """A builder handed back work done earlier in this process (e.g. DeepMatch's topic models): its first
+    computation's seconds, which ``--estimate`` charges to every build that would redo it alone."""
+    REUSED[0] += float(seconds)
+
+
 def register_model(name: str, needs_train: bool = False, stackable: bool = False
                    ) -> Callable[[Builder], Builder]:
     """Decorator: register ``fn(cfg, meta) -> nn.Module`` (``fn(cfg, meta, train)`` with ``needs_train``);
@@ -43,6 +52,13 @@ def stackable(model) -> bool:
             return False
         model = model.get("name")
     return model in STACKABLE
+
+
+def needs_train(model) -> bool:
+    """Whether building ``model`` (a model config) reads the training split, so its build time grows with
+    it: a built-in registered ``needs_train``; a user's model (``_target_`` or an entry point) may."""
+    return model.get("_target_") is not None or model.get("name") not in MODELS or \
+        model.get("name") in NEEDS_TRAIN
 
 
 def build_model(cfg, meta, train=None) -> nn.Module:
