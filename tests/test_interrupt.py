@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from types import SimpleNamespace
 
@@ -49,3 +50,48 @@ def test_outside_training_a_stop_request_stops_like_ctrl_c_and_does_not_kill_the
         assert state.interrupt and signal.getsignal(STOP) is not signal.SIG_DFL
     finally:
         signal.signal(STOP, previous)
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(p) for p in (task / "children").read_text().split()]
+    return out
+
+
+def _running(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_pool_workers_die_with_a_killed_sweep(tmp_path):
+    """kill -9 of a sweep leaves no orphan worker training on (holding its child's lease and the cores
+    the resume needs)."""
+    import subprocess
+    from pathlib import Path
+
+    args = ["model.width=4,8", "data=digits", "trainer.epochs=400", "sweep.workers=2", "sweep.stack=false",
+            "trainer.threads=1", "--out", str(tmp_path), "--name", "k"]
+    proc = subprocess.Popen([sys.executable, "-m", "dlx", "sweep", "grid", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    runs = tmp_path / "sweep" / "k" / "runs"
+    while not (runs.is_dir() and any('"running"' in p.read_text() for p in runs.glob("*/summary.json"))):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    workers = [p for p in _children(proc.pid)
+               if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    assert workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while any(_running(p) for p in workers):
+        assert time.time() < deadline, "a pool worker outlived its sweep"
+        time.sleep(0.2)

@@ -27,12 +27,31 @@ def child_dir(sweep_dir: Path, child) -> Path:
     return Path(sweep_dir) / "runs" / child.run_id
 
 
+def die_with_parent() -> None:
+    """A pool worker ends when the process that started it dies (Linux): after a kill -9 of the sweep (or
+    of dlx tune) no orphan goes on training, holding its child's lease and the cores a resume needs.
+    The child keeps its last checkpoint; the resume continues it."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def warm_up() -> None:
     """A pool worker imports what every child needs before its first child starts, so that child's
     wall time is not inflated by seconds of imports the others do not pay; and learns what the sweep's stop
     request means outside training (dlx/train/interrupt.py)."""
     from dlx.train.interrupt import stop_at_once_outside_training
 
+    die_with_parent()
     stop_at_once_outside_training()
     import dlx.build  # noqa: F401  (torch, data, models, tasks)
     import dlx.train.lifecycle  # noqa: F401
