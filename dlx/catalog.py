@@ -3,7 +3,7 @@ explicitly — no discovery — so the registry is always complete; the registry
 first lookup, and nothing else needs to."""
 
 # each package's __init__ registers its record and imports nothing heavy
-from dlx.kinds import fit, forecast, grid, train  # noqa: F401
+from dlx.kinds import fit, forecast, grid, train, tune  # noqa: F401
 from dlx.papers import (  # noqa: F401
     batchnorm,
     bench,

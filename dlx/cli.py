@@ -152,15 +152,23 @@ def _open_run(out: Path, command: str, name: str | None, default: str, kind: str
     there (a sweep only with the same overrides), anything else gets a fresh directory (a taken name gets a
     numeric suffix, and says so)."""
     from dlx import tracking
-    from dlx.runs import Run, read_overrides, resolve_dir
+    from dlx.runs import Run, read_overrides, read_summary, resolve_dir
 
     tracking.check(cfg)
     run_dir = resolve_dir(out, command, name or default, reuse=resumable and name is not None)
     if name is not None and run_dir.name != name:
         _say(f"dlx: {Path(out) / command / name} exists; writing to {run_dir} instead")
 
-    def same(ovs):  # order does not matter; how a sweep is waited on (--fail-fast, --detach) is not its id
-        return sorted(o for o in ovs if not o.startswith(("sweep.fail_fast=", "launcher.detach=")))
+    from dlx.registry import canonical
+
+    was = read_summary(run_dir).get("kind") if (run_dir / "summary.json").is_file() else None
+    if was is not None and canonical(str(was)) != canonical(kind):  # e.g. two papers given one --name
+        raise DlxError(f"{run_dir} holds a {was} run, not {kind}: give another --name")
+
+    def same(ovs):  # order does not matter; how a sweep is waited on (--fail-fast, --detach) is not its id,
+        # nor a study's budget and processes (a tune run resumed with more trials goes on with them)
+        return sorted(o for o in ovs if not o.startswith(
+            ("sweep.fail_fast=", "launcher.detach=", "tune.trials=", "tune.workers=")))
 
     if same_overrides and (run_dir / "overrides.yaml").is_file() and \
             same(read_overrides(run_dir)) != same(overrides or []):
@@ -253,6 +261,17 @@ def forecast(overrides: list[str] | None = FORECAST_OVERRIDES, out: Path = OUT, 
     """Train or fit one forecaster on a panel of series; writes its quantile forecasts as CSV."""
     _config_dir(config_dir)
     run_experiment("forecast", overrides, out, name, cfg_only, "")
+
+
+@app.command(short_help="Search a model's settings on the validation split (Optuna)")
+def tune(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
+         cfg_only: bool = CFG, config_dir: Path | None = CONFIG_DIR):
+    """Tune a train run's settings with Optuna (TPE, seeded) on the validation split, tune.trials trials,
+    each a train run; writes trials.csv, best.yaml (train with it: dlx train +tune=<run>/best.yaml) and
+    the figures. The space is conf/tune/<model>.yaml, or tune.space.<key>='tag(log, interval(1e-4, 0.1))'
+    (Hydra Optuna sweeper syntax). Re-run with the same --name to resume the study."""
+    _config_dir(config_dir)
+    run_experiment("tune", overrides, out, name, cfg_only, "")
 
 
 @app.command("eval", short_help="Evaluate a train run's checkpoint on a split")
@@ -364,7 +383,7 @@ def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name
     cfg = _compose(exp.name, overrides, cfg_only)
     if estimate:
         return _estimate(exp.name, cfg, overrides)
-    resumable = exp.sweep is not None
+    resumable = exp.sweep is not None or exp.resumable
     run = _open_run(out, tree, name, default_name(label or exp.name), exp.name, cfg, overrides,
                     resumable=resumable, shared=resumable)
     try:

@@ -192,6 +192,46 @@ def _split(override: str) -> tuple[str, str | None]:
     return key.lstrip("+~"), (value if sep else None)
 
 
+def tuned(overrides: list[str]) -> list[str]:
+    """``+tune=<dlx tune run>/best.yaml`` (or the run directory) -> the overrides that run chose, in its
+    place: later overrides still win. Any other ``tune`` override is left as it is."""
+    out = []
+    for ov in overrides:
+        key, value = _split(ov)
+        if key != "tune" or not value or not (value.endswith((".yaml", ".yml")) or "/" in value
+                                                or Path(value).is_dir()):
+            out.append(ov)
+            continue
+        path = Path(value).expanduser()
+        path = path / "best.yaml" if path.is_dir() else path
+        try:
+            import yaml
+
+            chosen = yaml.safe_load(path.read_text())
+        except (OSError, ValueError) as err:
+            raise DlxError(f"{ov}: cannot read {path} ({getattr(err, 'strerror', None) or err}); give a dlx "
+                           "tune run's best.yaml") from None
+        except Exception:
+            raise DlxError(f"{ov}: {path} is not YAML; give a dlx tune run's best.yaml") from None
+        given = chosen.get("overrides") if isinstance(chosen, dict) else None
+        if not isinstance(given, list) or not all(isinstance(o, str) for o in given):
+            raise DlxError(f"{ov}: {path} has no list of overrides; give a dlx tune run's best.yaml")
+        out += given
+    return out
+
+
+def search_expressions(overrides: list[str]) -> list[str]:
+    """``tune.space.<key>=tag(log, interval(1e-4, 0.1))``: a search expression (the Hydra Optuna sweeper's
+    syntax, which Hydra's compose would read as a sweep) is kept as a string for dlx tune to parse."""
+    out = []
+    for ov in overrides:
+        key, value = _split(ov)
+        if key.startswith("tune.space.") and value and not value.startswith(("'", '"')):
+            ov = f"++{key}={quote(value)}"
+        out.append(ov)
+    return out
+
+
 def _check_group_choices(overrides: list[str]) -> None:
     known = groups()
     for ov in overrides:
@@ -202,7 +242,7 @@ def _check_group_choices(overrides: list[str]) -> None:
             raise DlxError(f"'{ov}' deletes a key dlx needs; set it to another value instead (see --cfg)")
         if value is None:
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
-        if ov.startswith("+") and key not in known:
+        if ov.startswith("+") and key not in known and not key.startswith("tune.space."):  # a search space
             raise DlxError(f"'{ov}' adds a key no part of dlx reads; set an existing key (see --cfg)")
         if key == "experiment" and value == "null":
             raise DlxError("to run without the default preset, give ~experiment (not experiment=null)")
@@ -341,7 +381,7 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     from omegaconf import OmegaConf
 
     command = RENAMED_CONFIGS.get(command, command)
-    overrides = renamed(list(overrides), command)
+    overrides = search_expressions(renamed(tuned(list(overrides)), command))
     _check_group_choices(overrides)
     group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
     try:

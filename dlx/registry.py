@@ -19,7 +19,9 @@ The hooks an implementation module defines (the platform runs them; a paper neve
   ``prepare(cfg, run)`` (in-process work before the children start);
 - ``plot(run_dir) -> [Path]``: the figures, from the tables alone;
 - optionally ``cost(exp, cfg, overrides, say) -> dlx.estimate.Cost`` for ``--estimate``; a sweep without
-  one is priced by the generic sweep estimate.
+  one is priced by the generic sweep estimate;
+- optionally, for a kind (a paper's line comes from its claims), ``headline(summary) -> str`` printed after
+  its table (dlx tune: the best trial).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Experiment:
     control: tuple[str, ...] = ()
     control_note: str = ""
     cost_impl: str = ""  # the module holding the ``cost`` hook, when not ``impl`` (it may import ``impl``)
+    resumable: bool = False  # not a sweep, yet `--name` of an existing run continues it (a tune study)
     # the claims' numeric lines in ``<name>.rules`` and their bounds, {key: (lo, hi) or (lo, hi, "int")}:
     # dlx/launch.py refuses a line out of bounds before anything runs (dlx.config.numbers)
     rules: dict = field(default_factory=dict, compare=False)
@@ -90,7 +93,8 @@ class Experiment:
             from dlx.claims import headline
 
             return headline(self.name, summary)
-        return None
+        own = self.hook("headline")  # a kind's own line (dlx tune: the best trial)
+        return own(summary) if own is not None else None
 
     def children(self, cfg):
         return self.module().children(cfg)

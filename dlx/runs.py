@@ -30,7 +30,7 @@ from dlx.files import (  # noqa: F401
     write_text,
 )
 
-STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted", "pruned")  # pruned: a dlx tune trial
 
 
 def read_json(path) -> dict:
@@ -152,6 +152,7 @@ class Run:
     exclusive: bool = True  # lease the directory (dlx/locks.py): a second writer is refused; sweeps share
     lease: object = None
     fresh: bool = False  # a new directory is wanted (an automatic name): a taken one moves on to <name>-<i>
+    callbacks: list = field(default_factory=list)  # extra fit callbacks (a tune trial's reporter)
 
     def __post_init__(self) -> None:
         # a resumed run: started/wall_s describe this invocation; the first start and the count carry over

@@ -15,10 +15,10 @@ QUICK = ["trainer=quick", "trainer.threads=1"]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "model"], ["list", "experiments"],
-                                  ["reproduce", "--help"]])
+                                  ["reproduce", "--help"], ["tune", "--help"]])
 def test_help_and_list_do_not_import_torch_or_pandas(args):
     code = f"import sys; from dlx.cli import main; rc = main({args!r}); " \
-           "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'heavy import'; sys.exit(rc)"
+           "assert not {'torch', 'pandas', 'optuna'} & set(sys.modules), 'heavy import'; sys.exit(rc)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "torch" not in res.stderr
@@ -159,3 +159,14 @@ def test_the_readme_lists_every_config_choice_as_conf_has_it():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = readme[readme.index(BEGIN):readme.index(END) + len(END)]
     assert block == markdown(), "README's choices are stale: paste `python -m dlx.choices` over them"
+
+
+def test_a_name_holding_another_experiment_is_refused(run_cli, tmp_path):
+    """`--name seq` given to two papers in turn: the second must not write its run into the first's
+    directory (it did, overwriting the first's summary)."""
+    d = tmp_path / "reproduce" / "seq"
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps({"kind": "deepmatch", "status": "completed"}))
+    rc, _, err = run_cli("reproduce", "double-descent", "--out", str(tmp_path), "--name", "seq")
+    assert rc == 2 and "holds a deepmatch run" in err
+    assert json.loads((d / "summary.json").read_text())["kind"] == "deepmatch"

@@ -49,7 +49,7 @@ class Evaluator(Callback):
         self.epochs = eval_epochs(state.epochs, cfg.get("eval_every", 1), cfg.get("eval_points", 0))
         self.bs = int(cfg.get("eval_batch_size", 2048))
         self.splits = (["train"] if cfg.get("eval_train", True) else []) + \
-            (["val"] if state.data.val is not None else []) + ["test"]
+            (["val"] if state.data.val is not None else []) + (["test"] if cfg.get("eval_test", True) else [])
 
     def on_epoch_end(self, state):
         if state.stop or (state.epoch not in self.epochs and not state.done):

@@ -66,7 +66,7 @@ def callbacks(cfg, run: Run) -> list:
                Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
     if run.trackers:
         out.append(Tracking(run.trackers))
-    return out
+    return out + list(run.callbacks)
 
 
 def finish(cfg, run: Run, started: Started, hist, extra: dict | None = None, model=None,
@@ -88,13 +88,18 @@ def finish(cfg, run: Run, started: Started, hist, extra: dict | None = None, mod
         spe = plan_steps(len(p.data.train), cfg.trainer)[0]
         out.update(diverged_step=hist.diverged_step, diverged_epoch=hist.diverged_step // spe + 1)
     if run.writes and hist.status == "completed":
-        save_predictions(run, model if model is not None else p.model, p.task, p.data,
-                         cfg.task.get("save_predictions"), int(cfg.trainer.get("eval_batch_size", 2048)),
-                         p.precision)
+        splits = [s for s in cfg.task.get("save_predictions") or [] if s != "test" or evaluates_test(cfg)]
+        save_predictions(run, model if model is not None else p.model, p.task, p.data, splits,
+                         int(cfg.trainer.get("eval_batch_size", 2048)), p.precision)
     result = run.summary(hist.status, final_metrics(hist.rows, p.task), **out)
     if draw and hist.rows and run.writes:
         plot_train_run(run.dir)
     return result
+
+
+def evaluates_test(cfg) -> bool:
+    """trainer.eval_test: false in a tune trial, which must never read the test split."""
+    return bool(cfg.trainer.get("eval_test", True))
 
 
 def save_label_noise(run: Run, data) -> None:

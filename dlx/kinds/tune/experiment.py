@@ -1,0 +1,245 @@
+"""`dlx tune`: search a train run's settings with Optuna on the validation split, N trials, each an
+ordinary train run; write trials.csv, best.yaml (the chosen overrides), importances.csv and the figures.
+
+The objective is the task's primary metric on the validation split (its direction from the task); a data
+set without one holds out tune.val_fraction of its training split (data.val_fraction, seeded, stratified
+where the data set stratifies). No trial evaluates the test split. The study is in the run directory, so
+the same `dlx tune ... --name N` resumes it (the trials already done are kept), and tune.workers > 1 or a
+second invocation on the same directory work on it in parallel, each trial exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from dlx.errors import DlxError
+from dlx.runs import Run, write_csv
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("none", "median", "halving")
+
+
+def settings_of(cfg) -> dict:
+    """tune.* checked: a bad value is one line, before anything is written."""
+    from dlx.config import number
+
+    t = cfg.get("tune") or {}
+    out = {"trials": int(number(t.get("trials"), "tune.trials", lo=1, integer=True)),
+           "workers": int(number(t.get("workers", 1), "tune.workers", lo=1, integer=True)),
+           "seed": int(number(t.get("seed", 0), "tune.seed", lo=0, integer=True)),
+           "val_fraction": float(number(t.get("val_fraction", 0.2), "tune.val_fraction", lo=0.0, hi=1.0)),
+           "sampler": str(t.get("sampler", "tpe")), "pruner": str(t.get("pruner", "none"))}
+    if out["sampler"] not in SAMPLERS:
+        raise DlxError(f"tune.sampler must be one of {', '.join(SAMPLERS)}, got {out['sampler']!r}")
+    if out["pruner"] not in PRUNERS:
+        raise DlxError(f"tune.pruner must be one of {', '.join(PRUNERS)}, got {out['pruner']!r}")
+    if not 0 < out["val_fraction"] < 1:
+        raise DlxError(f"tune.val_fraction must be in (0, 1), got {out['val_fraction']}")
+    return out
+
+
+def space_of(cfg) -> dict[str, str]:
+    """tune.space, or the model's default space conf/tune/<model>.yaml (the first on the config path)."""
+    from omegaconf import OmegaConf
+
+    from dlx.config import config_file
+    from dlx.kinds.tune.space import flat
+
+    given = (cfg.get("tune") or {}).get("space")
+    if given:
+        return flat(OmegaConf.to_container(given))
+    name = cfg.model.get("name")
+    path = config_file("tune", str(name))
+    if path is None:
+        raise DlxError(f"model '{name}' has no default search space (conf/tune/{name}.yaml): give one, e.g. "
+                       "tune.space.optimizer.lr='tag(log, interval(1e-4, 0.1))'")
+    return flat(OmegaConf.to_container(OmegaConf.load(path)))
+
+
+def base_overrides(run: Run) -> list[str]:
+    """The user's overrides a trial starts from (tune.* are the search's own)."""
+    given = list(run.config[1]) if run.config else []
+    return [o for o in given if not o.lstrip("+~").split("=", 1)[0].split(".")[0] == "tune"]
+
+
+def with_validation(cfg, base: list[str], fraction: float) -> tuple[list[str], int]:
+    """The overrides that give the trials a validation split (``data.val_fraction`` when the data has
+    none), and its size; refused when the data cannot carve one."""
+    from dlx.config import compose
+    from dlx.data import build_data
+
+    data = build_data(cfg.data, device="cpu")
+    if data.val is not None:
+        return base, len(data.val)
+    if "val_fraction" not in cfg.data:
+        raise DlxError(f"data '{cfg.data.name}' has no validation split and cannot hold one out "
+                       "(data.val_fraction): dlx tune never scores on the test split")
+    carved = [*base, f"data.val_fraction={fraction}"]
+    try:
+        data = build_data(compose("train", carved).data, device="cpu")
+    except DlxError as err:
+        raise DlxError(f"data '{cfg.data.name}' has no validation split and cannot hold one out ({err}); "
+                       "dlx tune never scores on the test split") from None
+    if data.val is None or len(data.val) == 0:
+        raise DlxError(f"data.val_fraction={fraction} leaves data '{cfg.data.name}' no validation rows")
+    return carved, len(data.val)
+
+
+def run(cfg, run: Run):
+    from dlx.kinds.tune.space import distributions
+    from dlx.tasks.registry import TASKS, build_task
+
+    settings = settings_of(cfg)
+    space = space_of(cfg)
+    distributions(space)  # a bad expression is refused before anything is written
+    if cfg.trainer.get("strategy", "none") != "none":
+        raise DlxError("dlx tune runs each trial as a one-process train run: leave trainer.strategy=none")
+    task = TASKS.get(cfg.task.name) or type(build_task(cfg.task))
+    given = base_overrides(run)
+    base, n_val = with_validation(cfg, given, settings["val_fraction"])
+    primary, higher = task.primary, bool(task.higher_is_better)
+    run.summary("running", metric=f"val_{primary}", higher_is_better=higher, trials=settings["trials"],
+                space=space, val_rows=n_val, model=cfg.model.name, data=cfg.data.name)
+    t0 = time.time()
+    _work(run.dir, base, space, settings, higher, primary)
+    df, best = results(run.dir, settings, space, given, primary, higher)
+    write_csv(run.path("trials.csv"), df)
+    write_best(run.path("best.yaml"), best, settings, run)
+    importances(run.dir, higher, settings)
+    plot(run.dir)
+    states = df["state"].value_counts().to_dict()
+    run.summary("completed", best_value=best["value"], best_trial=best["trial"],
+                best_overrides=best["chosen"], best_params=best["params"],
+                completed=int(states.get("complete", 0)),
+                pruned=int(states.get("pruned", 0)), failed=int(states.get("failed", 0)),
+                tune_wall_s=round(time.time() - t0, 1))
+    return df.drop(columns=["dir"])  # the terminal's table; trials.csv keeps each trial's directory
+
+
+def _work(run_dir: Path, base, space, settings, higher: bool, primary: str) -> None:
+    """The trials: here (tune.workers=1) or in a spawn pool of tune.workers processes sharing the study,
+    each with its share of the cores."""
+    from dlx.kinds.tune.study import work
+
+    workers = min(settings["workers"], settings["trials"])
+    if workers == 1:
+        work(str(run_dir), base, space, settings, higher, primary)
+        return
+    from concurrent.futures import ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    from dlx.sweep.execute import _stop_pool, warm_up
+    from dlx.threads import free_cores
+
+    share = max(1, free_cores()[0] // workers)
+    spawn = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=warm_up) as pool:
+        pending = {pool.submit(work, str(run_dir), base, space, settings, higher, primary, w, share): w
+                   for w in range(workers)}
+        try:
+            wait(pending)
+        except KeyboardInterrupt:
+            _stop_pool(pool, pending)
+            raise
+        for f in pending:
+            err = f.exception()
+            if isinstance(err, KeyboardInterrupt):
+                raise KeyboardInterrupt
+            if err is not None:
+                raise err
+
+
+def results(run_dir: Path, settings: dict, space: dict, base: list[str], primary: str, higher: bool):
+    """(trials table, best) from the study: a row per trial (number, state, validation metric,
+    parameters, seconds, directory); the best completed trial's values after the user's overrides
+    ``base`` (not the validation hold-out: a run trained with them uses its whole training split)."""
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    from dlx.kinds.tune.space import overrides
+    from dlx.kinds.tune.study import open_study
+
+    study = open_study(run_dir, higher, settings)
+    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        state = names.get(t.state, str(t.state))
+        if t.state == TrialState.FAIL and not t.user_attrs.get("ran"):
+            state = "restarted"  # its process died; its parameters ran again as a later trial
+        rows.append({"trial": t.number, "state": state, f"val_{primary}": t.value,
+                     **{k: t.params.get(k) for k in space}, "seconds": t.user_attrs.get("seconds"),
+                     "dir": t.user_attrs.get("dir")})
+    df = pd.DataFrame(rows)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not done:
+        raise DlxError(f"no trial completed (see {Path(run_dir) / 'trials'}/*/summary.json)")
+    best = study.best_trial
+    chosen = overrides(best.params)
+    keys = {o.split("=", 1)[0] for o in chosen}
+    kept = [o for o in base if o.lstrip("+~").split("=", 1)[0] not in keys]
+    return df, {"value": float(best.value), "trial": best.number, "chosen": chosen,
+                "overrides": [*kept, *chosen], "metric": f"val_{primary}", "params": dict(best.params)}
+
+
+def write_best(path: Path, best: dict, settings: dict, run: Run) -> None:
+    """best.yaml: the overrides to train with (the user's, then the chosen values), and how they were
+    found; `dlx train +tune=<this file>` composes them."""
+    from dlx.config import quote
+    from dlx.files import write_text
+
+    given = " ".join(quote(o) if " " in o else o for o in (run.config[1] if run.config else []))
+    lines = [f"# dlx tune: the best of {settings['trials']} trials ({settings['sampler']}, seed "
+             f"{settings['seed']}) on the validation split",
+             f"# found by: dlx tune {given} --name {run.dir.name}",
+             f"# train with it: dlx train +tune={path}",
+             f"metric: {best['metric']}", f"value: {best['value']!r}", f"trial: {best['trial']}",
+             f"trials: {settings['trials']}", "overrides:"]
+    lines += [f"  - {json.dumps(o)}" for o in best["overrides"]]  # a JSON string is a YAML string
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def importances(run_dir: Path, higher: bool, settings: dict) -> None:
+    """importances.csv: Optuna's fANOVA importance of each parameter (needs two completed trials and a
+    parameter that varied)."""
+    import optuna
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    from dlx.kinds.tune.study import open_study
+
+    study = open_study(run_dir, higher, settings)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    try:
+        found = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=settings["seed"])) \
+            if len(done) >= 2 else {}
+    except (RuntimeError, ValueError):  # every completed trial has the same value: nothing to attribute
+        found = {}
+    write_csv(Path(run_dir) / "importances.csv",
+              pd.DataFrame({"param": list(found), "importance": [float(v) for v in found.values()]}))
+
+
+def plot(run_dir: Path) -> list[Path]:
+    from dlx.kinds.tune.plots import draw
+
+    return draw(Path(run_dir))
+
+
+def headline(summary: dict) -> str | None:
+    """'tune: best val_error 0.031 (trial 7 of 12): optimizer.lr=... model.width=...'."""
+    if summary.get("best_value") is None:
+        return None
+    def short(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+
+    params = summary.get("best_params") or {}
+    chosen = " ".join(f"{k}={short(v)}" for k, v in params.items()) or \
+        " ".join(summary.get("best_overrides") or [])
+    return (f"tune: best {summary.get('metric')} {short(summary['best_value'])} (trial "
+            f"{summary.get('best_trial')} of {summary.get('trials')}; {summary.get('completed')} completed, "
+            f"{summary.get('pruned')} pruned, {summary.get('failed')} failed): {chosen}; train with it: "
+            f"dlx train +tune=<run directory>/best.yaml")

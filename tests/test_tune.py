@@ -1,0 +1,184 @@
+"""dlx tune: Optuna's search on the validation split, each trial a train run; resumable and shared."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+QUICK = ["data=digits", "trainer.epochs=2", "trainer.threads=1",
+         "tune.space.optimizer.lr=tag(log, interval(0.01, 0.3))", "tune.space.model.width=choice(16, 32, 64)"]
+
+
+def trials_of(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "trials.csv")
+
+
+def test_tune_writes_its_tables_and_figures_and_train_composes_best(run_cli, tmp_path):
+    rc, out, err = run_cli("tune", *QUICK, "tune.trials=4", "--out", str(tmp_path), "--name", "t")
+    assert rc == 0, err
+    d = tmp_path / "tune" / "t"
+    df = trials_of(d)
+    assert len(df) == 4 and (df["state"] == "complete").all()
+    assert {"val_error", "optimizer.lr", "model.width", "seconds"} <= set(df.columns)
+    assert df["model.width"].isin([16, 32, 64]).all() and df["optimizer.lr"].between(0.01, 0.3).all()
+    best = yaml.safe_load((d / "best.yaml").read_text())
+    i = int(df["val_error"].idxmin())
+    assert best["value"] == pytest.approx(df["val_error"][i]) and best["trial"] == int(df["trial"][i])
+    width = int(df["model.width"][i])
+    assert "data=digits" in best["overrides"] and f"model.width={width}" in best["overrides"]
+    assert not any(o.startswith(("tune.", "data.val_fraction")) for o in best["overrides"])
+    assert (d / "history.png").is_file() and (d / "importances.png").is_file()
+    assert "tune: best val_error" in out
+    # every trial scored on a validation split carved from training, and never on test
+    for t in df["dir"]:
+        s = json.loads((d / t / "summary.json").read_text())
+        assert "val_error" in s["metrics"] and not any(k.startswith("test_") for k in s["metrics"])
+        assert "data.val_fraction=0.2" in (d / t / "overrides.yaml").read_text()
+    rc, _, err = run_cli("train", f"+tune={d}/best.yaml", "trainer.epochs=1", "--out", str(tmp_path),
+                         "--name", "chosen")
+    assert rc == 0, err
+    cfg = yaml.safe_load((tmp_path / "train" / "chosen" / "config.yaml").read_text())
+    assert cfg["model"]["width"] == int(df["model.width"][i])
+    assert cfg["optimizer"]["lr"] == pytest.approx(float(df["optimizer.lr"][i]))
+    assert cfg["trainer"]["epochs"] == 1 and cfg["data"]["val_fraction"] == 0.0  # later overrides win
+
+
+def test_tune_never_reads_the_test_split(run_cli, tmp_path, monkeypatch):
+    """The data's test split raises on any use: tuning finishes; a train run on the same data fails."""
+    import dataclasses
+
+    import dlx.data
+
+    class Sealed:
+        def __len__(self):
+            raise AssertionError("test split read")
+
+        def batches(self, *a, **k):
+            raise AssertionError("test split read")
+
+    real = dlx.data.build_data
+    def sealed(cfg, device="cpu"):
+        return dataclasses.replace(real(cfg, device=device), test=Sealed())
+
+    monkeypatch.setattr(dlx.data, "build_data", sealed)
+    rc, _, err = run_cli("tune", *QUICK, "tune.trials=2", "--out", str(tmp_path), "--name", "sealed")
+    assert rc == 0, err
+    assert (trials_of(tmp_path / "tune" / "sealed")["state"] == "complete").all()
+    rc, _, err = run_cli("train", *QUICK[:3], "--out", str(tmp_path))
+    assert rc != 0
+
+
+def _tune_process(tmp_path: Path, name: str, trials: int, epochs: int) -> subprocess.Popen:
+    args = ["data=digits", f"trainer.epochs={epochs}", "trainer.threads=1", f"tune.trials={trials}",
+            "tune.space.optimizer.lr=tag(log, interval(0.01, 0.3))"]
+    return subprocess.Popen([sys.executable, "-m", "dlx", "tune", *args, "--out", str(tmp_path),
+                             "--name", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_a_killed_tune_resumes_and_runs_only_the_remaining_trials(run_cli, tmp_path):
+    d = tmp_path / "tune" / "k"
+    proc = _tune_process(tmp_path, "k", 4, 30)
+    deadline = time.time() + 120
+    while not (d / "trials" / "0001" / "summary.json").is_file():  # the second trial has started
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = json.loads((d / "trials" / "0000" / "summary.json").read_text())
+    assert first["status"] == "completed"
+    rc, _, err = run_cli("tune", "data=digits", "trainer.epochs=30", "trainer.threads=1", "tune.trials=4",
+                         "tune.space.optimizer.lr=tag(log, interval(0.01, 0.3))", "--out", str(tmp_path),
+                         "--name", "k")
+    assert rc == 0, err
+    df = trials_of(d)
+    assert (df["state"] == "complete").sum() == 4
+    assert set(df["state"]) <= {"complete", "restarted"}
+    # trial 0 was not trained again; the killed one ran again in its own directory, continued there
+    assert json.loads((d / "trials" / "0000" / "summary.json").read_text())["started"] == first["started"]
+    assert df.loc[df["state"] == "complete", "dir"].is_unique
+    assert len(list((d / "trials").iterdir())) == 4
+
+
+def test_two_processes_share_one_study_and_run_each_trial_once(tmp_path):
+    a = _tune_process(tmp_path, "shared", 6, 3)
+    time.sleep(1.0)
+    b = _tune_process(tmp_path, "shared", 6, 3)
+    for p in (a, b):
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    d = tmp_path / "tune" / "shared"
+    df = trials_of(d)
+    assert len(df) == 6 and (df["state"] == "complete").all() and df["dir"].is_unique
+    owners = {json.loads((d / t / "summary.json").read_text()).get("invocations", 1) for t in df["dir"]}
+    assert owners == {1}  # no trial trained twice
+
+
+def test_search_space_syntax():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from dlx.errors import DlxError
+    from dlx.kinds.tune.space import distributions, flat, overrides
+
+    d = distributions({"optimizer.lr": "tag(log, interval(1e-4, 0.1))", "model.width": "int(interval(8, 64))",
+                       "model.depth": "range(1, 4)", "optimizer.name": "choice(sgd, adam)"})
+    assert d["optimizer.lr"] == FloatDistribution(1e-4, 0.1, log=True)
+    assert d["model.width"] == IntDistribution(8, 64)
+    assert d["model.depth"] == IntDistribution(1, 3)
+    assert d["optimizer.name"] == CategoricalDistribution(["sgd", "adam"])
+    assert flat({"optimizer": {"lr": "x"}, "model.width": "y"}) == {"optimizer.lr": "x", "model.width": "y"}
+    assert overrides({"a.b": 0.5, "c": 3, "d": "it's"}) == ["a.b=0.5", "c=3", "d='it\\'s'"]
+    for bad in ("0.1", "interval(0.1, 0.01)", "tag(log, interval(0, 1))", "choice(", "range(0.5, 2)"):
+        with pytest.raises(DlxError):
+            distributions({"optimizer.lr": bad})
+
+
+@pytest.mark.parametrize("args,words", [
+    (["tune.trials=0"], "tune.trials"),
+    (["tune.sampler=grid"], "tune.sampler"),
+    (["model=resnet"], "no default search space"),
+    (["tune.space.optimizer.lr=5"], "one value"),
+    (["data=textpairs", "task=rank", "model=bilinear", "tune.space.optimizer.lr=interval(0.01, 0.1)"],
+     "no validation split"),
+])
+def test_bad_tune_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, words):
+    rc, _, err = run_cli("tune", *args, "--out", str(tmp_path))
+    assert rc == 2 and words in err and "Traceback" not in err
+    assert not (tmp_path / "tune").exists()
+
+
+def test_a_pruned_trial_stops_and_is_reported(tmp_path):
+    """The reporter hands each validation value to the trial; when the pruner says stop, the run ends
+    'pruned' at that epoch and the trial is told PRUNED."""
+    from optuna.trial import TrialState
+
+    from dlx.kinds.tune.trial import run_trial
+
+    class Trial:
+        params = {"optimizer.lr": 0.05}
+        user_attrs = {"dir": "trials/0000"}
+        reported: list = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return len(self.reported) >= 2
+
+    trial = Trial()
+    state, value = run_trial(trial, tmp_path, ["data=digits", "data.val_fraction=0.2", "trainer.epochs=6",
+                                               "trainer.threads=1"], "error")
+    assert state == TrialState.PRUNED and value is None
+    assert [s for s, _ in trial.reported] == [1, 2]
+    summary = json.loads((tmp_path / "trials" / "0000" / "summary.json").read_text())
+    assert summary["status"] == "pruned" and summary["epochs"] == 2
