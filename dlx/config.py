@@ -242,7 +242,7 @@ def _check_group_choices(overrides: list[str]) -> None:
             raise DlxError(f"'{ov}' deletes a key dlx needs; set it to another value instead (see --cfg)")
         if value is None:
             raise DlxError(f"override '{ov}' is not KEY=VALUE (e.g. model=cnn5 or trainer.epochs=10)")
-        if ov.startswith("+") and key not in known and not key.startswith("tune.space."):  # a search space
+        if ov.startswith("+") and key not in known and not key.startswith("tune.space."):  # dlx tune's space
             raise DlxError(f"'{ov}' adds a key no part of dlx reads; set an existing key (see --cfg)")
         if key == "experiment" and value == "null":
             raise DlxError("to run without the default preset, give ~experiment (not experiment=null)")
@@ -381,7 +381,9 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
     from omegaconf import OmegaConf
 
     command = RENAMED_CONFIGS.get(command, command)
-    overrides = search_expressions(renamed(tuned(list(overrides)), command))
+    overrides = renamed(tuned(list(overrides)), command)
+    if command == "tune":
+        overrides = search_expressions(overrides)
     _check_group_choices(overrides)
     group_only = [ov for ov in overrides if _split(ov)[0] in groups()]
     try:

@@ -182,3 +182,23 @@ def test_a_pruned_trial_stops_and_is_reported(tmp_path):
     assert [s for s, _ in trial.reported] == [1, 2]
     summary = json.loads((tmp_path / "trials" / "0000" / "summary.json").read_text())
     assert summary["status"] == "pruned" and summary["epochs"] == 2
+
+
+def test_ctrl_c_stops_the_study_with_a_resume_line_and_the_resume_continues_the_trial(run_cli, tmp_path):
+    d = tmp_path / "tune" / "c"
+    proc = _tune_process(tmp_path, "c", 2, 300)
+    deadline = time.time() + 120
+    while not (d / "trials" / "0000" / "checkpoint.pt").is_file():  # the first trial trains
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "resume with: dlx tune" in err and "--name c" in err
+    assert json.loads((d / "trials" / "0000" / "summary.json").read_text())["status"] == "interrupted"
+    rc, _, err = run_cli("tune", "data=digits", "trainer.epochs=300", "trainer.threads=1", "tune.trials=2",
+                         "tune.space.optimizer.lr=tag(log, interval(0.01, 0.3))", "--out", str(tmp_path),
+                         "--name", "c")
+    assert rc == 0, err
+    first = json.loads((d / "trials" / "0000" / "summary.json").read_text())
+    assert first["status"] == "completed" and first["resumed"] and first["invocations"] == 2
+    assert (trials_of(d)["state"] == "complete").sum() == 2

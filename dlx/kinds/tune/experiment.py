@@ -233,13 +233,16 @@ def headline(summary: dict) -> str | None:
     """'tune: best val_error 0.031 (trial 7 of 12): optimizer.lr=... model.width=...'."""
     if summary.get("best_value") is None:
         return None
+    from dlx.tables import fmt_metric
+
     def short(v) -> str:
         return f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v)
 
+    metric = str(summary.get("metric"))
     params = summary.get("best_params") or {}
     chosen = " ".join(f"{k}={short(v)}" for k, v in params.items()) or \
         " ".join(summary.get("best_overrides") or [])
-    return (f"tune: best {summary.get('metric')} {short(summary['best_value'])} (trial "
-            f"{summary.get('best_trial')} of {summary.get('trials')}; {summary.get('completed')} completed, "
+    return (f"tune: best {metric} {fmt_metric(metric.removeprefix('val_'), summary['best_value'])} at trial "
+            f"#{summary.get('best_trial')} of {summary.get('trials')} ({summary.get('completed')} completed, "
             f"{summary.get('pruned')} pruned, {summary.get('failed')} failed): {chosen}; train with it: "
             f"dlx train +tune=<run directory>/best.yaml")

@@ -140,4 +140,17 @@ def work(run_dir: str, base: list[str], space_text: dict, settings: dict, higher
         trial.set_user_attr("seconds", round(time.time() - t0, 3))
         study.tell(trial, value, state=state)
         ran += 1
+        say(trial, state, value, primary, int(settings["trials"]), time.time() - t0)
     return ran
+
+
+def say(trial, state, value, primary: str, budget: int, seconds: float) -> None:
+    """One line per finished trial on stderr (the trials' own progress lines are off)."""
+    import sys
+
+    from dlx.tables import fmt_metric
+
+    shown = fmt_metric(primary, value) if value is not None else state.name.lower()
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    print(f"tune: trial #{trial.number} (budget {budget}): val {primary} {shown} ({params}) {seconds:.1f} s",
+          file=sys.stderr, flush=True)
