@@ -202,3 +202,25 @@ def test_ctrl_c_stops_the_study_with_a_resume_line_and_the_resume_continues_the_
     first = json.loads((d / "trials" / "0000" / "summary.json").read_text())
     assert first["status"] == "completed" and first["resumed"] and first["invocations"] == 2
     assert (trials_of(d)["state"] == "complete").sum() == 2
+
+
+def test_a_baseline_fit_is_tuned_like_a_network(run_cli, tmp_path):
+    """tune.child=fit: each trial a baseline fit scored on validation (never on test); `dlx fit +tune=`
+    composes the choice."""
+    rc, out, err = run_cli("tune", "tune.child=fit", "baseline=logistic", "data=digits", "tune.trials=3",
+                           "--out", str(tmp_path), "--name", "lr")
+    assert rc == 0, err
+    d = tmp_path / "tune" / "lr"
+    df = trials_of(d)
+    assert (df["state"] == "complete").all() and df["baseline.C"].between(0.001, 1000).all()
+    for t in df["dir"]:
+        s = json.loads((d / t / "summary.json").read_text())
+        assert s["kind"] == "fit" and "val_error" in s["metrics"]
+        assert not any(k.startswith("test_") for k in s["metrics"])
+    best = yaml.safe_load((d / "best.yaml").read_text())
+    rc, _, err = run_cli("fit", f"+tune={d}", "--out", str(tmp_path), "--name", "chosen")
+    assert rc == 0, err
+    cfg = yaml.safe_load((tmp_path / "fit" / "chosen" / "config.yaml").read_text())
+    chosen = next(o for o in best["overrides"] if o.startswith("baseline.C="))
+    assert cfg["baseline"]["C"] == pytest.approx(float(chosen.split("=")[1]))
+    assert "use it: dlx fit +tune=" in out

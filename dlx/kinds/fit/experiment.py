@@ -35,12 +35,14 @@ def run(cfg, run: Run) -> dict:
         fit_s = time.perf_counter() - t0
         model = Predictor(est, task.name, data.meta.num_classes)
         row = {"epoch": 1}
+        test = bool(cfg.get("eval_test", True))  # false in a dlx tune trial: the test split is never read
         for split in ("train", "val", "test"):
-            if split != "val" or data.val is not None:
+            if (split != "val" or data.val is not None) and (split != "test" or test):
                 row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split)).items()})
         row["wall_s"] = round(fit_s, 3)
         write_csv(run.path("metrics.csv"), pd.DataFrame([row]))
-        save_predictions(run, model, task, data, cfg.task.get("save_predictions"))
+        save_predictions(run, model, task, data,
+                         [s for s in cfg.task.get("save_predictions") or [] if s != "test" or test])
         return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
                            estimator=repr(est))
 

@@ -19,6 +19,7 @@ from dlx.errors import DlxError
 from dlx.runs import Run, write_csv
 
 SAMPLERS = ("tpe", "random")
+CHILDREN = ("train", "fit")  # what a trial is: a train run of ``model``, or a baseline fit of ``baseline``
 PRUNERS = ("none", "median", "halving")
 
 
@@ -31,7 +32,10 @@ def settings_of(cfg) -> dict:
            "workers": int(number(t.get("workers", 1), "tune.workers", lo=1, integer=True)),
            "seed": int(number(t.get("seed", 0), "tune.seed", lo=0, integer=True)),
            "val_fraction": float(number(t.get("val_fraction", 0.2), "tune.val_fraction", lo=0.0, hi=1.0)),
-           "sampler": str(t.get("sampler", "tpe")), "pruner": str(t.get("pruner", "none"))}
+           "sampler": str(t.get("sampler", "tpe")), "pruner": str(t.get("pruner", "none")),
+           "child": str(t.get("child", "train"))}
+    if out["child"] not in CHILDREN:
+        raise DlxError(f"tune.child must be one of {', '.join(CHILDREN)}, got {out['child']!r}")
     if out["sampler"] not in SAMPLERS:
         raise DlxError(f"tune.sampler must be one of {', '.join(SAMPLERS)}, got {out['sampler']!r}")
     if out["pruner"] not in PRUNERS:
@@ -41,8 +45,13 @@ def settings_of(cfg) -> dict:
     return out
 
 
-def space_of(cfg) -> dict[str, str]:
-    """tune.space, or the model's default space conf/tune/<model>.yaml (the first on the config path)."""
+def tuned_name(cfg, child: str) -> str:
+    """The searched model's name: ``model`` for train trials, ``baseline`` for fit trials."""
+    return str((cfg.get("baseline") if child == "fit" else cfg.get("model") or {}).get("name"))
+
+
+def space_of(cfg, child: str = "train") -> dict[str, str]:
+    """tune.space, or the searched model's default space conf/tune/<name>.yaml (first on the config path)."""
     from omegaconf import OmegaConf
 
     from dlx.config import config_file
@@ -51,10 +60,11 @@ def space_of(cfg) -> dict[str, str]:
     given = (cfg.get("tune") or {}).get("space")
     if given:
         return flat(OmegaConf.to_container(given))
-    name = cfg.model.get("name")
-    path = config_file("tune", str(name))
+    name = tuned_name(cfg, child)
+    path = config_file("tune", name)
     if path is None:
-        raise DlxError(f"model '{name}' has no default search space (conf/tune/{name}.yaml): give one, e.g. "
+        what = "baseline" if child == "fit" else "model"
+        raise DlxError(f"{what} '{name}' has no default search space (conf/tune/{name}.yaml): give one, e.g. "
                        "tune.space.optimizer.lr='tag(log, interval(1e-4, 0.1))'")
     return flat(OmegaConf.to_container(OmegaConf.load(path)))
 
@@ -65,7 +75,7 @@ def base_overrides(run: Run) -> list[str]:
     return [o for o in given if not o.lstrip("+~").split("=", 1)[0].split(".")[0] == "tune"]
 
 
-def with_validation(cfg, base: list[str], fraction: float) -> tuple[list[str], int]:
+def with_validation(cfg, base: list[str], fraction: float, child: str = "train") -> tuple[list[str], int]:
     """The overrides that give the trials a validation split (``data.val_fraction`` when the data has
     none), and its size; refused when the data cannot carve one."""
     from dlx.config import compose
@@ -79,7 +89,7 @@ def with_validation(cfg, base: list[str], fraction: float) -> tuple[list[str], i
                        "(data.val_fraction): dlx tune never scores on the test split")
     carved = [*base, f"data.val_fraction={fraction}"]
     try:
-        data = build_data(compose("train", carved).data, device="cpu")
+        data = build_data(compose(child, carved).data, device="cpu")
     except DlxError as err:
         raise DlxError(f"data '{cfg.data.name}' has no validation split and cannot hold one out ({err}); "
                        "dlx tune never scores on the test split") from None
@@ -93,16 +103,17 @@ def run(cfg, run: Run):
     from dlx.tasks.registry import TASKS, build_task
 
     settings = settings_of(cfg)
-    space = space_of(cfg)
+    child = settings["child"]
+    space = space_of(cfg, child)
     distributions(space)  # a bad expression is refused before anything is written
-    if cfg.trainer.get("strategy", "none") != "none":
+    if child == "train" and cfg.trainer.get("strategy", "none") != "none":
         raise DlxError("dlx tune runs each trial as a one-process train run: leave trainer.strategy=none")
     task = TASKS.get(cfg.task.name) or type(build_task(cfg.task))
     given = base_overrides(run)
-    base, n_val = with_validation(cfg, given, settings["val_fraction"])
+    base, n_val = with_validation(cfg, given, settings["val_fraction"], child)
     primary, higher = task.primary, bool(task.higher_is_better)
     run.summary("running", metric=f"val_{primary}", higher_is_better=higher, trials=settings["trials"],
-                space=space, val_rows=n_val, model=cfg.model.name, data=cfg.data.name)
+                space=space, val_rows=n_val, child=child, model=tuned_name(cfg, child), data=cfg.data.name)
     t0 = time.time()
     _work(run.dir, base, space, settings, higher, primary)
     df, best = results(run.dir, settings, space, given, primary, higher)
@@ -195,7 +206,7 @@ def write_best(path: Path, best: dict, settings: dict, run: Run) -> None:
     lines = [f"# dlx tune: the best of {settings['trials']} trials ({settings['sampler']}, seed "
              f"{settings['seed']}) on the validation split",
              f"# found by: dlx tune {given} --name {run.dir.name}",
-             f"# train with it: dlx train +tune={path}",
+             f"# use it: dlx {settings['child']} +tune={path}",
              f"metric: {best['metric']}", f"value: {best['value']!r}", f"trial: {best['trial']}",
              f"trials: {settings['trials']}", "overrides:"]
     lines += [f"  - {json.dumps(o)}" for o in best["overrides"]]  # a JSON string is a YAML string
@@ -244,5 +255,5 @@ def headline(summary: dict) -> str | None:
         " ".join(summary.get("best_overrides") or [])
     return (f"tune: best {metric} {fmt_metric(metric.removeprefix('val_'), summary['best_value'])} at trial "
             f"#{summary.get('best_trial')} of {summary.get('trials')} ({summary.get('completed')} completed, "
-            f"{summary.get('pruned')} pruned, {summary.get('failed')} failed): {chosen}; train with it: "
-            f"dlx train +tune=<run directory>/best.yaml")
+            f"{summary.get('pruned')} pruned, {summary.get('failed')} failed): {chosen}; use it: "
+            f"dlx {summary.get('child') or 'train'} +tune=<run directory>/best.yaml")

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 # what every trial adds to the user's overrides (best.yaml leaves them out: they are how a trial runs)
-TRIAL_OVERRIDES = ("trainer.eval_test=false", "trainer.progress=none")
+TRIAL_OVERRIDES = {"train": ("trainer.eval_test=false", "trainer.progress=none"), "fit": ("eval_test=false",)}
 
 
 class Reporter:
@@ -41,8 +41,8 @@ class Reporter:
     def on_end(self, state, status: str) -> None: ...
 
 
-def run_trial(trial, run_dir: Path, base: list[str], primary: str):
-    """(TrialState, value) of ``trial`` run as a train run under ``run_dir``."""
+def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = "train"):
+    """(TrialState, value) of ``trial`` run as a ``child`` run (train, or a baseline fit) in ``run_dir``."""
     from optuna.trial import TrialState
 
     from dlx.kinds.tune.space import overrides
@@ -50,19 +50,20 @@ def run_trial(trial, run_dir: Path, base: list[str], primary: str):
     from dlx.runs import read_summary
     from dlx.sweep.child import open_child
 
-    child = Path(run_dir) / trial.user_attrs["dir"]
-    ovs = [*base, *overrides(trial.params), *TRIAL_OVERRIDES]
+    where = Path(run_dir) / trial.user_attrs["dir"]
+    ovs = [*base, *overrides(trial.params), *TRIAL_OVERRIDES[child]]
     try:
-        run, cfg = open_child("train", ovs, child, "train")
+        run, cfg = open_child(child, ovs, where, child)
         if run is not None:
-            run.callbacks.append(Reporter(trial, primary))
+            if child == "train":  # epochs to report to a pruner; a fit has one evaluation
+                run.callbacks.append(Reporter(trial, primary))
             with run.recording():
-                get("train").run(cfg, run)
+                get(child).run(cfg, run)
     except KeyboardInterrupt:
         raise
     except Exception:  # recorded in the trial's summary.json by run.recording()
         pass
-    summary = read_summary(child)
+    summary = read_summary(where)
     status = summary.get("status")
     if status == "interrupted":  # Ctrl-C: the trial stays running in the study; a resume continues it
         raise KeyboardInterrupt
