@@ -202,6 +202,32 @@ def test_tsv_loader_splits_by_query_and_uses_explicit_negatives(tmp_path):
     assert d.notes["shared_words"] == 1  # "c" on both sides
 
 
+def test_a_validation_split_is_held_out_by_query_and_ranked_like_test(tmp_path):
+    """data.val_fraction: a seeded share of the training queries, with all their pairs, ranked among other
+    held-out responses as test is; the test split and its candidates do not move."""
+    # 30 queries, each a distinct pair of common words, so a held-out query's words stay in the vocabulary
+    lines = [f"w{i % 30 % 6} v{i % 30 // 6}\tanswer {i} words" for i in range(120)]
+    write(tmp_path / "pairs.tsv", lines)
+    base = dict(root=str(tmp_path), test_fraction=0.2, test_negatives=2, negatives=2)
+    plain = build_data(data_cfg(**base), device="cpu")
+    d = build_data(data_cfg(**base, val_fraction=0.25), device="cpu")
+    assert plain.val is None and d.val is not None
+    vocab = d.meta.extra["vocab"]
+
+    def queries(q, words=vocab):
+        return {" ".join(words[t] for t in row if t) for row in q.tolist()}
+
+    assert queries(plain.test.q, plain.meta.extra["vocab"]) == queries(d.test.q)  # the same test queries
+
+    val_q, train_q, test_q = queries(d.val.q), queries(d.train.q), queries(d.test.q)
+    assert len(val_q) == d.notes["val_queries"] == 6  # 25% of the 24 training queries
+    assert not val_q & train_q and not val_q & test_q
+    assert d.notes["val_pairs"] + d.notes["train_pairs"] == plain.notes["train_pairs"]
+    assert d.val.cands.shape[1] == 3 and (d.val.label[:, 0] == 1).all()
+    with pytest.raises(DlxError, match="val_fraction"):
+        build_data(data_cfg(**base, val_fraction=0.99), device="cpu")
+
+
 def test_char_tokenizer_for_chinese_text(tmp_path):
     write(tmp_path / "w.tsv", [f"今天天气很好{i}\t是的 很好{i}" for i in range(12)])
     d = build_data(data_cfg(root=str(tmp_path / "w.tsv"), tokenize="char", test_fraction=0.25,
@@ -474,3 +500,19 @@ def test_paper_preset_end_to_end_on_a_tiny_real_file(run_cli, tmp_path):
     patches = pd.read_csv(d / "patches.csv")
     assert "query_cores" not in patches  # the true cores exist only for the synthetic corpus
     assert (d / "patches.png").is_file() and not (d / "learning.png").exists()
+
+
+def test_a_model_can_have_its_own_learning_rate():
+    """deepmatch.settings.<model>.optimizer.lr: a tuned lr for one model's children only; by default each
+    model takes the shared optimizer.lr (of whatever preset)."""
+    from dlx.papers.deepmatch.experiment import children
+
+    def lr_of(cfg, model):
+        kid = next(c for c in children(cfg) if c.params["model"] == model)
+        return [o for o in kid.overrides if o.startswith("optimizer.lr=")]
+
+    cfg = compose("deepmatch", ["deepmatch.settings.bilinear.optimizer.lr=0.004"])
+    assert lr_of(cfg, "bilinear") == ["optimizer.lr=0.004"]
+    assert lr_of(cfg, "dual_encoder") == [f"optimizer.lr={cfg.optimizer.lr}"]
+    paper = compose("deepmatch", ["experiment=deepmatch_paper"])
+    assert lr_of(paper, "deepmatch") == [f"optimizer.lr={paper.optimizer.lr}"]

@@ -148,7 +148,7 @@ def test_search_space_syntax():
     (["tune.sampler=grid"], "tune.sampler"),
     (["model=resnet"], "no default search space"),
     (["tune.space.optimizer.lr=5"], "one value"),
-    (["data=textpairs", "task=rank", "model=bilinear", "tune.space.optimizer.lr=interval(0.01, 0.1)"],
+    (["data=issm_panel", "task=forecast", "model=deepar", "tune.space.optimizer.lr=interval(0.01, 0.1)"],
      "no validation split"),
 ])
 def test_bad_tune_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, words):
@@ -224,3 +224,18 @@ def test_a_baseline_fit_is_tuned_like_a_network(run_cli, tmp_path):
     chosen = next(o for o in best["overrides"] if o.startswith("baseline.C="))
     assert cfg["baseline"]["C"] == pytest.approx(float(chosen.split("=")[1]))
     assert "use it: dlx fit +tune=" in out
+
+
+def test_a_ranking_model_is_tuned_on_held_out_queries(run_cli, tmp_path):
+    """Text pairs hold out training queries for validation (data.val_fraction): the matching baselines
+    get tuned on them, scored by P@1 (higher is better)."""
+    small = ["data.pairs=400", "data.test_queries=60", "data.vocab_size=120", "data.domains=2",
+             "data.aspects=4", "data.domain_words=20", "data.aspect_words=10", "data.test_negatives=4"]
+    rc, out, err = run_cli("tune", "model=bilinear", "data=textpairs", "task=rank", "optimizer=adam", *small,
+                           "trainer.epochs=2", "trainer.threads=1", "tune.trials=2", "--out", str(tmp_path),
+                           "--name", "rank")
+    assert rc == 0, err
+    df = trials_of(tmp_path / "tune" / "rank")
+    assert (df["state"] == "complete").all() and df["val_p_at_1"].between(0, 1).all()
+    summary = json.loads((tmp_path / "tune" / "rank" / "summary.json").read_text())
+    assert summary["higher_is_better"] and summary["best_value"] == pytest.approx(df["val_p_at_1"].max())

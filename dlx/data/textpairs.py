@@ -421,9 +421,8 @@ def check_settings(cfg) -> dict:
     if float(opt(cfg, "label_noise", 0.0)) != 0.0 or opt(cfg, "augment", False):
         raise DlxError("data.label_noise and data.augment are for classification images; textpairs has "
                        "neither")
-    if float(opt(cfg, "val_fraction", 0.0)) != 0.0:
-        raise DlxError("data.val_fraction is not supported by textpairs (the test split is held out by "
-                       "query)")
+    s["val_fraction"] = number(opt(cfg, "val_fraction", 0.0), "data.val_fraction", lo=0.0, hi=1.0,
+                               closed_hi=False)
     tokenizer(str(opt(cfg, "tokenize", "word")), True)
     s["pairing"] = pairing(cfg)
     return s
@@ -441,6 +440,9 @@ def build(cfg) -> DataBundle:
     test_pairs = np.flatnonzero(is_test & pos)
     # queries of explicit negatives that sit in training are simply not used (training negatives are sampled)
     train = train[~np.isin(corpus.qid[train], corpus.qid[test_pairs])]  # by query, whatever the files say
+    val_pairs = np.zeros(0, dtype=np.int64)
+    if s["val_fraction"] > 0:  # held out by query like test, before any training subset
+        train, val_pairs = hold_out(train, corpus.qid, s["val_fraction"], int(opt(cfg, "split_seed", 0)))
     if s.get("n_train") is not None:
         if s["n_train"] > len(train):
             raise DlxError(f"data.n_train={s['n_train']} is more than the {len(train)} training pairs")
@@ -457,6 +459,11 @@ def build(cfg) -> DataBundle:
     if s["test_negatives"] > len(test_pairs) - 1 or n_test_q < 2:
         raise DlxError(f"data.test_negatives={s['test_negatives']} (N) is more than the other test responses "
                        f"available: {len(test_pairs)} test pairs of {n_test_q} queries")
+    n_val_q = len(np.unique(corpus.qid[val_pairs]))
+    if len(val_pairs) and (s["test_negatives"] > len(val_pairs) - 1 or n_val_q < 2):
+        raise DlxError(f"data.val_fraction={s['val_fraction']} holds out {len(val_pairs)} pairs of {n_val_q} "
+                       f"queries: too few to rank each among data.test_negatives={s['test_negatives']} "
+                       "others")
     vocab = build_vocab([corpus.left[i] for i in train] + [corpus.right[i] for i in train],
                         s["min_count"], s["max_vocab"])
     if not vocab:
@@ -480,14 +487,15 @@ def build(cfg) -> DataBundle:
         ex = explicit.get(int(corpus.qid[i]), [])[: s["test_negatives"]]
         neg[row, : len(ex)] = ex
         n_explicit += len(ex)
-    cand_ids = np.concatenate([test_pairs[:, None], neg], axis=1)
-    cands = encode([corpus.right[i] for i in cand_ids.ravel()], index, max_len)
-    cands = cands.reshape(len(test_pairs), cand_ids.shape[1], -1)
-    label = torch.zeros(cands.shape[:2], dtype=torch.long)
-    label[:, 0] = 1
-    q_te = encode([corpus.left[i] for i in test_pairs], index, max_len)
+    test_split = groups(corpus, test_pairs, neg, index, max_len)
+    val_split = None
+    if len(val_pairs):  # the same protocol as test, among other held-out training responses (its own draws)
+        vrng = np.random.default_rng(seed + 2)
+        vq = corpus.qid[val_pairs]
+        vneg = val_pairs[_other_query(vq, s["test_negatives"], lambda shape: vrng.integers(0, len(val_pairs),
+                                                                                            shape))]
+        val_split = groups(corpus, val_pairs, vneg, index, max_len)
     train_split = PairSplit(q_tr, r_tr, torch.from_numpy(corpus.qid[train]), s["negatives"], seed)
-    test_split = GroupSplit(q_te, cands, label)
     left_ids = sorted({index[t] for i in train for t in corpus.left[i] if t in index})
     right_ids = sorted({index[t] for i in train for t in corpus.right[i] if t in index})
     source = "synthetic" if opt(cfg, "root") is None else str(opt(cfg, "root"))
@@ -496,9 +504,32 @@ def build(cfg) -> DataBundle:
                        "right_ids": right_ids, "candidates": 1 + s["test_negatives"],
                        "negatives": s["negatives"], "source": source})
     notes = {"train_pairs": len(train), "train_queries": n_train_q, "test_pairs": len(test_pairs),
-             "test_queries": n_test_q, "explicit_negatives": n_explicit, "vocab_size": len(vocab),
+             "test_queries": n_test_q, "val_pairs": len(val_pairs), "val_queries": n_val_q,
+             "explicit_negatives": n_explicit, "vocab_size": len(vocab),
              "shared_words": len(set(left_ids) & set(right_ids)), "source": source}
     if corpus.word_topic is not None:
         notes["word_topic"] = corpus.word_topic
         notes["links"] = corpus.links
-    return DataBundle(train_split, test_split, None, meta, notes=notes)
+    return DataBundle(train_split, test_split, val_split, meta, notes=notes)
+
+
+def hold_out(pairs: np.ndarray, qid: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out): a seeded ``fraction`` of the distinct queries of ``pairs`` and all their pairs."""
+    uq = np.unique(qid[pairs])
+    n = int(round(fraction * len(uq)))
+    if n < 1 or n >= len(uq):
+        raise DlxError(f"data.val_fraction={fraction} cannot split the {len(uq)} training queries into "
+                       "non-empty training and validation sets")
+    held = np.random.default_rng(seed + 1).choice(uq, size=n, replace=False)
+    out = np.isin(qid[pairs], held)
+    return pairs[~out], pairs[out]
+
+
+def groups(corpus, pairs: np.ndarray, neg: np.ndarray, index: dict, max_len: int) -> GroupSplit:
+    """Ranking groups: each pair's query, its true response first, then the ``neg`` responses."""
+    cand_ids = np.concatenate([pairs[:, None], neg], axis=1)
+    cands = encode([corpus.right[i] for i in cand_ids.ravel()], index, max_len)
+    cands = cands.reshape(len(pairs), cand_ids.shape[1], -1)
+    label = torch.zeros(cands.shape[:2], dtype=torch.long)
+    label[:, 0] = 1
+    return GroupSplit(encode([corpus.left[i] for i in pairs], index, max_len), cands, label)

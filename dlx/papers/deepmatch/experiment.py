@@ -66,12 +66,16 @@ def _value(v) -> str:
     return str(v)
 
 
+OWN_GROUPS = ("optimizer", "trainer")  # deepmatch.settings.<model>.optimizer.lr=...: that model's own
+
+
 def settings(cfg, model: str) -> dict:
-    """The model.* settings of one model's children (``deepmatch.settings.<model>``)."""
+    """The settings of one model's children (``deepmatch.settings.<model>``): model.* keys, and
+    ``optimizer``/``trainer`` blocks of keys for that model alone."""
     from omegaconf import OmegaConf
 
     got = cfg.deepmatch.settings.get(model) if "settings" in cfg.deepmatch else None
-    return dict(OmegaConf.to_container(got)) if got else {}
+    return dict(OmegaConf.to_container(got, resolve=True)) if got else {}
 
 
 def variant_overrides(cfg, variant: str) -> list[str]:
@@ -89,7 +93,11 @@ def child(cfg, model: str, variant: str, seed: int, n_train: int | None):
 
     params = {"model": model, "variant": variant, "seed": seed, "data.n_train": n_train}
     overrides = [f"model={model}", f"seed={seed}", f"data.n_train={'null' if n_train is None else n_train}"]
-    overrides += [f"model.{k}={_value(v)}" for k, v in settings(cfg, model).items()]
+    for k, v in settings(cfg, model).items():
+        if k in OWN_GROUPS and isinstance(v, dict):  # this model's own optimizer/trainer keys (a tuned lr)
+            overrides += [f"{k}.{kk}={_value(vv)}" for kk, vv in v.items()]
+        else:
+            overrides.append(f"model.{k}={_value(v)}")
     if model == "deepmatch":
         overrides += [f"model.lda_seed={seed}", *variant_overrides(cfg, variant)]
     return Child(run_id(params), tuple(overrides), params, "train")
