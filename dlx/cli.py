@@ -267,9 +267,11 @@ def forecast(overrides: list[str] | None = FORECAST_OVERRIDES, out: Path = OUT, 
 def tune(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
          cfg_only: bool = CFG, config_dir: Path | None = CONFIG_DIR):
     """Tune a train run's settings with Optuna (TPE, seeded) on the validation split, tune.trials trials,
-    each a train run; writes trials.csv, best.yaml (train with it: dlx train +tune=<run>/best.yaml) and
-    the figures. The space is conf/tune/<model>.yaml, or tune.space.<key>='tag(log, interval(1e-4, 0.1))'
-    (Hydra Optuna sweeper syntax). Re-run with the same --name to resume the study."""
+    each a train run (tune.child=fit: a baseline fit); writes trials.csv, best.yaml (use it: dlx train
+    +tune=<run>/best.yaml) and the figures. The space is conf/tune/<model>.yaml, or
+    tune.space.<key>='tag(log, interval(1e-4, 0.1))' (Hydra Optuna sweeper syntax). Re-run with the same
+    --name to resume the study, or with a larger tune.trials to extend it; e.g. dlx tune model=mlp
+    data=digits tune.trials=12 --name mlp."""
     _config_dir(config_dir)
     run_experiment("tune", overrides, out, name, cfg_only, "")
 

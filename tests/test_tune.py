@@ -124,6 +124,16 @@ def test_two_processes_share_one_study_and_run_each_trial_once(tmp_path):
     assert owners == {1}  # no trial trained twice
 
 
+def test_tpe_models_the_results_after_tune_startup_trials():
+    from optuna.samplers import RandomSampler, TPESampler
+
+    from dlx.kinds.tune.study import _sampler
+
+    tpe = _sampler("tpe", 0, 3)
+    assert isinstance(tpe, TPESampler) and tpe._n_startup_trials == 3  # Optuna's own setting
+    assert isinstance(_sampler("random", 0), RandomSampler)
+
+
 def test_search_space_syntax():
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -146,6 +156,7 @@ def test_search_space_syntax():
 @pytest.mark.parametrize("args,words", [
     (["tune.trials=0"], "tune.trials"),
     (["tune.sampler=grid"], "tune.sampler"),
+    (["tune.startup=0"], "tune.startup"),
     (["model=resnet"], "no default search space"),
     (["tune.space.optimizer.lr=5"], "one value"),
     (["data=issm_panel", "task=forecast", "model=deepar", "tune.space.optimizer.lr=interval(0.01, 0.1)"],

@@ -31,6 +31,7 @@ def settings_of(cfg) -> dict:
     out = {"trials": int(number(t.get("trials"), "tune.trials", lo=1, integer=True)),
            "workers": int(number(t.get("workers", 1), "tune.workers", lo=1, integer=True)),
            "seed": int(number(t.get("seed", 0), "tune.seed", lo=0, integer=True)),
+           "startup": int(number(t.get("startup", 10), "tune.startup", lo=1, integer=True)),
            "val_fraction": float(number(t.get("val_fraction", 0.2), "tune.val_fraction", lo=0.0, hi=1.0)),
            "sampler": str(t.get("sampler", "tpe")), "pruner": str(t.get("pruner", "none")),
            "child": str(t.get("child", "train"))}

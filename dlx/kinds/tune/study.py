@@ -33,17 +33,17 @@ def open_study(run_dir: Path, higher_is_better: bool, settings: dict, worker: in
     study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction=direction,
                                 load_if_exists=True)
     seed = int(settings["seed"]) + len(study.get_trials(deepcopy=False)) + 7919 * worker
-    study.sampler = _sampler(settings["sampler"], seed)
+    study.sampler = _sampler(settings["sampler"], seed, int(settings.get("startup", 10)))
     study.pruner = _pruner(settings["pruner"])
     return study
 
 
-def _sampler(name: str, seed: int):
+def _sampler(name: str, seed: int, startup: int = 10):
     import optuna
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
 
 
 def _pruner(name: str):
