@@ -95,3 +95,50 @@ def test_pool_workers_die_with_a_killed_sweep(tmp_path):
     while any(_running(p) for p in workers):
         assert time.time() < deadline, "a pool worker outlived its sweep"
         time.sleep(0.2)
+
+
+def test_ctrl_c_between_epochs_resumes_with_the_same_batch_order(tmp_path):
+    """A Ctrl-C that lands after an epoch's batch order is drawn but before its first step: the resume
+    draws the same order again, so the run matches one never interrupted (it drew a new one, and the
+    Ctrl-C-and-resume user test failed under load)."""
+    import pandas as pd
+
+    from dlx.build import build
+    from dlx.config import compose
+    from dlx.train.callbacks import Callback, Checkpointer
+    from dlx.train.loop import fit
+
+    cfg = compose("train", ["data=digits", "model.width=16", "trainer.epochs=4", "trainer.threads=1",
+                            "trainer.progress=none"])
+    seen = SimpleNamespace(state=None, passes=0)
+
+    class Grab(Callback):
+        def on_start(self, state):
+            seen.state = state
+
+    def train(callbacks, resume=None, cut_at=None):
+        p = build(cfg)
+        real = p.data.train.batches
+
+        def batches(bs, shuffle=False, generator=None):
+            seen.passes += bool(shuffle)  # a training pass (evaluation reads the split unshuffled)
+            cut = shuffle and seen.passes == cut_at
+            for batch in real(bs, shuffle=shuffle, generator=generator):  # the order is drawn here
+                if cut:
+                    seen.state.interrupt = True  # Ctrl-C between the draw and the first step
+                    cut = False
+                yield batch
+
+        p.data.train.batches = batches
+        seen.passes = 0
+        return fit(p.model, p.task, p.data, p.precision, cfg.trainer, cfg.optimizer, seed=0,
+                   callbacks=[Grab(), *callbacks], resume_from=resume)
+
+    full = train([])
+    ckpt = tmp_path / "c.pt"
+    cut = train([Checkpointer(ckpt)], cut_at=3)
+    assert cut.status == "interrupted" and cut.epoch == 2
+    rest = train([Checkpointer(ckpt)], resume=ckpt)
+    assert rest.status == "completed"
+    pd.testing.assert_frame_equal(pd.DataFrame(rest.rows).drop(columns="wall_s"),
+                                  pd.DataFrame(full.rows).drop(columns="wall_s"))

@@ -107,6 +107,8 @@ def run_epoch(state: TrainState, net, bs: int, clip, ddp: bool, cbs: list) -> No
             continue
         if state.interrupt:
             state.stop = "interrupted"
+            if state.batch_in_epoch == 0:  # nothing of this epoch trained: a resume draws its order again,
+                generator.set_state(state.epoch_generator)  # from the state before this epoch's draws
             return
         state.batch_in_epoch = i + 1
         if ddp:
