@@ -199,13 +199,16 @@ def test_ctrl_c_stops_the_study_with_a_resume_line_and_the_resume_continues_the_
     d = tmp_path / "tune" / "c"
     proc = _tune_process(tmp_path, "c", 1, 100)
     deadline = time.time() + 120
-    while not (d / "trials" / "0000" / "checkpoint.pt").is_file():  # the first trial trains
+    csv = d / "trials" / "0000" / "metrics.csv"
+    while not (csv.is_file() and len(csv.read_text().splitlines()) > 5):  # the first trial is training
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "resume with: dlx tune" in err and "--name c" in err
-    assert json.loads((d / "trials" / "0000" / "summary.json").read_text())["status"] == "interrupted"
+    stopped = json.loads((d / "trials" / "0000" / "summary.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["epochs"] < 100  # mid-training, checkpoint saved
+    assert (d / "trials" / "0000" / "checkpoint.pt").is_file()
     rc, _, err = run_cli("tune", "data=digits", "trainer.epochs=100", "trainer.threads=1", "tune.trials=1",
                          "tune.space.optimizer.lr=tag(log, interval(0.01, 0.3))", "--out", str(tmp_path),
                          "--name", "c")
