@@ -204,14 +204,14 @@ def tuned(overrides: list[str]) -> list[str]:
             continue
         path = Path(value).expanduser()
         path = path / "best.yaml" if path.is_dir() else path
-        try:
-            import yaml
+        import yaml
 
+        try:
             chosen = yaml.safe_load(path.read_text())
-        except (OSError, ValueError) as err:
+        except (OSError, UnicodeDecodeError) as err:
             raise DlxError(f"{ov}: cannot read {path} ({getattr(err, 'strerror', None) or err}); give a dlx "
                            "tune run's best.yaml") from None
-        except Exception:
+        except yaml.YAMLError:
             raise DlxError(f"{ov}: {path} is not YAML; give a dlx tune run's best.yaml") from None
         given = chosen.get("overrides") if isinstance(chosen, dict) else None
         if not isinstance(given, list) or not all(isinstance(o, str) for o in given):

@@ -253,3 +253,14 @@ def test_a_ranking_model_is_tuned_on_held_out_queries(run_cli, tmp_path):
     assert (df["state"] == "complete").all() and df["val_p_at_1"].between(0, 1).all()
     summary = json.loads((tmp_path / "tune" / "rank" / "summary.json").read_text())
     assert summary["higher_is_better"] and summary["best_value"] == pytest.approx(df["val_p_at_1"].max())
+
+
+@pytest.mark.parametrize("text,words", [(None, "cannot read"), ("x: [", "is not YAML"),
+                                        ("overrides: 3", "no list of overrides")])
+def test_a_bad_best_yaml_is_one_line_and_exit_2(run_cli, tmp_path, text, words):
+    path = tmp_path / "best.yaml"
+    if text is not None:
+        path.write_text(text)
+    rc, _, err = run_cli("train", f"+tune={path}", "--out", str(tmp_path))
+    assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "train").exists()
