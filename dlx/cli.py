@@ -403,6 +403,10 @@ def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name
     summary = read_json(run.dir / "summary.json")
     if controls and summary.get("status") == "completed":
         summary = _run_control(exp, run.dir, overrides)
+    if summary.get("tuned"):  # tune=true: what each compared model runs with
+        chosen = "; ".join(f"{m}: {' '.join(v or [])}" for m, v in summary["tuned"].items())
+        _console().print(f"tuned on the validation split ({run.dir / 'tuning.csv'}): {chosen}", markup=False,
+                         highlight=False)
     line = exp.headline_of(summary)
     if line:  # the experiment's claim in one line, from what it wrote
         _console().print(line, markup=False, highlight=False)

@@ -194,10 +194,14 @@ def _split(override: str) -> tuple[str, str | None]:
 
 def tuned(overrides: list[str]) -> list[str]:
     """``+tune=<dlx tune run>/best.yaml`` (or the run directory) -> the overrides that run chose, in its
-    place: later overrides still win. Any other ``tune`` override is left as it is."""
+    place: later overrides still win. ``tune=true|false`` (a paper's reproduce) is ``tune.enabled``. Any other
+    ``tune`` override is left as it is."""
     out = []
     for ov in overrides:
         key, value = _split(ov)
+        if key == "tune" and not ov.startswith(("+", "~")) and str(value).lower() in ("true", "false"):
+            out.append(f"tune.enabled={str(value).lower()}")
+            continue
         if key != "tune" or not value or not (value.endswith((".yaml", ".yml")) or "/" in value
                                                 or Path(value).is_dir()):
             out.append(ov)
@@ -406,6 +410,10 @@ def compose(command: str, overrides: list[str] | tuple[str, ...] = ()):
             key, _ = _split(ov)
             if ov.startswith(("+", "~")) or key in groups():
                 continue
+            if key == "tune.enabled" and "tune" not in base:
+                shown = ov.replace("tune.enabled", "tune")
+                raise DlxError(f"'{shown}' is for a paper: dlx reproduce <paper> "
+                               "tune=true tunes the models it compares (dlx tune tunes one model)") from None
             if key not in valid:
                 raise DlxError(f"unknown key '{key}'{_nearest(key, valid)}") from None
         raise DlxError(msg.strip().splitlines()[0]) from None

@@ -21,7 +21,9 @@ The hooks an implementation module defines (the platform runs them; a paper neve
 - optionally ``cost(exp, cfg, overrides, say) -> dlx.estimate.Cost`` for ``--estimate``; a sweep without
   one is priced by the generic sweep estimate;
 - optionally, for a kind (a paper's line comes from its claims), ``headline(summary) -> str`` printed after
-  its table (dlx tune: the best trial).
+  its table (dlx tune: the best trial);
+- optionally, for a paper, ``tunables(cfg) -> [dlx.sweep.tuning.Tunable]``: the models it compares that
+  `dlx reproduce <paper> tune=true` tunes (one study each, equal budget) before its children.
 """
 
 from __future__ import annotations
@@ -110,6 +112,15 @@ class Experiment:
             hook = importlib.import_module("dlx.estimate").sweep_hook
         if hook is None:
             raise DlxError(f"--estimate is not available for {self.name} runs")
+        from dlx.sweep.tuning import enabled
+
+        if self.sweep is not None and enabled(cfg):  # tune=true: the studies first, then the comparison
+            from dlx.sweep.tuning import cost
+
+            tuning = cost(self, cfg, list(overrides), say)
+            found = hook(self, cfg, list(overrides), say)
+            return type(found)(found.wall_s + tuning.wall_s, max(found.peak_mb, tuning.peak_mb),
+                               found.disk_mb, {**found.detail, **tuning.detail})
         return hook(self, cfg, list(overrides), say)
 
 

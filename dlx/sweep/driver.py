@@ -19,6 +19,12 @@ from dlx.sweep.child import DONE
 from dlx.sweep.execute import child_dir, execute
 
 
+def _say(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr, flush=True)
+
+
 def status_frame(children, statuses: dict, sweep_dir: Path | None = None):
     """A row per child: its grid values, run id, status and, while one is training it, who (host:pid)."""
     import pandas as pd
@@ -94,7 +100,13 @@ def run_sweep(cfg, run: Run, exp):
     check = exp.hook("check")
     if check is not None:
         check(cfg, given)
+    from dlx.sweep import tuning
+
     base = [*given, "trainer.progress=none"]
+    if tuning.enabled(cfg):  # tune every compared model first, then plan the children with the choices
+        check_children(exp.name, base, children)  # a bad child is refused before the studies, not after
+        tuned = tuning.tune_first(exp, cfg, run, given, say=_say)
+        cfg, children = tuning.apply(cfg, tuned), tuning.children(exp, cfg, tuned)
     check_children(exp.name, base, children)
     from dlx.sweep.plan import setting
 
@@ -137,6 +149,13 @@ def finish(run: Run, results, metrics: dict, *, curves=None, ok=DONE, tables: di
     for name, df in (tables or {}).items():
         write_csv(run.path(f"{name}.csv"), df)
     done = bool(results.status.isin(ok).all()) if len(results) else False
+    from dlx.sweep.tuning import TUNED_FILE
+
+    if (run.dir / TUNED_FILE).is_file():  # tune=true: what each model's study chose, beside the verdicts
+        import yaml
+
+        extra.setdefault("tuned", {k: v.get("chosen") for k, v in
+                                   (yaml.safe_load((run.dir / TUNED_FILE).read_text()) or {}).items()})
     counts = {str(k): int(v) for k, v in results.status.value_counts().items()} if len(results) else {}
     run.summary("completed" if done else "failed", metrics, statuses=counts, **extra)
     return results
@@ -172,8 +191,10 @@ def sweep_status(run_dir: Path):
     exp = get(summary.get("kind"))
     if exp.sweep is None:
         return None, summary
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    children = exp.children(cfg)
+    from dlx.sweep import tuning
+
+    cfg, tuned = OmegaConf.load(run_dir / "config.yaml"), tuning.recorded(run_dir)  # tune=true's choices
+    cfg, children = tuning.apply(cfg, tuned), tuning.children(exp, cfg, tuned)
     statuses = {c.run_id: run_status(child_dir(run_dir, c)) for c in children}
     gone = lost(run_dir, children, statuses, cfg.get("launcher")) or set()
     statuses.update({run_id: "lost" for run_id in gone})

@@ -35,7 +35,8 @@ def run(cfg, run: Run) -> dict:
         fit_s = time.perf_counter() - t0
         model = Predictor(est, task.name, data.meta.num_classes)
         row = {"epoch": 1}
-        test = bool(cfg.get("eval_test", True))  # false in a dlx tune trial: the test split is never read
+        # false in a dlx tune trial: the test split is never read (a paper's fit child: its trainer's key)
+        test = bool(cfg.get("eval_test", (cfg.get("trainer") or {}).get("eval_test", True)))
         for split in ("train", "val", "test"):
             if (split != "val" or data.val is not None) and (split != "test" or test):
                 row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split)).items()})

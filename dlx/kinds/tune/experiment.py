@@ -37,6 +37,7 @@ def settings_of(cfg) -> dict:
            "child": str(t.get("child", "train"))}
     if out["child"] not in CHILDREN:
         raise DlxError(f"tune.child must be one of {', '.join(CHILDREN)}, got {out['child']!r}")
+    out["config"] = str(t.get("config") or out["child"])  # a paper's config when the paper tunes its models
     if out["sampler"] not in SAMPLERS:
         raise DlxError(f"tune.sampler must be one of {', '.join(SAMPLERS)}, got {out['sampler']!r}")
     if out["pruner"] not in PRUNERS:
@@ -61,8 +62,11 @@ def space_of(cfg, child: str = "train") -> dict[str, str]:
     given = (cfg.get("tune") or {}).get("space")
     if given:
         return flat(OmegaConf.to_container(given))
-    name = tuned_name(cfg, child)
+    own = (cfg.get("tune") or {}).get("space_file")
+    name = own or tuned_name(cfg, child)
     path = config_file("tune", name)
+    if path is None and own:
+        raise DlxError(f"tune.space_file={own}: there is no conf/tune/{own}.yaml")
     if path is None:
         what = "baseline" if child == "fit" else "model"
         raise DlxError(f"{what} '{name}' has no default search space (conf/tune/{name}.yaml): give one, e.g. "
@@ -76,7 +80,7 @@ def base_overrides(run: Run) -> list[str]:
     return [o for o in given if not o.lstrip("+~").split("=", 1)[0].split(".")[0] == "tune"]
 
 
-def with_validation(cfg, base: list[str], fraction: float, child: str = "train") -> tuple[list[str], int]:
+def with_validation(cfg, base: list[str], fraction: float, config: str = "train") -> tuple[list[str], int]:
     """The overrides that give the trials a validation split (``data.val_fraction`` when the data has
     none), and its size; refused when the data cannot carve one."""
     from dlx.config import compose
@@ -90,7 +94,7 @@ def with_validation(cfg, base: list[str], fraction: float, child: str = "train")
                        "(data.val_fraction): dlx tune never scores on the test split")
     carved = [*base, f"data.val_fraction={fraction}"]
     try:
-        data = build_data(compose(child, carved).data, device="cpu")
+        data = build_data(compose(config, carved).data, device="cpu")
     except DlxError as err:
         raise DlxError(f"data '{cfg.data.name}' has no validation split and cannot hold one out ({err}); "
                        "dlx tune never scores on the test split") from None
@@ -111,7 +115,7 @@ def run(cfg, run: Run):
         raise DlxError("dlx tune runs each trial as a one-process train run: leave trainer.strategy=none")
     task = TASKS.get(cfg.task.name) or type(build_task(cfg.task))
     given = base_overrides(run)
-    base, n_val = with_validation(cfg, given, settings["val_fraction"], child)
+    base, n_val = with_validation(cfg, given, settings["val_fraction"], settings["config"])
     primary, higher = task.primary, bool(task.higher_is_better)
     run.summary("running", metric=f"val_{primary}", higher_is_better=higher, trials=settings["trials"],
                 space=space, val_rows=n_val, child=child, model=tuned_name(cfg, child), data=cfg.data.name)

@@ -135,7 +135,8 @@ def work(run_dir: str, base: list[str], space_text: dict, settings: dict, higher
     ran = 0
     while (trial := next_trial(study, run_dir, int(settings["trials"]), space)) is not None:
         t0 = time.time()
-        state, value = run_trial(trial, run_dir, base, primary, settings.get("child", "train"))
+        state, value = run_trial(trial, run_dir, base, primary, settings.get("child", "train"),
+                                 settings.get("config"))
         trial.set_user_attr("ran", True)
         trial.set_user_attr("seconds", round(time.time() - t0, 3))
         study.tell(trial, value, state=state)

@@ -41,8 +41,10 @@ class Reporter:
     def on_end(self, state, status: str) -> None: ...
 
 
-def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = "train"):
-    """(TrialState, value) of ``trial`` run as a ``child`` run (train, or a baseline fit) in ``run_dir``."""
+def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = "train",
+              config: str | None = None):
+    """(TrialState, value) of ``trial`` run as a ``child`` run (train, or a baseline fit) in ``run_dir``,
+    composed from ``config`` (the child's own, or the config of the paper whose model is tuned)."""
     from optuna.trial import TrialState
 
     from dlx.kinds.tune.space import overrides
@@ -51,9 +53,11 @@ def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = 
     from dlx.sweep.child import open_child
 
     where = Path(run_dir) / trial.user_attrs["dir"]
-    ovs = [*base, *overrides(trial.params), *TRIAL_OVERRIDES[child]]
+    # a fit in a paper's config (its fit children) has the paper's trainer block: test off there
+    extra = TRIAL_OVERRIDES[child] if (config or child) == child else TRIAL_OVERRIDES["train"]
+    ovs = [*base, *overrides(trial.params), *extra]
     try:
-        run, cfg = open_child(child, ovs, where, child)
+        run, cfg = open_child(config or child, ovs, where, child)
         if run is not None:
             if child == "train":  # epochs to report to a pruner; a fit has one evaluation
                 run.callbacks.append(Reporter(trial, primary))

@@ -114,6 +114,24 @@ def children(cfg):
     return kids
 
 
+def tunables(cfg):
+    """`tune=true`: every compared model with a search space (conf/tune/<model>.yaml: PLS, bilinear, dual
+    encoder, DeepMatch; random and inner product have nothing to tune), tuned as its first-seed child; the
+    choices go to ``deepmatch.settings.<model>`` (model keys, and its own optimizer/trainer keys)."""
+    from dlx.config import config_file
+    from dlx.sweep.tuning import Tunable
+
+    p = plan(cfg)
+    out = []
+    for m in p["models"]:
+        if config_file("tune", m) is None:
+            continue
+        into = {"model.": f"deepmatch.settings.{m}.",
+                **{f"{g}.": f"deepmatch.settings.{m}.{g}." for g in OWN_GROUPS}}
+        out.append(Tunable(m, "train", child(cfg, m, "full", p["seeds"][0], None).overrides, into))
+    return out
+
+
 def check(cfg, overrides=()) -> None:
     """What would make every child fail, refused before the sweep starts (and before any write)."""
 

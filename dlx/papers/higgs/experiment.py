@@ -39,7 +39,7 @@ def plan(cfg) -> dict:
     curve = h.curve
     sizes = integers(curve.n_train, "higgs.curve.n_train", lo=2) if curve.n_train else []
     return {"models": models, "features": features, "seeds": integers(h.seeds, "higgs.seeds"),
-            "gbt_seeds": integers(h.gbt_seeds, "higgs.gbt_seeds"), "arch": arch,
+            "gbt_seeds": integers(h.gbt_seeds, "higgs.gbt_seeds"), "arch": arch, "own": own_settings(h),
             "curve_sizes": sorted(set(sizes)),
             "curve_models": [m for m in name_list(curve.models, MODELS, "higgs.curve.models", "model")
                              if m in models] if sizes else [],
@@ -47,6 +47,23 @@ def plan(cfg) -> dict:
             if sizes else [],
             "curve_seeds": integers(curve.seeds, "higgs.curve.seeds") if sizes else [],
             "significance": Setting.from_cfg(h.significance)}
+
+
+OWN = {"shallow": "optimizer", "deep": "optimizer", "gbt": "baseline"}  # the group of each model's own keys
+
+
+def own_settings(h) -> dict:
+    """Each model's own optimizer (networks) or baseline (trees) keys: ``higgs.<model>`` (the shared
+    optimizer/baseline values unless set, or chosen by tune=true)."""
+    from omegaconf import OmegaConf
+
+    out = {}
+    for m, group in OWN.items():
+        node = h.get(m)
+        node = node.get(group) if m in NETS and node is not None else node
+        got = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+        out[m] = {k: v for k, v in got.items() if k not in ("depth", "width")}
+    return out
 
 
 def child(p: dict, model: str, features: str, seed: int, n_train: int | None):
@@ -58,7 +75,30 @@ def child(p: dict, model: str, features: str, seed: int, n_train: int | None):
         params.update({"model.depth": a["depth"], "model.width": a["width"]})
     params.update({"data.features": features, "seed": seed, "data.n_train": n_train})
     overrides = [f"{k}={'null' if v is None else v}" for k, v in params.items() if k != "model"]
+    overrides += [f"{OWN[model]}.{k}={v}" for k, v in p["own"].get(model, {}).items()]
     return Child(run_id(params), tuple(overrides), params, "train" if model in NETS else "fit")
+
+
+def tunables(cfg):
+    """`tune=true`: the shallow and the deep network (learning rate and weight decay; their shapes are the
+    comparison) and the boosted trees (conf/tune/gbt.yaml), each on ``higgs.tune_features`` as its first
+    seed's child; the choices go to ``higgs.<model>``."""
+    from dlx.config import name_list
+    from dlx.papers.higgs.analysis import FEATURES
+    from dlx.sweep.tuning import Tunable
+
+    p = plan(cfg)
+    features = name_list([cfg.higgs.get("tune_features", "all")], FEATURES, "higgs.tune_features",
+                         "feature set")[0]
+    out = []
+    for m in p["models"]:
+        if m in NETS:
+            out.append(Tunable(m, "train", child(p, m, features, p["seeds"][0], None).overrides,
+                               {"optimizer.": f"higgs.{m}.optimizer."}, space_file="higgs_net"))
+        else:
+            out.append(Tunable(m, "fit", child(p, m, features, p["gbt_seeds"][0], None).overrides,
+                               {"baseline.": f"higgs.{m}."}))
+    return out
 
 
 def children(cfg):

@@ -1,0 +1,142 @@
+"""`dlx reproduce <paper> tune=true`: one equal-budget study per compared model before the comparison, the
+choices in the children's settings, resumable and extendable; refused where a paper does not tune."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dlx.sweep.tuning import Tunable
+
+DM = ["data.pairs=500", "data.test_queries=80", "data.vocab_size=150", "data.domains=2", "data.aspects=4",
+      "data.test_negatives=4", "deepmatch.settings.deepmatch.resolutions=[6,3]",
+      "deepmatch.settings.deepmatch.lda_pairs=null", "deepmatch.settings.deepmatch.rank=8",
+      "deepmatch.settings.bilinear.rank=8", "deepmatch.settings.dual_encoder.dim=8",
+      "deepmatch.settings.pls.components=4", "trainer.epochs=1", "trainer.eval_every=1",
+      "deepmatch.seeds=[0]", "deepmatch.curve.n_train=[]", "deepmatch.ablation=[]",
+      "deepmatch.models=[random,pls,bilinear]", "launcher=inline", "trainer.threads=1"]
+HIGGS = ["data.n=1500", "data.n_test=1000", "trainer.epochs=1", "trainer.eval_every=1", "higgs.seeds=[0]",
+         "higgs.deep.width=16", "higgs.deep.depth=2", "higgs.shallow.width=16", "baseline.max_iter=10",
+         "higgs.curve.n_train=[]", "higgs.features=[low,all]", "higgs.significance.min_background=20",
+         "higgs.bootstrap.replicates=50", "launcher=inline", "trainer.threads=1"]
+
+
+def completed_trials(d: Path) -> int:
+    df = pd.read_csv(d / "trials.csv")
+    return int((df.state == "complete").sum())
+
+
+def child_overrides(sweep: Path, model: str) -> list[list[str]]:
+    return [yaml.safe_load((r / "overrides.yaml").read_text()) for r in sorted((sweep / "runs").iterdir())
+            if r.name.startswith(f"model{model}_")]
+
+
+def test_paper_overrides_map_into_the_papers_own_keys():
+    t = Tunable("bilinear", "train", (), {"model.": "deepmatch.settings.bilinear.",
+                                          "optimizer.": "deepmatch.settings.bilinear.optimizer."})
+    assert t.paper_overrides(["model.rank=12", "optimizer.lr=0.003", "baseline.C=2"]) == [
+        "deepmatch.settings.bilinear.rank=12", "deepmatch.settings.bilinear.optimizer.lr=0.003",
+        "baseline.C=2"]
+
+
+def test_deepmatch_tunes_every_trained_model_then_compares_with_the_choices(run_cli, tmp_path):
+    rc, out, err = run_cli("reproduce", "deepmatch", *DM, "tune=true", "tune.trials=2",
+                           "--out", str(tmp_path), "--name", "d")
+    assert rc == 0, err
+    assert "tuned on the validation split" in out
+    d = tmp_path / "reproduce" / "d"
+    tuning = pd.read_csv(d / "tuning.csv")
+    assert list(tuning.model) == ["pls", "bilinear"]  # random has nothing to tune
+    assert (tuning.trials == 2).all()
+    assert (tuning.completed == 2).all() and tuning.metric.eq("val_p_at_1").all()
+    for m in ("pls", "bilinear"):
+        study = d / "tune" / m
+        assert completed_trials(study) == 2
+        for t in pd.read_csv(study / "trials.csv").dir:  # scored on held-out training queries, never test
+            s = json.loads((study / t / "summary.json").read_text())
+            assert "val_p_at_1" in s["metrics"] and not any(k.startswith("test_") for k in s["metrics"])
+            assert not (study / t / "predictions_test.csv").exists()
+    tuned = yaml.safe_load((d / "tuned.yaml").read_text())
+    rank = next(o for o in tuned["bilinear"]["chosen"] if o.startswith("model.rank="))
+    lr = next(o for o in tuned["bilinear"]["chosen"] if o.startswith("optimizer.lr="))
+    mapped = f"deepmatch.settings.bilinear.{rank.removeprefix('model.')}"
+    assert mapped in tuned["bilinear"]["overrides"]
+    (bilinear,) = child_overrides(d, "bilinear")  # the comparison's child trains with the choice
+    assert rank in bilinear and lr in bilinear
+    (pls,) = child_overrides(d, "pls")
+    assert all(o in pls for o in tuned["pls"]["chosen"])
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["tuned"]["bilinear"] == tuned["bilinear"]["chosen"]
+    assert "tune: bilinear: 2 trials" in err
+
+    # the same command again: nothing is tuned or trained again
+    stamp = {p: p.stat().st_mtime_ns for p in d.rglob("summary.json") if p.parent != d}
+    rc, _, err = run_cli("reproduce", "deepmatch", *DM, "tune=true", "tune.trials=2", "--out", str(tmp_path),
+                         "--name", "d")
+    assert rc == 0, err
+    assert {p: p.stat().st_mtime_ns for p in stamp} == stamp and "trial #" not in err
+    rc, out, _ = run_cli("status", str(d))
+    assert rc == 0 and "completed: 3" in out  # `dlx status` plans the tuned children too
+
+    # a larger budget extends each study; a model whose choice changed trains again in a new directory,
+    # and the children trained before are kept
+    before = {r.name for r in (d / "runs").iterdir()}
+    rc, _, err = run_cli("reproduce", "deepmatch", *DM, "tune=true", "tune.trials=4", "--out", str(tmp_path),
+                         "--name", "d")
+    assert rc == 0, err
+    assert completed_trials(d / "tune" / "bilinear") == 4 and completed_trials(d / "tune" / "pls") == 4
+    after = {r.name for r in (d / "runs").iterdir()}
+    assert before <= after
+    tuned = yaml.safe_load((d / "tuned.yaml").read_text())
+    results = pd.read_csv(d / "results.csv")
+    assert len(results) == 3 and (results.status == "completed").all()
+    used = yaml.safe_load((d / "runs" / results[results.model == "bilinear"].run_id.iloc[0] /
+                           "overrides.yaml").read_text())
+    assert all(o in used for o in tuned["bilinear"]["chosen"])
+
+
+def test_higgs_tunes_its_networks_and_the_trees(run_cli, tmp_path):
+    rc, _, err = run_cli("reproduce", "higgs", *HIGGS, "tune=true", "tune.trials=2", "--out", str(tmp_path),
+                         "--name", "h")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "h"
+    tuning = pd.read_csv(d / "tuning.csv")
+    assert list(tuning.model) == ["shallow", "deep", "gbt"] and tuning.metric.eq("val_auc").all()
+    assert (tuning.completed == 2).all()
+    chosen = yaml.safe_load((d / "tuned.yaml").read_text())
+    # the networks search their lr and weight decay, not their shape (the comparison); the trees their own
+    assert {o.split("=")[0] for o in chosen["deep"]["chosen"]} == {"optimizer.lr", "optimizer.weight_decay"}
+    assert {o.split("=")[0] for o in chosen["gbt"]["chosen"]} >= {"baseline.learning_rate",
+                                                                   "baseline.max_iter"}
+    for model in ("deep", "gbt"):
+        runs = child_overrides(d, model)
+        assert len(runs) == 2 and all(all(o in r for o in chosen[model]["chosen"]) for r in runs)
+    for t in pd.read_csv(d / "tune" / "gbt" / "trials.csv").dir:  # a fit trial never scores the test split
+        s = json.loads((d / "tune" / "gbt" / t / "summary.json").read_text())
+        assert "val_auc" in s["metrics"] and not any(k.startswith("test_") for k in s["metrics"])
+        assert "data.features=all" in (d / "tune" / "gbt" / t / "overrides.yaml").read_text()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["reproduce", "fp8", "tune=true"], "fp8 has no models to tune"),
+    (["train", "tune=true"], "is for a paper"),
+    (["reproduce", "higgs", "tune=true", "higgs.tune_features=mid"], "higgs.tune_features"),
+    (["reproduce", "deepmatch", "tune=true", "tune.trials=0"], "tune.trials"),
+])
+def test_bad_tuning_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, needle):
+    rc, _, err = run_cli(*args, "--out", str(tmp_path))
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.rglob("summary.json"))  # refused before anything ran
+
+
+def test_estimate_prices_the_studies(run_cli, tmp_path):
+    rc, out, err = run_cli("reproduce", "deepmatch", *DM, "tune=true", "tune.trials=3", "--estimate",
+                           "--out", str(tmp_path))
+    assert rc == 0, err
+    line = next(x for x in (out + err).splitlines() if x.startswith("estimate:") and "wall" in x)
+    assert "tuning_s" in line
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
