@@ -503,8 +503,8 @@ def test_paper_preset_end_to_end_on_a_tiny_real_file(run_cli, tmp_path):
 
 
 def test_a_model_can_have_its_own_learning_rate():
-    """deepmatch.settings.<model>.optimizer.lr: a tuned lr for one model's children only; by default each
-    model takes the shared optimizer.lr (of whatever preset)."""
+    """deepmatch.settings.<model>.optimizer.lr: a tuned lr for one model's children only (the CPU preset
+    ships each model's tuned lr); a preset without one gives the model the shared optimizer.lr."""
     from dlx.papers.deepmatch.experiment import children
 
     def lr_of(cfg, model):
@@ -513,6 +513,7 @@ def test_a_model_can_have_its_own_learning_rate():
 
     cfg = compose("deepmatch", ["deepmatch.settings.bilinear.optimizer.lr=0.004"])
     assert lr_of(cfg, "bilinear") == ["optimizer.lr=0.004"]
-    assert lr_of(cfg, "dual_encoder") == [f"optimizer.lr={cfg.optimizer.lr}"]
+    assert lr_of(cfg, "dual_encoder") == [f"optimizer.lr={cfg.deepmatch.settings.dual_encoder.optimizer.lr}"]
+    assert cfg.deepmatch.settings.dual_encoder.optimizer.lr != cfg.optimizer.lr
     paper = compose("deepmatch", ["experiment=deepmatch_paper"])
     assert lr_of(paper, "deepmatch") == [f"optimizer.lr={paper.optimizer.lr}"]

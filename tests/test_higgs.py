@@ -311,7 +311,7 @@ def test_malformed_files_are_one_clear_error(tmp_path):
 # ---------------------------------------------------------------- the experiment
 
 TINY = ["data.n=1500", "data.n_test=1000", "trainer.epochs=1", "trainer.eval_every=1", "higgs.seeds=[0]",
-        "higgs.deep.width=16", "higgs.deep.depth=2", "higgs.shallow.width=16", "baseline.max_iter=10",
+        "higgs.deep.width=16", "higgs.deep.depth=2", "higgs.shallow.width=16", "higgs.gbt.max_iter=10",
         "higgs.curve.n_train=[300]", "higgs.curve.models=[gbt]", "higgs.curve.features=[low]",
         "higgs.features=[low,all]",
         "higgs.significance.min_background=20", "higgs.bootstrap.replicates=50", "launcher=inline",

@@ -20,7 +20,7 @@ DM = ["data.pairs=500", "data.test_queries=80", "data.vocab_size=150", "data.dom
       "deepmatch.seeds=[0]", "deepmatch.curve.n_train=[]", "deepmatch.ablation=[]",
       "deepmatch.models=[random,pls,bilinear]", "launcher=inline", "trainer.threads=1"]
 HIGGS = ["data.n=1500", "data.n_test=1000", "trainer.epochs=1", "trainer.eval_every=1", "higgs.seeds=[0]",
-         "higgs.deep.width=16", "higgs.deep.depth=2", "higgs.shallow.width=16", "baseline.max_iter=10",
+         "higgs.deep.width=16", "higgs.deep.depth=2", "higgs.shallow.width=16", "higgs.gbt.max_iter=10",
          "higgs.curve.n_train=[]", "higgs.features=[low,all]", "higgs.significance.min_background=20",
          "higgs.bootstrap.replicates=50", "launcher=inline", "trainer.threads=1"]
 
@@ -123,6 +123,10 @@ def test_higgs_tunes_its_networks_and_the_trees(run_cli, tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["reproduce", "fp8", "tune=true"], "fp8 has no models to tune"),
+    # the presets set each model's own (tuned) settings: a shared key would silently reach none of them
+    (["reproduce", "higgs", "optimizer.lr=0.01"], "higgs.deep.optimizer.lr"),
+    (["reproduce", "higgs", "baseline.max_iter=10"], "higgs.gbt.max_iter"),
+    (["reproduce", "deepmatch", "optimizer.lr=0.01"], "deepmatch.settings.bilinear.optimizer.lr"),
     (["train", "tune=true"], "is for a paper"),
     (["reproduce", "higgs", "tune=true", "higgs.tune_features=mid"], "higgs.tune_features"),
     (["reproduce", "deepmatch", "tune=true", "tune.trials=0"], "tune.trials"),

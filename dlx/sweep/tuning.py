@@ -47,6 +47,24 @@ class Tunable:
         return out
 
 
+def refuse_shadowed(given: list[str], cfg, owned: dict[str, dict[str, object]]) -> None:
+    """A global override that a model's own setting would shadow (e.g. ``optimizer.lr=0.1`` where a paper
+    sets each model's lr, as tuned) is one line naming the keys to set instead. ``owned``: {global key:
+    {the paper's own key: its resolved value}}; an own key that follows the global one (an interpolation)
+    has the user's value and is not shadowing it."""
+    from omegaconf import OmegaConf
+
+    for ov in given:
+        key = ov.split("=", 1)[0].lstrip("+~")
+        if key not in owned:
+            continue
+        value = OmegaConf.select(cfg, key)
+        other = [k for k, v in owned[key].items() if v != value]
+        if other:
+            raise DlxError(f"'{ov}' would not reach {', '.join(other)} (each model's own setting, chosen by "
+                           "tuning): set those keys instead")
+
+
 def enabled(cfg) -> bool:
     return bool((cfg.get("tune") or {}).get("enabled"))
 

@@ -141,6 +141,15 @@ def check(cfg, overrides=()) -> None:
             raise DlxError(f"'{ov}' would reach every model of the sweep; set deepmatch.settings.<model>."
                            f"{key[len('model.'):]} for the children of one model (e.g. "
                            "deepmatch.settings.deepmatch.resolutions=[60,20])")
+    from dlx.sweep.tuning import refuse_shadowed
+
+    owned: dict = {}  # optimizer.lr -> {deepmatch.settings.bilinear.optimizer.lr: its value, ...}
+    for m in plan(cfg)["models"]:
+        for g, block in settings(cfg, m).items():
+            if g in OWN_GROUPS and isinstance(block, dict):
+                for k, v in block.items():
+                    owned.setdefault(f"{g}.{k}", {})[f"deepmatch.settings.{m}.{g}.{k}"] = v
+    refuse_shadowed(list(overrides), cfg, owned)
     if cfg.data.name != "textpairs":
         raise DlxError(f"dlx reproduce deepmatch needs data=textpairs, got data={cfg.data.name}")
     if cfg.task.name != "rank":

@@ -113,6 +113,13 @@ def children(cfg):
 
 def check(cfg, overrides=()) -> None:
     """What would make every child fail, refused before the sweep starts."""
+    from dlx.sweep.tuning import refuse_shadowed
+
+    owned: dict = {}  # optimizer.lr -> {higgs.shallow.optimizer.lr: its value, ...}
+    for m, settings in own_settings(cfg.higgs).items():
+        for k, v in settings.items():
+            owned.setdefault(f"{OWN[m]}.{k}", {})[f"higgs.{m}.{'optimizer.' if m in NETS else ''}{k}"] = v
+    refuse_shadowed(list(overrides), cfg, owned)
     from dlx.config import number
 
     if cfg.data.name != "higgs":
