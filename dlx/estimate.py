@@ -19,7 +19,9 @@ from dlx.errors import DlxError
 TIMED_STEPS = 5  # after 2 warm-up steps
 STACK_STEPS = 200  # a stack is timed over a whole epoch when an epoch has at most this many steps
 EVAL_BATCHES = 4  # evaluation is timed on this many batches of a large split and scaled to the whole
-FIT_SAMPLE = 5000  # a baseline fit on more training rows is timed on this many and scaled (linear in n)
+FIT_SIZES = (10000, 40000)  # a baseline's fit is timed on these many rows: a fixed part and a part per row
+FIT_ROUNDS = (5, 20)  # a boosted baseline is timed with these many rounds: its once-only and per-round parts
+SCORE_ROWS = 8192  # a baseline's scoring is timed on this many test rows and scaled to every split's rows
 ROW_SAMPLE = 16  # a model that fits each row at evaluation (per_row_fit) is timed on this many rows, scaled
 
 
@@ -151,6 +153,20 @@ def step_seconds(parts, model, cfg, steps: int = TIMED_STEPS) -> float:
     return sorted(times)[len(times) // 2]
 
 
+TRAIN_ONLY = ("n_train", "train_range")  # data keys that change the training split alone
+_EVALS: dict[str, tuple[float, int]] = {}  # eval_key -> (seconds, rows) of a timed evaluation
+
+
+def eval_key(cfg, split: str) -> str:
+    """What decides the cost of evaluating ``split`` (validation or test): the shape without the data keys
+    that change only the training split (a learning curve's sizes, a forecaster's training range)."""
+    from omegaconf import OmegaConf
+
+    data = cfg.get("data") or {}
+    drop = {k: None for k in TRAIN_ONLY if k in data}
+    return f"{split}:" + shape_key(OmegaConf.merge(cfg, {"data": drop}) if drop else cfg)
+
+
 def time_train(cfg, parts=None) -> dict:
     """Seconds per training step and per evaluation, setup seconds, parameters, for one train config
     (``parts``: already built from it; their model takes the timed steps)."""
@@ -177,6 +193,11 @@ def time_train(cfg, parts=None) -> dict:
     eval_s, per_split = 0.0, {}
     for s in splits:
         split = parts.data.split(s)
+        held = _EVALS.get(eval_key(cfg, s)) if s != "train" else None
+        if held is not None and held[1] == len(split):  # this model on this split, timed for another shape
+            eval_s += held[0]
+            per_split[s] = held
+            continue
         head = _Head(split, bs, EVAL_BATCHES) if len(split) > bs * EVAL_BATCHES * 2 else split
         if getattr(parts.model, "per_row_fit", False) and hasattr(split, "take") and len(split) > ROW_SAMPLE:
             # a fit per row (ETS, ARIMA) costs the same in any batch: a seeded sample of rows, scaled
@@ -192,6 +213,8 @@ def time_train(cfg, parts=None) -> dict:
         seconds = (time.perf_counter() - t) * len(split) / max(len(head), 1)
         eval_s += seconds
         per_split[s] = (seconds, len(split))
+        if s != "train":
+            _EVALS[eval_key(cfg, s)] = per_split[s]
     peak = torch.cuda.max_memory_allocated() / 2**20 if parts.device.startswith("cuda") else rss_mb()
     return {"setup_s": setup, "data_s": data_s, "step_s": step_s, "eval_s": eval_s, "splits": per_split,
             "params": parts.params, "peak_mb": peak, "n_train": len(parts.data.train), "device": parts.device,
@@ -199,21 +222,19 @@ def time_train(cfg, parts=None) -> dict:
 
 
 def resized(timing: dict, cfg) -> dict:
-    """The timing of a run that differs from a timed one only in data.n_train: the same step; its own
-    data (built, or handed back by the memo); the model's build scaled by the training rows where it
-    reads them (DeepMatch's topic models, PLS); each split's evaluation scaled by its rows."""
-    import dlx.data
+    """The timing of a run that differs from a timed one only in data.n_train (a subset of its training
+    rows): the same step and data build (a subset is drawn from the same data: nothing is built to price
+    it); the model's build scaled by the training rows where it reads them (DeepMatch's topic models, PLS);
+    the training split's evaluation scaled by its rows, the other splits' as timed."""
     from dlx.models import needs_train
 
-    with shared_data() as memo:
-        charged = memo.charge
-        data = dlx.data.build_data(cfg.data, device=timing["device"])
-        data_s = memo.charge - charged
-    n, n0 = len(data.train), max(timing["n_train"], 1)
+    n0 = max(int(timing["n_train"]), 1)
+    asked = (cfg.get("data") or {}).get("n_train")
+    n = min(int(asked), n0) if asked is not None else n0
     model_s = max(timing["setup_s"] - timing["data_s"], 0.0) * (n / n0 if needs_train(cfg.model) else 1.0)
-    splits = {s: (sec * len(data.split(s)) / max(rows, 1), len(data.split(s)))
+    splits = {s: ((sec * n / n0, n) if s == "train" else (sec, rows))
               for s, (sec, rows) in timing["splits"].items()}
-    return {**timing, "setup_s": data_s + model_s, "data_s": data_s, "splits": splits, "n_train": n,
+    return {**timing, "setup_s": timing["data_s"] + model_s, "splits": splits, "n_train": n,
             "eval_s": sum(sec for sec, _ in splits.values())}
 
 
@@ -262,41 +283,87 @@ def train_cost(cfg, timing: dict) -> Cost:
                 {"steps": total, "evaluations": evals, "step_ms": round(1e3 * timing["step_s"], 2)})
 
 
-_FITS: dict[str, dict] = {}  # shape without data.n_train -> one timed fit: rows, seconds, fit seconds
+_FITS: dict[str, dict] = {}  # shape without data.n_train -> its fit and scoring model (time_fit)
 
 
 def fit_cost(cfg) -> Cost:
-    """A baseline fit, timed whole once per shape (seeds and training-set sizes do not change how it scales):
-    on at most FIT_SAMPLE training rows (data.n_train), the fit itself then scaled linearly to each child's
-    rows; loading and scoring the test split are charged as timed."""
-    import tempfile
-    from pathlib import Path
-
+    """A baseline fit: its data's build (as timed), the fit (``time_fit``'s model at the child's training
+    rows) and the scoring of every split it evaluates (seconds per row, times their rows). Timed once per
+    shape: seeds and training-set sizes do not change how it scales."""
     from omegaconf import OmegaConf
 
     import dlx.data
-    from dlx.registry import get
-    from dlx.runs import Run
 
-    with shared_data():
-        sized = "n_train" in cfg.data and cfg.data.n_train is not None
-        n = int(cfg.data.n_train) if sized else len(dlx.data.build_data(cfg.data, device="cpu").train)
-        key = shape_key(OmegaConf.merge(cfg, {"data": {"n_train": None}}) if "n_train" in cfg.data else cfg)
+    sized = "n_train" in cfg.data and cfg.data.n_train is not None
+    full = OmegaConf.merge(cfg, {"data": {"n_train": None}}) if "n_train" in cfg.data else cfg
+    with shared_data() as memo:  # a subset is drawn from the whole data: its build prices the subset's too
+        charged = memo.charge
+        data = dlx.data.build_data(full.data, device="cpu")
+        data_s = memo.charge - charged
+        key = shape_key(full)
         if key not in _FITS:
-            timed, rows = cfg, n
-            if n > 2 * FIT_SAMPLE and "n_train" in cfg.data:
-                timed, rows = OmegaConf.merge(cfg, {"data": {"n_train": FIT_SAMPLE}}), FIT_SAMPLE
-            with tempfile.TemporaryDirectory() as tmp:
-                t = time.perf_counter()
-                summary = get("fit").run(timed, Run(Path(tmp) / "fit", "fit", exclusive=False))
-                seconds = time.perf_counter() - t
-            fit_s = float(summary.get("fit_wall_s") or 0.0) if isinstance(summary, dict) else 0.0
-            _FITS[key] = {"rows": rows, "seconds": seconds, "fit_s": fit_s, "peak_mb": rss_mb()}
+            _FITS[key] = time_fit(full, data)
     f = _FITS[key]
-    # only the fit itself grows with the rows; loading and scoring the test split do not
-    seconds = f["seconds"] + f["fit_s"] * (n / max(f["rows"], 1) - 1)
-    how = "whole fit" if f["rows"] == n else f"fit on {f['rows']} of {n} rows, scaled"
-    return Cost(max(seconds, 0.0), f["peak_mb"], 0.1, {"timed": how})
+    n = min(int(cfg.data.n_train), len(data.train)) if sized else len(data.train)
+    test = bool(cfg.get("eval_test", (cfg.get("trainer") or {}).get("eval_test", True)))
+    scored = n + (len(data.val) if data.val is not None else 0) + (len(data.test) if test else 0)
+    fit_s = f["fixed_s"] + f["row_s"] * n
+    return Cost(data_s + fit_s + f["score_s"] * scored, f["peak_mb"], 0.1,
+                {"timed": f"fit: {f['fixed_s']:.2f} s + {1e6 * f['row_s']:.1f} us/row (timed on "
+                          f"{'/'.join(map(str, f['sizes']))} rows{f['rounds_note']})"})
+
+
+def time_fit(cfg, data) -> dict:
+    """How a baseline's fit and scoring cost grow. The fit is timed on FIT_SIZES training rows (fewer when
+    the data has fewer) and modelled as a fixed part plus a part per row; a boosted ensemble is timed at
+    FIT_ROUNDS rounds, which separates what it does once (binning the features) from what it does per round
+    (a tree grown), and scaled to its own rounds. Scoring is timed on SCORE_ROWS test rows (per round, for
+    an ensemble: a tree read per row)."""
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from dlx.kinds.fit.estimators import ROUNDS, Predictor, arrays, build_estimator
+    from dlx.kinds.fit.experiment import SCORE_BATCH
+    from dlx.tasks import build_task
+    from dlx.train.evaluate import evaluate
+
+    task = build_task(cfg.task, data.meta)
+    key = ROUNDS.get(str(cfg.baseline.get("name")))
+    rounds = int(cfg.baseline[key]) if key else 1
+    points = [r for r in FIT_ROUNDS if r < rounds] if key else []
+    points = points if len(points) == 2 else [rounds]  # few rounds: timed as they are
+    x, y = arrays(data.train)
+    order = np.random.default_rng(0).permutation(len(x))
+    sizes = sorted({min(len(x), s) for s in FIT_SIZES})
+    costs, est = [], None
+    for size in sizes:
+        rows = np.sort(order[:size])
+        seconds = []
+        for r in points:
+            est = build_estimator(OmegaConf.merge(cfg.baseline, {key: r}) if key else cfg.baseline,
+                                  task.name, int(cfg.seed))
+            t = time.perf_counter()
+            est.fit(x[rows], y[rows])
+            seconds.append(time.perf_counter() - t)
+        if len(points) == 2:
+            per_round = max((seconds[1] - seconds[0]) / (points[1] - points[0]), 0.0)
+            costs.append(max(seconds[0] - per_round * points[0], 0.0) + per_round * rounds)
+        else:
+            costs.append(seconds[0])
+    if len(sizes) == 2:
+        row_s = max((costs[1] - costs[0]) / (sizes[1] - sizes[0]), 0.0)
+        fixed_s = max(costs[0] - row_s * sizes[0], 0.0)
+    else:  # fewer rows than the smaller size: all of its cost per row
+        row_s, fixed_s = costs[0] / sizes[0], 0.0
+    split = data.test if len(data.test) else data.train
+    head = _Head(split, SCORE_ROWS, 1) if len(split) > SCORE_ROWS else split  # one predict call's worth
+    model = Predictor(est, task.name, data.meta.num_classes)
+    t = time.perf_counter()
+    evaluate(model, task, head, min(SCORE_ROWS, SCORE_BATCH))
+    score_s = (time.perf_counter() - t) / max(len(head), 1) * rounds / points[-1]
+    note = f"; {' and '.join(map(str, points))} of {rounds} rounds, scaled" if points[-1] < rounds else ""
+    return {"fixed_s": fixed_s, "row_s": row_s, "score_s": score_s, "sizes": sizes, "rounds_note": note,
+            "peak_mb": rss_mb()}
 
 
 def time_stack(cfgs: list) -> float:
@@ -311,7 +378,7 @@ def time_stack(cfgs: list) -> float:
     from dlx.train.loop import plan_steps
     from dlx.train.stacked import fit_stack, member_state
 
-    members, flops, trainer = [], 0.0, None
+    members, flops, trainer, counted = [], 0.0, None, set()
     for c in cfgs:
         p = build(c)
         spe = plan_steps(len(p.data.train), c.trainer)[0]
@@ -320,7 +387,9 @@ def time_stack(cfgs: list) -> float:
                             {"trainer": {"steps": steps, "eval_points": 0, "eval_every": 10**9,
                                          "check_every": 1, "progress": "none"}})
         trainer = c.trainer
-        flops = max(flops, small_enough(p, c)[1])
+        if shape_key(c) not in counted:  # members of one shape (seeds, lrs) have one member's FLOPs
+            counted.add(shape_key(c))
+            flops = max(flops, small_enough(p, c)[1])
         members.append(member_state(p.model, p.task, p.data, p.precision, c.trainer, c.optimizer,
                                     int(c.seed)))
     stack_threads(cfgs[0], len(cfgs), flops)  # as the stack's worker will

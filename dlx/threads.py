@@ -51,18 +51,24 @@ def free_cores() -> tuple[int, float]:
     return max(1, usable_cores() - int(round(busy))), busy
 
 
+FLOP_ROWS = 16  # FLOPs are counted on this many rows of a batch and scaled to the batch (per-row work)
+
+
 def forward_flops(model, batch) -> float:
-    """FLOPs of one forward pass over ``batch`` (torch's FLOP counter; 0 when it cannot tell)."""
+    """FLOPs of one forward pass over ``batch`` (torch's FLOP counter on its first FLOP_ROWS rows, scaled
+    to the batch: a model's work is per row; inf when it cannot tell)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     x = batch[0] if isinstance(batch, (tuple, list)) else next(iter(batch.values()))
+    rows = len(x) if hasattr(x, "__len__") else 1
+    head = x[:FLOP_ROWS] if isinstance(x, torch.Tensor) and rows > FLOP_ROWS else x
     was = model.training
     try:
         model.eval()
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-        return float(counter.get_total_flops())
+            model(head)
+        return float(counter.get_total_flops()) * rows / max(len(head) if hasattr(head, "__len__") else 1, 1)
     except Exception:  # a model the counter cannot trace: assume it is big enough to share cores
         return float("inf")
     finally:

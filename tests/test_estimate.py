@@ -80,16 +80,43 @@ def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cl
 
     _FITS.clear()
     fits = []
-    import dlx.kinds.fit.experiment as fit_exp
+    import dlx.estimate
 
-    real_run = fit_exp.run
-    monkeypatch.setattr(fit_exp, "run", lambda cfg, run: fits.append(1) or real_run(cfg, run))
+    real_time_fit = dlx.estimate.time_fit
+    monkeypatch.setattr(dlx.estimate, "time_fit",
+                        lambda cfg, data: fits.append(1) or real_time_fit(cfg, data))
+    calls.clear()
     rc, out, err = run_cli("sweep", "grid", "sweep.child=fit", "baseline=logistic", "seed=0,1,2",
                            "data.n_train=300,600", "data=digits", "launcher=inline", "--out", str(tmp_path),
                            "--estimate")
     assert rc == 0 and "children 6" in out, err
     assert len(fits) == 1  # neither the seed nor the training-set size is a new shape: the fit scales
+    assert len(calls) == 1  # a subset is priced from the whole data's build: nothing more is built
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_boosted_fit_is_timed_at_a_few_rounds_and_scaled(monkeypatch):
+    """A boosted baseline's estimate fits FIT_ROUNDS rounds (what it does once, what it does per round) on
+    at most FIT_SIZES rows and scores SCORE_ROWS rows, whatever the configured rounds and data; the price
+    grows with the rounds and the rows."""
+    import dlx.kinds.fit.estimators as est_mod
+    from dlx.config import compose
+    from dlx.estimate import _FITS, FIT_ROUNDS, FIT_SIZES, fit_cost
+
+    seen = []
+    real = est_mod.build_estimator
+    monkeypatch.setattr(est_mod, "build_estimator", lambda cfg, task, seed=0: seen.append(int(cfg.max_iter))
+                        or real(cfg, task, seed))
+    base = ["data=higgs", "task=binary", "data.n=60000", "data.n_test=20000", "baseline.max_leaf_nodes=8"]
+    _FITS.clear()
+    many = fit_cost(compose("fit", [*base, "baseline=gbt", "baseline.max_iter=400"]))
+    assert sorted(set(seen)) == sorted(FIT_ROUNDS) and len(seen) == 2 * len(FIT_SIZES)
+    assert "5 and 20 of 400 rounds, scaled" in many.detail["timed"]
+    _FITS.clear()
+    few = fit_cost(compose("fit", [*base, "baseline=gbt", "baseline.max_iter=40"]))
+    assert few.wall_s < many.wall_s
+    small = fit_cost(compose("fit", [*base, "baseline=gbt", "baseline.max_iter=40", "data.n_train=5000"]))
+    assert small.wall_s < few.wall_s and len(seen) == 4 * len(FIT_SIZES)  # the subset: no new timing
 
 
 def test_a_seed_is_never_a_new_shape_to_time():
@@ -202,3 +229,24 @@ def test_deepmatch_topic_models_are_fitted_once_per_process_and_charged_to_the_e
     assert (a[0]["x"] == b[0]["x"]).all() and (a[0]["topic_word"] == b[0]["topic_word"]).all()
     matching.build_patches(q, r, 40, [6], 4, seed=1, max_iter=2)
     assert fits == [6, 3, 6]  # another seed is another model
+
+
+def test_a_test_split_is_timed_once_per_model_across_training_ranges(run_cli, tmp_path, monkeypatch):
+    """Runs that differ only in what they train on (data.train_range, data.n_train) evaluate the same test
+    split: its evaluation is timed once and reused."""
+    import importlib
+
+    from dlx.estimate import _EVALS
+
+    ev = importlib.import_module("dlx.train.evaluate")  # the module (dlx.train.evaluate is also a function)
+
+    _EVALS.clear()
+    calls = []
+    real = ev.evaluate
+    monkeypatch.setattr(ev, "evaluate", lambda model, task, split, *a, **k: calls.append(len(split))
+                        or real(model, task, split, *a, **k))
+    rc, out, err = run_cli("reproduce", "deepstate", "sweep.models=[deepstate]",
+                           "sweep.train_ranges=[14D,21D,28D]", "sweep.seeds=1", "trainer.steps=2",
+                           "--out", str(tmp_path), "--estimate")
+    assert rc == 0 and "shapes 3" in out, err
+    assert len(calls) == 1  # three training ranges, one test split timed

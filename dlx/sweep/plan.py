@@ -181,7 +181,11 @@ def _shape(config: str, overrides: list[str]) -> Shape | str:
     try:
         cfg = compose(config, overrides)
         device = resolve_device(cfg.get("device", "auto"))
-        parts = build(compose(config, [*overrides, "device=cpu"]))  # counting FLOPs needs no accelerator
+        on_cpu = cfg.copy()  # counting FLOPs needs no accelerator (a copy, not a second composition)
+        on_cpu.device = "cpu"
+        if on_cpu.get("data") is not None and on_cpu.data.get("n_train") is not None:
+            on_cpu.data.n_train = None  # nor a subset's own draw: a batch of the whole data has its FLOPs
+        parts = build(on_cpu)
     except DlxError as err:
         return str(err)
     ok, flops = small_enough(parts, cfg, device)

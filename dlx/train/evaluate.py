@@ -34,14 +34,20 @@ def evaluate(model, task, split, batch_size: int = 2048, precision=None, per_exa
 def save_predictions(run, model, task, data, splits, batch_size: int = 2048, precision=None) -> list:
     """predictions_<split>.csv: the per-example outputs of the task (e.g. binary: score, label) for each
     split in ``splits`` (the ``task.save_predictions`` setting); tasks that emit none write nothing."""
-    import pandas as pd
-
-    from dlx.runs import write_csv
-
     written = []
     for name in splits or []:
         arrays: dict = {}
         evaluate(model, task, data.split(str(name)), batch_size, precision, per_example=arrays)
-        if arrays:
-            written.append(write_csv(run.path(f"predictions_{name}.csv"), pd.DataFrame(arrays)))
+        path = write_predictions(run, str(name), arrays)
+        if path is not None:
+            written.append(path)
     return written
+
+
+def write_predictions(run, name: str, arrays: dict):
+    """predictions_<name>.csv from the per-example arrays of an evaluation (None when it emitted none)."""
+    import pandas as pd
+
+    from dlx.runs import write_csv
+
+    return write_csv(run.path(f"predictions_{name}.csv"), pd.DataFrame(arrays)) if arrays else None

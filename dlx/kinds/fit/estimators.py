@@ -11,6 +11,7 @@ from dlx.config import number
 from dlx.errors import DlxError
 
 FITS = {"logistic": ("classify", "binary"), "ridge": ("regress",), "gbt": ("classify", "binary", "regress")}
+ROUNDS = {"gbt": "max_iter"}  # the key of a boosted baseline's rounds: its fit and scoring cost grow with it
 
 
 def build_estimator(cfg, task: str, seed: int = 0):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dlx.runs import Run, write_csv
 
+SCORE_BATCH = 65536  # rows per predict call: a tree ensemble's per-call cost is paid once per batch
+
 
 def run(cfg, run: Run) -> dict:
     import pandas as pd
@@ -19,7 +21,7 @@ def run(cfg, run: Run) -> dict:
     from dlx.kinds.fit.estimators import Predictor, arrays, build_estimator
     from dlx.tasks import build_task
     from dlx.train import evaluate
-    from dlx.train.evaluate import save_predictions
+    from dlx.train.evaluate import save_predictions, write_predictions
 
     with run.recording():
         n, why = threads.choose("auto")  # no torch model to measure: the free cores (within a sweep's cap)
@@ -37,13 +39,19 @@ def run(cfg, run: Run) -> dict:
         row = {"epoch": 1}
         # false in a dlx tune trial: the test split is never read (a paper's fit child: its trainer's key)
         test = bool(cfg.get("eval_test", (cfg.get("trainer") or {}).get("eval_test", True)))
-        for split in ("train", "val", "test"):
-            if (split != "val" or data.val is not None) and (split != "test" or test):
-                row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split)).items()})
+        saved = [str(s) for s in cfg.task.get("save_predictions") or [] if s != "test" or test]
+        scored = [s for s in ("train", "val", "test") if (s != "val" or data.val is not None) and
+                  (s != "test" or test)]
+        outputs: dict[str, dict] = {}
+        for split in scored:  # one pass per split: its metrics, and its predictions where they are saved
+            got = outputs[split] = {} if split in saved else None
+            row.update({f"{split}_{k}": v for k, v in evaluate(model, task, data.split(split), SCORE_BATCH,
+                                                               per_example=got).items()})
         row["wall_s"] = round(fit_s, 3)
         write_csv(run.path("metrics.csv"), pd.DataFrame([row]))
-        save_predictions(run, model, task, data,
-                         [s for s in cfg.task.get("save_predictions") or [] if s != "test" or test])
+        for split, got in outputs.items():
+            write_predictions(run, split, got or {})
+        save_predictions(run, model, task, data, [s for s in saved if s not in outputs], SCORE_BATCH)
         return run.summary("completed", final_metrics([row], task), fit_wall_s=round(fit_s, 3),
                            estimator=repr(est))
 
