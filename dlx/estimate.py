@@ -301,8 +301,10 @@ def fit_cost(cfg) -> Cost:
         data = dlx.data.build_data(full.data, device="cpu")
         data_s = memo.charge - charged
         key = shape_key(full)
-        if key not in _FITS:
-            _FITS[key] = time_fit(full, data)
+        if key not in _FITS:  # the fit kind's own timing (dlx/kinds/fit/cost.py), through its record
+            from dlx.registry import get
+
+            _FITS[key] = get("fit").hook("time_fit")(full, data)
     f = _FITS[key]
     n = min(int(cfg.data.n_train), len(data.train)) if sized else len(data.train)
     test = bool(cfg.get("eval_test", (cfg.get("trainer") or {}).get("eval_test", True)))
@@ -311,59 +313,6 @@ def fit_cost(cfg) -> Cost:
     return Cost(data_s + fit_s + f["score_s"] * scored, f["peak_mb"], 0.1,
                 {"timed": f"fit: {f['fixed_s']:.2f} s + {1e6 * f['row_s']:.1f} us/row (timed on "
                           f"{'/'.join(map(str, f['sizes']))} rows{f['rounds_note']})"})
-
-
-def time_fit(cfg, data) -> dict:
-    """How a baseline's fit and scoring cost grow. The fit is timed on FIT_SIZES training rows (fewer when
-    the data has fewer) and modelled as a fixed part plus a part per row; a boosted ensemble is timed at
-    FIT_ROUNDS rounds, which separates what it does once (binning the features) from what it does per round
-    (a tree grown), and scaled to its own rounds. Scoring is timed on SCORE_ROWS test rows (per round, for
-    an ensemble: a tree read per row)."""
-    import numpy as np
-    from omegaconf import OmegaConf
-
-    from dlx.kinds.fit.estimators import ROUNDS, Predictor, arrays, build_estimator
-    from dlx.kinds.fit.experiment import SCORE_BATCH
-    from dlx.tasks import build_task
-    from dlx.train.evaluate import evaluate
-
-    task = build_task(cfg.task, data.meta)
-    key = ROUNDS.get(str(cfg.baseline.get("name")))
-    rounds = int(cfg.baseline[key]) if key else 1
-    points = [r for r in FIT_ROUNDS if r < rounds] if key else []
-    points = points if len(points) == 2 else [rounds]  # few rounds: timed as they are
-    x, y = arrays(data.train)
-    order = np.random.default_rng(0).permutation(len(x))
-    sizes = sorted({min(len(x), s) for s in FIT_SIZES})
-    costs, est = [], None
-    for size in sizes:
-        rows = np.sort(order[:size])
-        seconds = []
-        for r in points:
-            est = build_estimator(OmegaConf.merge(cfg.baseline, {key: r}) if key else cfg.baseline,
-                                  task.name, int(cfg.seed))
-            t = time.perf_counter()
-            est.fit(x[rows], y[rows])
-            seconds.append(time.perf_counter() - t)
-        if len(points) == 2:
-            per_round = max((seconds[1] - seconds[0]) / (points[1] - points[0]), 0.0)
-            costs.append(max(seconds[0] - per_round * points[0], 0.0) + per_round * rounds)
-        else:
-            costs.append(seconds[0])
-    if len(sizes) == 2:
-        row_s = max((costs[1] - costs[0]) / (sizes[1] - sizes[0]), 0.0)
-        fixed_s = max(costs[0] - row_s * sizes[0], 0.0)
-    else:  # fewer rows than the smaller size: all of its cost per row
-        row_s, fixed_s = costs[0] / sizes[0], 0.0
-    split = data.test if len(data.test) else data.train
-    head = _Head(split, SCORE_ROWS, 1) if len(split) > SCORE_ROWS else split  # one predict call's worth
-    model = Predictor(est, task.name, data.meta.num_classes)
-    t = time.perf_counter()
-    evaluate(model, task, head, min(SCORE_ROWS, SCORE_BATCH))
-    score_s = (time.perf_counter() - t) / max(len(head), 1) * rounds / points[-1]
-    note = f"; {' and '.join(map(str, points))} of {rounds} rounds, scaled" if points[-1] < rounds else ""
-    return {"fixed_s": fixed_s, "row_s": row_s, "score_s": score_s, "sizes": sizes, "rounds_note": note,
-            "peak_mb": rss_mb()}
 
 
 def time_stack(cfgs: list) -> float:
@@ -423,8 +372,38 @@ def makespan(costs: list[float], workers: int) -> float:
 
 
 def sweep_hook(exp, cfg, overrides: list[str], say=None) -> Cost:
-    """The generic `--estimate` of a sweep experiment (dlx/registry.py: Experiment.cost)."""
-    return sweep_cost(exp, cfg, [*overrides, "trainer.progress=none"], say)[0]
+    """The generic `--estimate` of a sweep experiment (dlx/registry.py: Experiment.cost), its tune=true
+    studies first."""
+    from dlx.sweep.tuning import enabled
+
+    found = sweep_cost(exp, cfg, [*overrides, "trainer.progress=none"], say)[0]
+    if not enabled(cfg):
+        return found
+    tuning = tuning_cost(exp, cfg, list(overrides), say)
+    return Cost(found.wall_s + tuning.wall_s, max(found.peak_mb, tuning.peak_mb), found.disk_mb,
+                {**found.detail, **tuning.detail})
+
+
+def tuning_cost(exp, cfg, overrides: list[str], say=None) -> Cost:
+    """tune=true's studies (dlx/sweep/tuning.py): each model's trials priced as its child (trained on all of
+    its training rows and evaluated on test: an upper bound, as a trial holds out tune.val_fraction and
+    skips the test split), one study after another with tune.workers trials at a time."""
+    from dlx.config import compose, number
+    from dlx.sweep.tuning import tunables_of
+
+    t = cfg.get("tune") or {}
+    trials = int(number(t.get("trials"), "tune.trials", lo=1, integer=True))
+    workers = min(int(number(t.get("workers", 1), "tune.workers", lo=1, integer=True)), trials)
+    total, peak = 0.0, 0.0
+    with shared_data():
+        for m in tunables_of(exp, cfg):
+            ccfg = compose(exp.name, [*overrides, "trainer.progress=none", *m.overrides])
+            if say:
+                say(f"estimate: timing the tuning of {m.label}")
+            c = fit_cost(ccfg) if m.child == "fit" else train_cost(ccfg, time_train(ccfg))
+            total += c.wall_s * trials / workers
+            peak = max(peak, c.peak_mb)
+    return Cost(total, peak, 0.0, {"tuning_s": round(total, 1)})
 
 
 def sweep_cost(exp, cfg, base_overrides: list[str], say=None) -> tuple[Cost, list[dict]]:

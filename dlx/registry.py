@@ -112,15 +112,6 @@ class Experiment:
             hook = importlib.import_module("dlx.estimate").sweep_hook
         if hook is None:
             raise DlxError(f"--estimate is not available for {self.name} runs")
-        from dlx.sweep.tuning import enabled
-
-        if self.sweep is not None and enabled(cfg):  # tune=true: the studies first, then the comparison
-            from dlx.sweep.tuning import cost
-
-            tuning = cost(self, cfg, list(overrides), say)
-            found = hook(self, cfg, list(overrides), say)
-            return type(found)(found.wall_s + tuning.wall_s, max(found.peak_mb, tuning.peak_mb),
-                               found.disk_mb, {**found.detail, **tuning.detail})
         return hook(self, cfg, list(overrides), say)
 
 

@@ -80,11 +80,10 @@ def test_an_estimate_builds_each_data_once_and_times_a_fit_once_per_shape(run_cl
 
     _FITS.clear()
     fits = []
-    import dlx.estimate
+    import dlx.kinds.fit.experiment as fit_exp
 
-    real_time_fit = dlx.estimate.time_fit
-    monkeypatch.setattr(dlx.estimate, "time_fit",
-                        lambda cfg, data: fits.append(1) or real_time_fit(cfg, data))
+    real_time_fit = fit_exp.time_fit  # the fit kind's --estimate hook
+    monkeypatch.setattr(fit_exp, "time_fit", lambda cfg, data: fits.append(1) or real_time_fit(cfg, data))
     calls.clear()
     rc, out, err = run_cli("sweep", "grid", "sweep.child=fit", "baseline=logistic", "seed=0,1,2",
                            "data.n_train=300,600", "data=digits", "launcher=inline", "--out", str(tmp_path),

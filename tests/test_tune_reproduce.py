@@ -144,3 +144,17 @@ def test_estimate_prices_the_studies(run_cli, tmp_path):
     line = next(x for x in (out + err).splitlines() if x.startswith("estimate:") and "wall" in x)
     assert "tuning_s" in line
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_the_control_runs_the_settings_the_default_chose(run_cli, tmp_path):
+    """--controls with tune=true: the control is not tuned on data without the premise; it trains with the
+    default's choices."""
+    rc, out, err = run_cli("reproduce", "deepmatch", *DM, "tune=true", "tune.trials=2", "--controls",
+                           "--out", str(tmp_path), "--name", "c")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "c"
+    control = d / "control"
+    assert (control / "summary.json").is_file() and not (control / "tune").exists()
+    chosen = yaml.safe_load((d / "tuned.yaml").read_text())["bilinear"]["overrides"]
+    given = yaml.safe_load((control / "overrides.yaml").read_text())
+    assert all(o in given for o in chosen) and "tune=true" not in given and "data.pairing=shuffled" in given

@@ -18,9 +18,17 @@ def has_control(exp) -> bool:
     return bool(exp.control)
 
 
-def control_overrides(exp, overrides) -> list[str]:
-    """The control's overrides: the default's (the user's) plus the paper's control switches."""
-    return [*list(overrides or []), *exp.control]
+def control_overrides(exp, overrides, run_dir: Path | None = None) -> list[str]:
+    """The control's overrides: the default's (the user's) plus the paper's control switches. A default
+    that tuned (tune=true) hands the control the settings it chose: the control runs what the default ran,
+    not a tuning of its own on data without the premise."""
+    from dlx.sweep.tuning import recorded
+
+    given = list(overrides or [])
+    tuned = recorded(run_dir) if run_dir is not None else []
+    if tuned:
+        given = [o for o in given if o.split("=", 1)[0].lstrip("+~") not in ("tune", "tune.enabled")]
+    return [*given, *tuned, *exp.control]
 
 
 def run_control(exp, run_dir: Path, overrides, say) -> dict:
@@ -33,7 +41,7 @@ def run_control(exp, run_dir: Path, overrides, say) -> dict:
     d = Path(run_dir) / CONTROL_DIR
     if read_summary(d).get("status") == "completed":
         return read_summary(d)
-    ovs = control_overrides(exp, overrides)
+    ovs = control_overrides(exp, overrides, run_dir)
     cfg = compose(exp.name, ovs)
     run = Run(d, exp.name, config=(cfg, ovs), exclusive=exp.sweep is None,
               on_open=lambda p: say(f"{exp.name} control ({exp.control_note or ' '.join(exp.control)}): {p}"))

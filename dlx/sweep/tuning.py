@@ -88,10 +88,11 @@ def tune_first(exp, cfg, run, given: list[str], say=None) -> list[str]:
     """Run (or resume) every study; returns the paper overrides of the chosen settings, recorded in
     tuned.yaml and tuning.csv. Every trial is checked before the first study starts."""
     from dlx.config import compose
-    from dlx.kinds.tune.experiment import settings_of
+    from dlx.registry import get
 
     found = tunables_of(exp, cfg)
-    budget = settings_of(cfg)["trials"]
+    tune = get("tune")  # the tune kind, through its record (the sweep imports no kind)
+    budget = tune.hook("settings_of")(cfg)["trials"]
     plans = []
     for t in found:
         ovs = study_overrides(exp, t, given)
@@ -99,9 +100,7 @@ def tune_first(exp, cfg, run, given: list[str], say=None) -> list[str]:
             tcfg = compose(exp.name, ovs)
         except DlxError as err:
             raise DlxError(f"{err} (tuning {t.label})") from None
-        from dlx.kinds.tune.experiment import space_of
-
-        space_of(tcfg, t.child)  # a model without a space is refused before anything runs
+        tune.hook("space_of")(tcfg, t.child)  # a model without a space is refused before anything runs
         plans.append((t, ovs))
     rows, chosen = [], {}
     for t, ovs in plans:
@@ -207,24 +206,3 @@ def apply(cfg, overrides: list[str]):
     with open_dict(cfg):
         merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     return merged
-
-
-def cost(exp, cfg, overrides: list[str], say=None):
-    """`--estimate` of the studies: each model's trials priced as its child (trained on all of its
-    training rows and evaluated on test: an upper bound, as a trial holds out tune.val_fraction and skips
-    the test split), run one after another with tune.workers at a time."""
-    from dlx.config import compose
-    from dlx.estimate import Cost, fit_cost, shared_data, time_train, train_cost
-    from dlx.kinds.tune.experiment import settings_of
-
-    s = settings_of(cfg)
-    total, peak = 0.0, 0.0
-    with shared_data():
-        for t in tunables_of(exp, cfg):
-            ccfg = compose(exp.name, [*overrides, "trainer.progress=none", *t.overrides])
-            if say:
-                say(f"estimate: timing the tuning of {t.label}")
-            c = fit_cost(ccfg) if t.child == "fit" else train_cost(ccfg, time_train(ccfg))
-            total += c.wall_s * s["trials"] / min(s["workers"], s["trials"])
-            peak = max(peak, c.peak_mb)
-    return Cost(total, peak, 0.0, {"tuning_s": round(total, 1)})

@@ -12,6 +12,7 @@ from dlx.errors import DlxError
 
 FITS = {"logistic": ("classify", "binary"), "ridge": ("regress",), "gbt": ("classify", "binary", "regress")}
 ROUNDS = {"gbt": "max_iter"}  # the key of a boosted baseline's rounds: its fit and scoring cost grow with it
+SCORE_BATCH = 65536  # rows per predict call scoring a fit: an ensemble pays a cost per call
 
 
 def build_estimator(cfg, task: str, seed: int = 0):

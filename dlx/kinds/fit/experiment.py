@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from dlx.kinds.fit.cost import time_fit  # noqa: F401  (the --estimate hook: dlx/estimate.py fit_cost)
 from dlx.runs import Run, write_csv
-
-SCORE_BATCH = 65536  # rows per predict call: a tree ensemble's per-call cost is paid once per batch
 
 
 def run(cfg, run: Run) -> dict:
@@ -18,7 +17,7 @@ def run(cfg, run: Run) -> dict:
     from dlx import threads
     from dlx.build import final_metrics
     from dlx.data import build_data
-    from dlx.kinds.fit.estimators import Predictor, arrays, build_estimator
+    from dlx.kinds.fit.estimators import SCORE_BATCH, Predictor, arrays, build_estimator
     from dlx.tasks import build_task
     from dlx.train import evaluate
     from dlx.train.evaluate import save_predictions, write_predictions
