@@ -158,3 +158,61 @@ def test_the_control_runs_the_settings_the_default_chose(run_cli, tmp_path):
     chosen = yaml.safe_load((d / "tuned.yaml").read_text())["bilinear"]["overrides"]
     given = yaml.safe_load((control / "overrides.yaml").read_text())
     assert all(o in given for o in chosen) and "tune=true" not in given and "data.pairing=shuffled" in given
+
+
+DS = ["launcher=inline", "sweep.models=[deepstate,deepar,seasonal_naive]", "sweep.train_ranges=[7D,8D]",
+      "sweep.seeds=1", "trainer.steps=3", "data.series=3", "data.rolling=2", "data.days=14",
+      "data.train_window=4D"]
+
+
+def test_a_panel_validates_on_the_windows_before_its_forecast_start():
+    """data.val_windows: the test protocol one test span earlier; training ends where those windows'
+    forecasts begin, so neither the validation futures nor anything after them is trained on."""
+    from dlx.config import compose
+    from dlx.data import build_data
+    from dlx.errors import DlxError
+
+    cfg = compose("deepstate", ["data.val_windows=true"])
+    data, plain = build_data(cfg.data), build_data(compose("deepstate").data)
+    span = int(data.meta.extra["rolling"]) * int(data.meta.extra["horizon"])
+    context = int(data.meta.extra["context_length"])
+    assert len(data.val) == len(data.test) and plain.val is None
+    assert (data.val.begin == data.test.begin - span).all()
+    first_val_forecast = int(data.val.begin.min()) + context
+    window = int(data.meta.extra["train_window"])
+    assert int(data.train.begin.max()) + window <= first_val_forecast
+    assert int(plain.train.begin.max()) + window <= int(plain.test.begin.min()) + context
+    with pytest.raises(DlxError, match="data.val_windows"):
+        build_data(compose("deepstate", ["data.val_windows=true", "data.train_range=35D"]).data)
+
+
+def test_dlx_tune_searches_a_forecaster_on_validation_windows(run_cli, tmp_path):
+    rc, out, err = run_cli("tune", "tune.child=forecast", "model=deepar", "data=issm_panel", "task=forecast",
+                           "optimizer=adam", "trainer.steps=3", "data.series=3", "data.rolling=2",
+                           "data.days=14", "data.train_window=4D", "data.train_range=7D", "trainer.threads=1",
+                           "tune.space.optimizer.lr=tag(log, interval(0.001, 0.01))", "tune.trials=2",
+                           "--out", str(tmp_path), "--name", "f")
+    assert rc == 0, err
+    d = tmp_path / "tune" / "f"
+    for t in pd.read_csv(d / "trials.csv").dir:
+        s = json.loads((d / t / "summary.json").read_text())
+        assert "val_ql50" in s["metrics"] and not any(k.startswith("test_") for k in s["metrics"])
+        assert not (d / t / "forecasts.csv").exists()  # the test windows are never forecast
+        assert "data.val_windows=true" in (d / t / "overrides.yaml").read_text()
+
+
+def test_deepstate_tunes_deepstate_and_deepar(run_cli, tmp_path):
+    rc, out, err = run_cli("reproduce", "deepstate", *DS, "tune=true", "tune.trials=2",
+                           "--out", str(tmp_path), "--name", "s")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "s"
+    tuning = pd.read_csv(d / "tuning.csv")
+    assert list(tuning.model) == ["deepstate", "deepar"] and tuning.metric.eq("val_ql50").all()
+    chosen = yaml.safe_load((d / "tuned.yaml").read_text())
+    for model in ("deepstate", "deepar"):
+        runs = child_overrides(d, model)
+        assert len(runs) == 2 and all(all(o in r for o in chosen[model]["chosen"]) for r in runs)
+    naive = child_overrides(d, "seasonal_naive")  # the local baseline has nothing to tune
+    assert naive and not any(o.startswith(("model.hidden", "optimizer.lr")) for r in naive for o in r)
+    rc, _, err = run_cli("reproduce", "deepstate", "model.hidden=64", "--out", str(tmp_path))
+    assert rc == 2 and "deepstate.settings.deepstate.hidden" in err, err

@@ -229,7 +229,16 @@ def make_bundle(panel: Panel, cfg) -> DataBundle:
     freq, index = panel.freq, panel.index()
     obs = np.isfinite(panel.target)
     first_obs = np.where(obs.any(1), obs.argmax(1), panel.steps)
-    ctx_begin = lay.t0 - lay.context
+    # data.val_windows: the same protocol one test span earlier (rolling windows ending at the forecast
+    # start) as a validation split; training ends where those windows begin, so nothing after it is seen
+    val_windows = bool(_opt(cfg, "val_windows", False))
+    end = lay.t0 - lay.rolling * lay.horizon if val_windows else lay.t0
+    if val_windows and (end - lay.context < 0 or end - lay.train_range < 0):
+        raise DlxError(f"data.val_windows needs the context ({lay.context} steps) and the training range "
+                       f"({lay.train_range} steps) before the validation windows, which start "
+                       f"{lay.rolling} x {lay.horizon} steps before {index[lay.t0]}; '{panel.name}' has "
+                       f"{max(end, 0)} steps there")
+    ctx_begin = min(lay.t0, end) - lay.context
     keep = np.flatnonzero(first_obs <= ctx_begin)
     skipped = [{"item_id": panel.item_ids[i],
                 "reason": ("no observations" if first_obs[i] >= panel.steps else
@@ -245,7 +254,7 @@ def make_bundle(panel: Panel, cfg) -> DataBundle:
     win = np.tile(np.arange(lay.rolling), len(keep))
     begin = lay.t0 + win * lay.horizon - lay.context
     # train: windows inside the training range whose past part has an observation
-    starts = np.arange(lay.t0 - lay.train_range, lay.t0 - lay.window + 1, lay.stride)
+    starts = np.arange(end - lay.train_range, end - lay.window + 1, lay.stride)
     tr_s, tr_b = np.repeat(keep, len(starts)), np.tile(starts, len(keep))
     cum = np.concatenate([np.zeros((obs.shape[0], 1), np.int64), np.cumsum(obs, 1)], 1)
     past_len = lay.window - lay.horizon
@@ -271,6 +280,8 @@ def make_bundle(panel: Panel, cfg) -> DataBundle:
     n_feat = tensors["time_feat"].shape[1] + (0 if tensors["covariates"] is None else
                                               tensors["covariates"].shape[2])
     test = WindowSplit(tensors, ser, begin, lay.context, lay.horizon, win, freq.m)
+    val = None if not val_windows else \
+        WindowSplit(tensors, ser, begin - lay.rolling * lay.horizon, lay.context, lay.horizon, win, freq.m)
     train = WindowSplit(tensors, tr_s, tr_b, past_len, lay.horizon, np.full(len(tr_s), -1), freq.m)
     values = panel.target[np.isfinite(panel.target)]
     meta = Meta(panel.name, "forecast", (lay.context, max(n_feat, 1)), num_outputs=lay.horizon,
@@ -285,4 +296,4 @@ def make_bundle(panel: Panel, cfg) -> DataBundle:
                        "count_data": bool(values.size and (values >= 0).all()
                                           and np.allclose(values, np.round(values)))})
     notes = {"skipped_series": skipped, **panel.notes}
-    return DataBundle(train=train, test=test, val=None, meta=meta, notes=notes)
+    return DataBundle(train=train, test=test, val=val, meta=meta, notes=notes)

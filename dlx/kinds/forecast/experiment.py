@@ -233,13 +233,14 @@ def run(cfg, run: Run):
                   f"than the context (first: {skipped[0]['item_id']}, {skipped[0]['reason']}); see "
                   "skipped_series.csv", file=sys.stderr)
         callbacks = [CsvLogger(run.path("metrics.csv")), Checkpointer(run.path("checkpoint.pt")),
-                     Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name)]
+                     Progress(cfg.trainer.get("progress", "auto"), label=run.dir.name), *run.callbacks]
         setup_s = round(time.time() - run.t0, 3)
         hist = fit(parts.model, parts.task, parts.data, parts.precision, cfg.trainer, cfg.optimizer,
                    seed=cfg.seed, callbacks=callbacks)
         extra = {"epochs": hist.epoch, "steps": hist.step, "setup_s": setup_s,
                  "train_wall_s": round(hist.wall_s, 3)}
-        if hist.status == "completed":
+        # trainer.eval_test=false (a dlx tune trial): the test windows are never forecast
+        if hist.status == "completed" and cfg.trainer.get("eval_test", True):
             t0 = time.time()
             extra.update(write_outputs(run, cfg, parts, parts.task))
             save_predictions(run, parts.model, parts.task, parts.data, cfg.task.get("save_predictions"),

@@ -19,7 +19,8 @@ from dlx.errors import DlxError
 from dlx.runs import Run, write_csv
 
 SAMPLERS = ("tpe", "random")
-CHILDREN = ("train", "fit")  # what a trial is: a train run of ``model``, or a baseline fit of ``baseline``
+# what a trial is: a train run of ``model``, a baseline fit of ``baseline``, or a forecast run of ``model``
+CHILDREN = ("train", "fit", "forecast")
 PRUNERS = ("none", "median", "halving")
 
 
@@ -89,6 +90,10 @@ def with_validation(cfg, base: list[str], fraction: float, config: str = "train"
     data = build_data(cfg.data, device="cpu")
     if data.val is not None:
         return base, len(data.val)
+    if "val_windows" in cfg.data:  # a panel: the same rolling windows, one test span earlier
+        carved = [*base, "data.val_windows=true"]
+        data = build_data(compose(config, carved).data, device="cpu")
+        return carved, len(data.val)
     if "val_fraction" not in cfg.data:
         raise DlxError(f"data '{cfg.data.name}' has no validation split and cannot hold one out "
                        "(data.val_fraction): dlx tune never scores on the test split")

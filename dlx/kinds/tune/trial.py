@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 # what every trial adds to the user's overrides (best.yaml leaves them out: they are how a trial runs)
-TRIAL_OVERRIDES = {"train": ("trainer.eval_test=false", "trainer.progress=none"), "fit": ("eval_test=false",)}
+TRIAL_OVERRIDES = {"train": ("trainer.eval_test=false", "trainer.progress=none"), "fit": ("eval_test=false",),
+                   "forecast": ("trainer.eval_test=false", "trainer.progress=none")}
 
 
 class Reporter:
@@ -54,12 +55,13 @@ def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = 
 
     where = Path(run_dir) / trial.user_attrs["dir"]
     # a fit in a paper's config (its fit children) has the paper's trainer block: test off there
-    extra = TRIAL_OVERRIDES[child] if (config or child) == child else TRIAL_OVERRIDES["train"]
+    own = (config or child) == child or child != "fit"
+    extra = TRIAL_OVERRIDES[child] if own else TRIAL_OVERRIDES["train"]
     ovs = [*base, *overrides(trial.params), *extra]
     try:
         run, cfg = open_child(config or child, ovs, where, child)
         if run is not None:
-            if child == "train":  # epochs to report to a pruner; a fit has one evaluation
+            if child != "fit":  # epochs to report to a pruner; a fit has one evaluation
                 run.callbacks.append(Reporter(trial, primary))
             with run.recording():
                 get(child).run(cfg, run)

@@ -18,20 +18,75 @@ from dlx.threads import cpu_seconds
 _CPU_AT_START = [0.0]
 
 
+OWN_GROUPS = ("optimizer",)  # deepstate.settings.<model>.optimizer.lr=...: that model's own
+
+
+def settings(cfg, model: str) -> dict:
+    """A trained model's own settings (``deepstate.settings.<model>``), resolved: {} for the baselines."""
+    from omegaconf import OmegaConf
+
+    got = (cfg.deepstate.get("settings") or {}).get(model)
+    return dict(OmegaConf.to_container(got, resolve=True)) if got else {}
+
+
+def own_overrides(cfg, model: str) -> list[str]:
+    out = []
+    for k, v in settings(cfg, model).items():
+        if k in OWN_GROUPS and isinstance(v, dict):
+            out += [f"{k}.{kk}={vv}" for kk, vv in v.items()]
+        else:
+            out.append(f"model.{k}={v}")
+    return out
+
+
 def children(cfg):
+    from dataclasses import replace
+
     from dlx.papers.deepstate.analysis import grid
     from dlx.sweep import expand
 
     out = []
     for model, ranges, seeds in grid(cfg):
-        out += expand({"model": [model], "data.train_range": ranges, "seed": seeds}, kind="forecast")
+        own = own_overrides(cfg, model)
+        out += [replace(c, overrides=(*c.overrides, *own)) for c in
+                expand({"model": [model], "data.train_range": ranges, "seed": seeds}, kind="forecast")]
+    return out
+
+
+def tunables(cfg):
+    """`tune=true`: DeepState and DeepAR (conf/tune/<model>.yaml: lr, LSTM width and depth), each as its
+    seed-0 child at ``deepstate.tune_range``, scored on validation windows one test span before the
+    forecast start (data.val_windows); the choices go to ``deepstate.settings.<model>``. The local
+    baselines fit each window's own history and have nothing to tune."""
+    from dlx.papers.deepstate.analysis import TRAINED, grid
+    from dlx.sweep.tuning import Tunable
+
+    out = []
+    for model, ranges, _ in grid(cfg):
+        if model not in TRAINED:
+            continue
+        at = cfg.deepstate.get("tune_range") or ranges[0]
+        ovs = (f"model={model}", f"data.train_range={at}", "seed=0", *own_overrides(cfg, model))
+        into = {"model.": f"deepstate.settings.{model}.",
+                **{f"{g}.": f"deepstate.settings.{model}.{g}." for g in OWN_GROUPS}}
+        out.append(Tunable(model, "forecast", ovs, into))
     return out
 
 
 def check(cfg, overrides) -> None:
     from dlx.kinds.forecast.experiment import check_settings
-    from dlx.papers.deepstate.analysis import check_analysis, grid
+    from dlx.papers.deepstate.analysis import TRAINED, check_analysis, grid
+    from dlx.sweep.tuning import refuse_shadowed
 
+    owned: dict = {}  # model.hidden -> {deepstate.settings.deepstate.hidden: its value, ...}
+    for m in TRAINED:
+        for k, v in settings(cfg, m).items():
+            if k in OWN_GROUPS and isinstance(v, dict):
+                for kk, vv in v.items():
+                    owned.setdefault(f"{k}.{kk}", {})[f"deepstate.settings.{m}.{k}.{kk}"] = vv
+            else:
+                owned.setdefault(f"model.{k}", {})[f"deepstate.settings.{m}.{k}"] = v
+    refuse_shadowed(list(overrides), cfg, owned)
     check_analysis(cfg.deepstate)
     check_settings(cfg)
     grid(cfg)
