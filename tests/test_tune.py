@@ -159,8 +159,8 @@ def test_search_space_syntax():
     (["tune.startup=0"], "tune.startup"),
     (["model=resnet"], "no default search space"),
     (["tune.space.optimizer.lr=5"], "one value"),
-    (["data=issm_panel", "task=forecast", "model=deepar", "tune.space.optimizer.lr=interval(0.01, 0.1)"],
-     "no validation split"),
+    (["tune.child=forecast", "data=issm_panel", "task=forecast", "model=deepar", "data.days=22",
+      "tune.space.optimizer.lr=interval(0.01, 0.1)"], "data.val_windows"),  # no history for validation
 ])
 def test_bad_tune_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, words):
     rc, _, err = run_cli("tune", *args, "--out", str(tmp_path))
