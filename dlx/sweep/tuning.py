@@ -47,6 +47,53 @@ class Tunable:
         return out
 
 
+# A paper's per-model settings block (``<paper>.settings.<model>``): model.* keys, and blocks of the groups
+# in ``groups`` (e.g. optimizer: {lr: ...}) for that model's children alone. The three helpers below turn
+# such a block into its children's overrides, into the keys a shared override would be shadowed by, and into
+# the ``Tunable.into`` map that sends a study's choices back to it.
+
+
+def override_value(v) -> str:
+    """A config value as a Hydra override value (lists bracketed, booleans lower-case, None as null)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ListConfig":
+        return "[" + ",".join(override_value(x) for x in v) + "]"
+    return str(v)
+
+
+def own_overrides(block: dict, groups) -> list[str]:
+    """A model's settings block as overrides of its children: ``model.k=v``, ``<group>.k=v``."""
+    out = []
+    for k, v in block.items():
+        if k in groups and isinstance(v, dict):
+            out += [f"{k}.{kk}={override_value(vv)}" for kk, vv in v.items()]
+        else:
+            out.append(f"model.{k}={override_value(v)}")
+    return out
+
+
+def owned_keys(blocks: dict[str, dict], prefix: str, groups) -> dict[str, dict]:
+    """{shared override key: {paper key: value}} of the models' settings blocks (``prefix`` + model name
+    is each block's key), for ``refuse_shadowed``."""
+    owned: dict = {}
+    for model, block in blocks.items():
+        for k, v in block.items():
+            pairs = v.items() if k in groups and isinstance(v, dict) else [(None, v)]
+            for kk, vv in pairs:
+                shared = f"{k}.{kk}" if kk is not None else f"model.{k}"
+                own = f"{prefix}{model}.{k}" + (f".{kk}" if kk is not None else "")
+                owned.setdefault(shared, {})[own] = vv
+    return owned
+
+
+def into_block(prefix: str, groups) -> dict[str, str]:
+    """``Tunable.into`` for a settings block at ``prefix``: model.* keys and each group's keys."""
+    return {"model.": prefix, **{f"{g}.": f"{prefix}{g}." for g in groups}}
+
+
 def refuse_shadowed(given: list[str], cfg, owned: dict[str, dict[str, object]]) -> None:
     """A global override that a model's own setting would shadow (e.g. ``optimizer.lr=0.1`` where a paper
     sets each model's lr, as tuned) is one line naming the keys to set instead. ``owned``: {global key:

@@ -53,19 +53,6 @@ def plan(cfg) -> dict:
             "curve_seeds": integers(curve.seeds, "deepmatch.curve.seeds") if sizes else []}
 
 
-def _value(v) -> str:
-    """A config value as a Hydra override value."""
-    from omegaconf import ListConfig
-
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (list, tuple, ListConfig)):
-        return "[" + ",".join(_value(x) for x in v) + "]"
-    return str(v)
-
-
 OWN_GROUPS = ("optimizer", "trainer")  # deepmatch.settings.<model>.optimizer.lr=...: that model's own
 
 
@@ -90,14 +77,11 @@ def variant_overrides(cfg, variant: str) -> list[str]:
 
 def child(cfg, model: str, variant: str, seed: int, n_train: int | None):
     from dlx.sweep import Child, run_id
+    from dlx.sweep.tuning import own_overrides
 
     params = {"model": model, "variant": variant, "seed": seed, "data.n_train": n_train}
     overrides = [f"model={model}", f"seed={seed}", f"data.n_train={'null' if n_train is None else n_train}"]
-    for k, v in settings(cfg, model).items():
-        if k in OWN_GROUPS and isinstance(v, dict):  # this model's own optimizer/trainer keys (a tuned lr)
-            overrides += [f"{k}.{kk}={_value(vv)}" for kk, vv in v.items()]
-        else:
-            overrides.append(f"model.{k}={_value(v)}")
+    overrides += own_overrides(settings(cfg, model), OWN_GROUPS)  # its own model and optimizer/trainer keys
     if model == "deepmatch":
         overrides += [f"model.lda_seed={seed}", *variant_overrides(cfg, variant)]
     return Child(run_id(params), tuple(overrides), params, "train")
@@ -119,15 +103,14 @@ def tunables(cfg):
     encoder, DeepMatch; random and inner product have nothing to tune), tuned as its first-seed child; the
     choices go to ``deepmatch.settings.<model>`` (model keys, and its own optimizer/trainer keys)."""
     from dlx.config import config_file
-    from dlx.sweep.tuning import Tunable
+    from dlx.sweep.tuning import Tunable, into_block
 
     p = plan(cfg)
     out = []
     for m in p["models"]:
         if config_file("tune", m) is None:
             continue
-        into = {"model.": f"deepmatch.settings.{m}.",
-                **{f"{g}.": f"deepmatch.settings.{m}.{g}." for g in OWN_GROUPS}}
+        into = into_block(f"deepmatch.settings.{m}.", OWN_GROUPS)
         out.append(Tunable(m, "train", child(cfg, m, "full", p["seeds"][0], None).overrides, into))
     return out
 
@@ -141,15 +124,10 @@ def check(cfg, overrides=()) -> None:
             raise DlxError(f"'{ov}' would reach every model of the sweep; set deepmatch.settings.<model>."
                            f"{key[len('model.'):]} for the children of one model (e.g. "
                            "deepmatch.settings.deepmatch.resolutions=[60,20])")
-    from dlx.sweep.tuning import refuse_shadowed
+    from dlx.sweep.tuning import owned_keys, refuse_shadowed
 
-    owned: dict = {}  # optimizer.lr -> {deepmatch.settings.bilinear.optimizer.lr: its value, ...}
-    for m in plan(cfg)["models"]:
-        for g, block in settings(cfg, m).items():
-            if g in OWN_GROUPS and isinstance(block, dict):
-                for k, v in block.items():
-                    owned.setdefault(f"{g}.{k}", {})[f"deepmatch.settings.{m}.{g}.{k}"] = v
-    refuse_shadowed(list(overrides), cfg, owned)
+    blocks = {m: settings(cfg, m) for m in plan(cfg)["models"]}
+    refuse_shadowed(list(overrides), cfg, owned_keys(blocks, "deepmatch.settings.", OWN_GROUPS))
     if cfg.data.name != "textpairs":
         raise DlxError(f"dlx reproduce deepmatch needs data=textpairs, got data={cfg.data.name}")
     if cfg.task.name != "rank":

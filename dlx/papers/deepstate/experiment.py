@@ -29,25 +29,16 @@ def settings(cfg, model: str) -> dict:
     return dict(OmegaConf.to_container(got, resolve=True)) if got else {}
 
 
-def own_overrides(cfg, model: str) -> list[str]:
-    out = []
-    for k, v in settings(cfg, model).items():
-        if k in OWN_GROUPS and isinstance(v, dict):
-            out += [f"{k}.{kk}={vv}" for kk, vv in v.items()]
-        else:
-            out.append(f"model.{k}={v}")
-    return out
-
-
 def children(cfg):
     from dataclasses import replace
 
     from dlx.papers.deepstate.analysis import grid
     from dlx.sweep import expand
+    from dlx.sweep.tuning import own_overrides
 
     out = []
     for model, ranges, seeds in grid(cfg):
-        own = own_overrides(cfg, model)
+        own = own_overrides(settings(cfg, model), OWN_GROUPS)
         out += [replace(c, overrides=(*c.overrides, *own)) for c in
                 expand({"model": [model], "data.train_range": ranges, "seed": seeds}, kind="forecast")]
     return out
@@ -59,34 +50,26 @@ def tunables(cfg):
     forecast start (data.val_windows); the choices go to ``deepstate.settings.<model>``. The local
     baselines fit each window's own history and have nothing to tune."""
     from dlx.papers.deepstate.analysis import TRAINED, grid
-    from dlx.sweep.tuning import Tunable
+    from dlx.sweep.tuning import Tunable, into_block, own_overrides
 
     out = []
     for model, ranges, _ in grid(cfg):
         if model not in TRAINED:
             continue
         at = cfg.deepstate.get("tune_range") or ranges[0]
-        ovs = (f"model={model}", f"data.train_range={at}", "seed=0", *own_overrides(cfg, model))
-        into = {"model.": f"deepstate.settings.{model}.",
-                **{f"{g}.": f"deepstate.settings.{model}.{g}." for g in OWN_GROUPS}}
-        out.append(Tunable(model, "forecast", ovs, into))
+        ovs = (f"model={model}", f"data.train_range={at}", "seed=0",
+               *own_overrides(settings(cfg, model), OWN_GROUPS))
+        out.append(Tunable(model, "forecast", ovs, into_block(f"deepstate.settings.{model}.", OWN_GROUPS)))
     return out
 
 
 def check(cfg, overrides) -> None:
     from dlx.kinds.forecast.experiment import check_settings
     from dlx.papers.deepstate.analysis import TRAINED, check_analysis, grid
-    from dlx.sweep.tuning import refuse_shadowed
+    from dlx.sweep.tuning import owned_keys, refuse_shadowed
 
-    owned: dict = {}  # model.hidden -> {deepstate.settings.deepstate.hidden: its value, ...}
-    for m in TRAINED:
-        for k, v in settings(cfg, m).items():
-            if k in OWN_GROUPS and isinstance(v, dict):
-                for kk, vv in v.items():
-                    owned.setdefault(f"{k}.{kk}", {})[f"deepstate.settings.{m}.{k}.{kk}"] = vv
-            else:
-                owned.setdefault(f"model.{k}", {})[f"deepstate.settings.{m}.{k}"] = v
-    refuse_shadowed(list(overrides), cfg, owned)
+    blocks = {m: settings(cfg, m) for m in TRAINED}
+    refuse_shadowed(list(overrides), cfg, owned_keys(blocks, "deepstate.settings.", OWN_GROUPS))
     check_analysis(cfg.deepstate)
     check_settings(cfg)
     grid(cfg)
