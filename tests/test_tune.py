@@ -264,3 +264,21 @@ def test_a_bad_best_yaml_is_one_line_and_exit_2(run_cli, tmp_path, text, words):
     rc, _, err = run_cli("train", f"+tune={path}", "--out", str(tmp_path))
     assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "train").exists()
+
+
+def test_slurm_array_jobs_share_one_study_and_run_each_trial_once(run_cli, tmp_path):
+    """launcher=slurm on submitit's local executor: two array jobs ask the one study for trials."""
+    rc, _, err = run_cli("tune", *QUICK, "tune.trials=4", "tune.workers=2", "launcher=slurm",
+                         "launcher.cluster=local", "launcher.cpus_per_task=1", "--out", str(tmp_path),
+                         "--name", "s")
+    assert rc == 0, err
+    d = tmp_path / "tune" / "s"
+    df = trials_of(d)
+    assert len(df) == 4 and (df["state"] == "complete").all() and df["dir"].is_unique
+    assert len(list((d / "trials").iterdir())) == 4
+    assert len(list((d / ".submitit").glob("*_log.out"))) == 2  # two jobs (local: a process each)
+    assert {json.loads((d / t / "summary.json").read_text()).get("invocations", 1) for t in df["dir"]} == {1}
+    rc, _, err = run_cli("tune", *QUICK, "tune.trials=2", "launcher=slurm", "launcher.detach=true",
+                         "--out", str(tmp_path), "--name", "d")
+    assert rc == 2 and "launcher.detach" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "tune" / "d").exists()

@@ -5,7 +5,9 @@ The objective is the task's primary metric on the validation split (its directio
 set without one holds out tune.val_fraction of its training split (data.val_fraction, seeded, stratified
 where the data set stratifies). No trial evaluates the test split. The study is in the run directory, so
 the same `dlx tune ... --name N` resumes it (the trials already done are kept), and tune.workers > 1 or a
-second invocation on the same directory work on it in parallel, each trial exactly once.
+second invocation on the same directory work on it in parallel, each trial exactly once: launcher=local
+runs tune.workers processes here, launcher=slurm a SLURM array of tune.workers jobs on the same study
+(submitit; its files in the run directory's .submitit).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SAMPLERS = ("tpe", "random")
 # what a trial is: a train run of ``model``, a baseline fit of ``baseline``, or a forecast run of ``model``
 CHILDREN = ("train", "fit", "forecast")
 PRUNERS = ("none", "median", "halving")
+LAUNCHERS = ("inline", "local", "slurm")  # inline: one process, whatever tune.workers says
 
 
 def settings_of(cfg) -> dict:
@@ -45,6 +48,13 @@ def settings_of(cfg) -> dict:
         raise DlxError(f"tune.pruner must be one of {', '.join(PRUNERS)}, got {out['pruner']!r}")
     if not 0 < out["val_fraction"] < 1:
         raise DlxError(f"tune.val_fraction must be in (0, 1), got {out['val_fraction']}")
+    launcher = cfg.get("launcher") or {"name": "local"}
+    out["launcher"] = str(launcher.get("name"))
+    if out["launcher"] not in LAUNCHERS:
+        raise DlxError(f"dlx tune runs its trials with launcher={'|'.join(LAUNCHERS)}, got {out['launcher']!r}")
+    if out["launcher"] == "slurm" and launcher.get("detach"):
+        raise DlxError("dlx tune waits for its SLURM jobs (launcher.detach is for sweeps); a killed dlx tune "
+                       "resumes its study when run again with the same --name")
     return out
 
 
@@ -76,9 +86,10 @@ def space_of(cfg, child: str = "train") -> dict[str, str]:
 
 
 def base_overrides(run: Run) -> list[str]:
-    """The user's overrides a trial starts from (tune.* are the search's own)."""
+    """The user's overrides a trial starts from (tune.* are the search's own; launcher.* say where the
+    trials run, not how one trains)."""
     given = list(run.config[1]) if run.config else []
-    return [o for o in given if not o.lstrip("+~").split("=", 1)[0].split(".")[0] == "tune"]
+    return [o for o in given if o.lstrip("+~").split("=", 1)[0].split(".")[0] not in ("tune", "launcher")]
 
 
 def with_validation(cfg, base: list[str], fraction: float, config: str = "train") -> tuple[list[str], int]:
@@ -125,7 +136,7 @@ def run(cfg, run: Run):
     run.summary("running", metric=f"val_{primary}", higher_is_better=higher, trials=settings["trials"],
                 space=space, val_rows=n_val, child=child, model=tuned_name(cfg, child), data=cfg.data.name)
     t0 = time.time()
-    _work(run.dir, base, space, settings, higher, primary)
+    _work(run.dir, base, space, settings, higher, primary, cfg.get("launcher"))
     df, best = results(run.dir, settings, space, given, primary, higher)
     write_csv(run.path("trials.csv"), df)
     write_best(run.path("best.yaml"), best, settings, run)
@@ -140,14 +151,19 @@ def run(cfg, run: Run):
     return df.drop(columns=["dir"])  # the terminal's table; trials.csv keeps each trial's directory
 
 
-def _work(run_dir: Path, base, space, settings, higher: bool, primary: str) -> None:
-    """The trials: here (tune.workers=1) or in a spawn pool of tune.workers processes sharing the study,
-    each with its share of the cores."""
+def _work(run_dir: Path, base, space, settings, higher: bool, primary: str, launcher=None) -> None:
+    """The trials: here (tune.workers=1, launcher=inline), in a spawn pool of tune.workers processes
+    sharing the study, each with its share of the cores (launcher=local), or as tune.workers SLURM array
+    jobs sharing it (launcher=slurm)."""
     from dlx.kinds.tune.study import work
 
     workers = min(settings["workers"], settings["trials"])
-    if workers == 1:
-        work(str(run_dir), base, space, settings, higher, primary)
+    args = (str(run_dir), base, space, settings, higher, primary)
+    if settings["launcher"] == "slurm":
+        _on_slurm(run_dir, args, workers, launcher)
+        return
+    if workers == 1 or settings["launcher"] == "inline":
+        work(*args)
         return
     from concurrent.futures import ProcessPoolExecutor, wait
     from multiprocessing import get_context
@@ -158,8 +174,7 @@ def _work(run_dir: Path, base, space, settings, higher: bool, primary: str) -> N
     share = max(1, free_cores()[0] // workers)
     spawn = get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=warm_up) as pool:
-        pending = {pool.submit(work, str(run_dir), base, space, settings, higher, primary, w, share): w
-                   for w in range(workers)}
+        pending = {pool.submit(work, *args, w, share): w for w in range(workers)}
         try:
             wait(pending)
         except KeyboardInterrupt:
@@ -171,6 +186,28 @@ def _work(run_dir: Path, base, space, settings, higher: bool, primary: str) -> N
                 raise KeyboardInterrupt
             if err is not None:
                 raise err
+
+
+def _on_slurm(run_dir: Path, args: tuple, workers: int, launcher) -> None:
+    """tune.workers array jobs, each the tuning loop on the shared study with launcher.cpus_per_task
+    threads; waits for all of them. A job that dies mid-trial leaves it running in the study: the next
+    process that asks for a trial finds it stale and queues it again."""
+    from dlx.kinds.tune.study import work
+    from dlx.sweep.slurm import executor
+
+    ex = executor(run_dir, launcher)
+    cpus = int(launcher.get("cpus_per_task", 4))
+    columns = [[a] * workers for a in args]
+    jobs = ex.map_array(work, *columns, list(range(workers)), [cpus] * workers)
+    failed = []
+    for job in jobs:
+        try:
+            job.result()
+        except Exception as err:  # submitit's error carries the job's traceback: the log has it
+            failed.append(f"job {job.job_id} ({type(err).__name__})")
+    if failed:
+        raise DlxError(f"tuning jobs failed: {', '.join(failed)}; their logs are in {Path(run_dir) / '.submitit'}"
+                       " - run the same command again to resume the study")
 
 
 def results(run_dir: Path, settings: dict, space: dict, base: list[str], primary: str, higher: bool):
