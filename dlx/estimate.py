@@ -384,10 +384,11 @@ def sweep_hook(exp, cfg, overrides: list[str], say=None) -> Cost:
                 {**found.detail, **tuning.detail})
 
 
-def tuning_cost(exp, cfg, overrides: list[str], say=None) -> Cost:
+def tuning_cost(exp, cfg, overrides: list[str], say=None, price=None) -> Cost:
     """tune=true's studies (dlx/sweep/tuning.py): each model's trials priced as its child (trained on all of
     its training rows and evaluated on test: an upper bound, as a trial holds out tune.val_fraction and
-    skips the test split), one study after another with tune.workers trials at a time."""
+    skips the test split), one study after another with tune.workers trials at a time. ``price(cfg) ->
+    Cost`` prices a paper's own kind of child (its cost hook's per-child price)."""
     from dlx.config import compose, number
     from dlx.sweep.tuning import tunables_of
 
@@ -400,7 +401,10 @@ def tuning_cost(exp, cfg, overrides: list[str], say=None) -> Cost:
             ccfg = compose(exp.name, [*overrides, "trainer.progress=none", *m.overrides])
             if say:
                 say(f"estimate: timing the tuning of {m.label}")
-            c = fit_cost(ccfg) if m.child == "fit" else train_cost(ccfg, time_train(ccfg))
+            if m.child not in ("train", "fit", "forecast"):
+                c = price(ccfg)
+            else:
+                c = fit_cost(ccfg) if m.child == "fit" else train_cost(ccfg, time_train(ccfg))
             total += c.wall_s * trials / workers
             peak = max(peak, c.peak_mb)
     return Cost(total, peak, 0.0, {"tuning_s": round(total, 1)})

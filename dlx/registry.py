@@ -23,7 +23,10 @@ The hooks an implementation module defines (the platform runs them; a paper neve
 - optionally, for a kind (a paper's line comes from its claims), ``headline(summary) -> str`` printed after
   its table (dlx tune: the best trial);
 - optionally, for a paper, ``tunables(cfg) -> [dlx.sweep.tuning.Tunable]``: the models it compares that
-  `dlx reproduce <paper> tune=true` tunes (one study each, equal budget) before its children.
+  `dlx reproduce <paper> tune=true` tunes (one study each, equal budget) before its children;
+- optionally, for a paper whose children are its own kind of run and are tuned (MUiR), what a tune trial of
+  that kind needs: ``tune_objective(cfg)``, ``tune_validation(cfg, overrides, fraction)`` and
+  ``tune_trial_overrides()`` (dlx/kinds/tune/experiment.py ``trial_kind``).
 """
 
 from __future__ import annotations

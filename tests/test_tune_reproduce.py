@@ -130,6 +130,10 @@ def test_higgs_tunes_its_networks_and_the_trees(run_cli, tmp_path):
     (["train", "tune=true"], "is for a paper"),
     (["reproduce", "higgs", "tune=true", "higgs.tune_features=mid"], "higgs.tune_features"),
     (["reproduce", "deepmatch", "tune=true", "tune.trials=0"], "tune.trials"),
+    (["reproduce", "muir", "synthetic.settings.muir.optimizer.lr=0.003", "synthetic.optimizer.lr=0.01"],
+     "synthetic.settings.muir.optimizer.lr"),
+    (["reproduce", "muir", "tune=true", "synthetic.tune_noise=loud"], "synthetic.tune_noise"),
+    (["reproduce", "muir", "synthetic.settings.muir.lr=0.01"], "unknown key 'synthetic.settings.muir.lr'"),
 ])
 def test_bad_tuning_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, needle):
     rc, _, err = run_cli(*args, "--out", str(tmp_path))
@@ -216,3 +220,53 @@ def test_deepstate_tunes_deepstate_and_deepar(run_cli, tmp_path):
     assert naive and not any(o.startswith(("model.hidden", "optimizer.lr")) for r in naive for o in r)
     rc, _, err = run_cli("reproduce", "deepstate", "model.hidden=64", "--out", str(tmp_path))
     assert rc == 2 and "deepstate.settings.deepstate.hidden" in err, err
+
+
+MUIR = ["trainer.threads=1", "trainer.progress=none", "launcher=inline", "synthetic.seeds=1",
+        "synthetic.search.generations=3", "synthetic.search.steps=4", "synthetic.search.final=1",
+        "synthetic.trainer.eval_every=2", "synthetic.methods=[stl,muir]", "synthetic.variants=[noisy]",
+        "crossmodal.seeds=1", "crossmodal.search.generations=2", "crossmodal.search.steps=3",
+        "crossmodal.search.burn_in=1", "crossmodal.trainer.eval_every=1", "crossmodal.methods=[alone,shared]",
+        "crossmodal.data.tasks.language.max_chars=4000", "crossmodal.data.tasks.genomics.n=64",
+        "crossmodal.data.tasks.genomics.n_test=32", "crossmodal.data.tasks.vision.n_train=100"]
+
+
+def test_muir_tunes_each_trained_method_on_validation_then_compares(run_cli, tmp_path):
+    """A MUiR child is its own kind of run: its trials hold out validation rows (the synthetic benchmark's
+    own points; a cross-modal task's fraction, or extra generated sequences), never score test, and the
+    choices reach each method's children as that method's own settings."""
+    rc, out, err = run_cli("reproduce", "muir", *MUIR, "tune=true", "tune.trials=2", "--out", str(tmp_path),
+                           "--name", "m")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "m"
+    tuning = pd.read_csv(d / "tuning.csv")
+    assert list(tuning.model) == ["synthetic_muir", "crossmodal_alone_vision", "crossmodal_alone_language",
+                                  "crossmodal_alone_genomics", "crossmodal_shared"]  # ridge picks its own
+    assert list(tuning.metric) == ["val_rmse", "val_error", "val_perplexity", "val_rmse", "val_loss"]
+    assert (tuning.completed == 2).all()
+    for label in tuning.model:
+        study = d / "tune" / label
+        assert json.loads((study / "summary.json").read_text())["val_rows"] > 0
+        for t in pd.read_csv(study / "trials.csv").dir:
+            m = json.loads((study / t / "summary.json").read_text())["metrics"]
+            assert not [k for k in m if k.startswith("test_")] and any(k.startswith("val_") for k in m)
+    tuned = yaml.safe_load((d / "tuned.yaml").read_text())
+    assert {o.split("=")[0] for o in tuned["synthetic_muir"]["overrides"]} == {
+        "synthetic.settings.muir.optimizer.lr", "synthetic.settings.muir.search.soft_lr"}
+    assert [o.split("=")[0] for o in tuned["crossmodal_alone_vision"]["overrides"]] == [
+        "crossmodal.settings.alone_vision.optimizer.lr"]
+    runs = {r.name: yaml.safe_load((r / "overrides.yaml").read_text()) for r in (d / "runs").iterdir()}
+    muir = next(v for k, v in runs.items() if "methodmuir" in k)
+    assert [o for o in muir if o.startswith("synthetic.optimizer.lr=")] == tuned["synthetic_muir"]["chosen"][:1]
+    vision = next(v for k, v in runs.items() if "methodalone_taskvision" in k)
+    assert tuned["crossmodal_alone_vision"]["chosen"][0] in vision
+    assert not any(o.startswith("crossmodal.optimizer.lr=") for o in runs[next(k for k in runs if "stl" in k)])
+    assert json.loads((d / "summary.json").read_text())["status"] == "completed"
+
+
+def test_muir_estimate_prices_its_studies(run_cli, tmp_path):
+    rc, out, err = run_cli("reproduce", "muir", *MUIR, "parts=[synthetic]", "tune=true", "tune.trials=3",
+                           "--estimate", "--out", str(tmp_path))
+    assert rc == 0, err
+    line = next(x for x in (out + err).splitlines() if x.startswith("estimate:") and "wall" in x)
+    assert "tuning_s" in line

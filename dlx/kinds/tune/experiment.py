@@ -39,7 +39,7 @@ def settings_of(cfg) -> dict:
            "val_fraction": float(number(t.get("val_fraction", 0.2), "tune.val_fraction", lo=0.0, hi=1.0)),
            "sampler": str(t.get("sampler", "tpe")), "pruner": str(t.get("pruner", "none")),
            "child": str(t.get("child", "train"))}
-    if out["child"] not in CHILDREN:
+    if out["child"] not in CHILDREN and trial_kind(out["child"]) is None:
         raise DlxError(f"tune.child must be one of {', '.join(CHILDREN)}, got {out['child']!r}")
     out["config"] = str(t.get("config") or out["child"])  # a paper's config when the paper tunes its models
     if out["sampler"] not in SAMPLERS:
@@ -58,8 +58,25 @@ def settings_of(cfg) -> dict:
     return out
 
 
+def trial_kind(child: str):
+    """The registry record of a paper's own kind of child run that can be a trial (a MUiR child): one with
+    the hooks ``tune_objective(cfg) -> (primary, higher_is_better)``, ``tune_validation(cfg, overrides,
+    fraction) -> (overrides, validation rows)`` and ``tune_trial_overrides() -> [overrides]`` (the test
+    split off); None for any other name."""
+    from dlx.registry import get
+
+    try:
+        kind = get(child)
+    except DlxError:
+        return None
+    return kind if kind.hook("tune_objective") is not None else None
+
+
 def tuned_name(cfg, child: str) -> str:
-    """The searched model's name: ``model`` for train trials, ``baseline`` for fit trials."""
+    """The searched model's name: ``model`` for train trials, ``baseline`` for fit trials, the space file
+    for a paper's own kind of child."""
+    if child not in CHILDREN:
+        return str((cfg.get("tune") or {}).get("space_file") or child)
     return str((cfg.get("baseline") if child == "fit" else cfg.get("model") or {}).get("name"))
 
 
@@ -129,12 +146,18 @@ def run(cfg, run: Run):
     distributions(space)  # a bad expression is refused before anything is written
     if child == "train" and cfg.trainer.get("strategy", "none") != "none":
         raise DlxError("dlx tune runs each trial as a one-process train run: leave trainer.strategy=none")
-    task = TASKS.get(cfg.task.name) or type(build_task(cfg.task))
     given = base_overrides(run)
-    base, n_val = with_validation(cfg, given, settings["val_fraction"], settings["config"])
-    primary, higher = task.primary, bool(task.higher_is_better)
+    if child in CHILDREN:
+        task = TASKS.get(cfg.task.name) or type(build_task(cfg.task))
+        base, n_val = with_validation(cfg, given, settings["val_fraction"], settings["config"])
+        primary, higher = task.primary, bool(task.higher_is_better)
+    else:  # a paper's own kind of child: the paper says what it is scored on and where its validation is
+        kind = trial_kind(child)
+        primary, higher = kind.hook("tune_objective")(cfg)
+        base, n_val = kind.hook("tune_validation")(cfg, given, settings["val_fraction"])
     run.summary("running", metric=f"val_{primary}", higher_is_better=higher, trials=settings["trials"],
-                space=space, val_rows=n_val, child=child, model=tuned_name(cfg, child), data=cfg.data.name)
+                space=space, val_rows=n_val, child=child, model=tuned_name(cfg, child),
+                data=(cfg.get("data") or {}).get("name"))
     t0 = time.time()
     _work(run.dir, base, space, settings, higher, primary, cfg.get("launcher"))
     df, best = results(run.dir, settings, space, given, primary, higher)

@@ -56,7 +56,10 @@ def run_trial(trial, run_dir: Path, base: list[str], primary: str, child: str = 
     where = Path(run_dir) / trial.user_attrs["dir"]
     # a fit in a paper's config (its fit children) has the paper's trainer block: test off there
     own = (config or child) == child or child != "fit"
-    extra = TRIAL_OVERRIDES[child] if own else TRIAL_OVERRIDES["train"]
+    if child not in TRIAL_OVERRIDES:  # a paper's own kind of child says how it runs without the test split
+        extra = tuple(get(child).hook("tune_trial_overrides")())
+    else:
+        extra = TRIAL_OVERRIDES[child] if own else TRIAL_OVERRIDES["train"]
     ovs = [*base, *overrides(trial.params), *extra]
     try:
         run, cfg = open_child(config or child, ovs, where, child)

@@ -193,7 +193,7 @@ def run_trained(cfg, run: Run) -> dict:
         callbacks.append(search)
     tr = s["trainer"]
     callbacks += [CsvLogger(run.path("metrics.csv")), Checkpointer(ckpt, tr.get("checkpoint_every", 0)),
-                  Progress(tr.get("progress", "auto"), label=run.dir.name)]
+                  Progress(tr.get("progress", "auto"), label=run.dir.name), *run.callbacks]  # a tune trial's
     t0 = time.time()
     hist = fit(model, task, data, build_precision({"name": "fp32"}, device), tr, s["optimizer"],
                seed=int(cfg.seed), callbacks=callbacks, resume_from=ckpt if resume else None)

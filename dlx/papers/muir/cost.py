@@ -120,8 +120,18 @@ def _scale(cfg, timing: dict):
 
 
 def cost(exp, cfg, overrides=(), say=None):
-    """The `--estimate` hook (dlx/registry.py)."""
-    return sweep_estimate(exp, cfg, say)
+    """The `--estimate` hook (dlx/registry.py): the children, and with tune=true the studies first (each
+    trial priced as the child it tunes)."""
+    from dlx.estimate import Cost, tuning_cost
+    from dlx.sweep.tuning import enabled
+
+    found = sweep_estimate(exp, cfg, say)
+    if not enabled(cfg):
+        return found
+    timings: dict = {}
+    tuning = tuning_cost(exp, cfg, list(overrides), say, price=lambda c: child_cost(c, timings))
+    return Cost(found.wall_s + tuning.wall_s, max(found.peak_mb, tuning.peak_mb), found.disk_mb,
+                {**found.detail, **tuning.detail})
 
 
 def sweep_estimate(exp, cfg, say=None):

@@ -38,6 +38,7 @@ def check(cfg, overrides=()) -> None:
     from dlx.config import name_list
     from dlx.data import build_data
     from dlx.papers.muir.child import child_settings
+    from dlx.papers.muir.tuning import own_overrides
 
     parts = name_list(cfg.parts, list(PARTS), "parts", "part")
     if not parts:
@@ -65,13 +66,18 @@ def check(cfg, overrides=()) -> None:
                                                     "task": _tasks(cfg)[0] if alone else None,
                                                     "noise": cfg.synthetic.variants[0] if part == "synthetic"
                                                     else None}})
-            try:
+            try:  # with the method's own settings (<part>.settings), as its children run
+                own = own_overrides(cfg, part, method, probe.child.task)
+                probe = OmegaConf.merge(probe, OmegaConf.from_dotlist(own)) if own else probe
                 s = child_settings(probe)
                 if data is None:  # once per part: every method trains on (a selection of) the same tasks
                     data = build_data(OmegaConf.merge(s["data"], {"select": cfg[part].data.get("select")}))
                 _build(s, data)
             except DlxError as err:
                 raise DlxError(f"{part}: {err}") from None
+    from dlx.papers.muir.tuning import refuse_shadowed
+
+    refuse_shadowed(cfg, overrides, cells(cfg))
 
 
 def _build(s, data) -> None:
@@ -102,12 +108,27 @@ def _tasks(cfg) -> list[str]:
     return [t for t in tasks if t in ([select] if isinstance(select, str) else list(select))]
 
 
+def child_params(part: str, method: str, task: str | None, noise: str | None, seed: int) -> dict:
+    """A child's grid values (they name its directory)."""
+    if part == "crossmodal":
+        return {"child.part": part, "child.method": method, "child.task": task, "seed": seed}
+    return {"child.part": part, "child.method": method, "child.noise": noise, "seed": seed}
+
+
+def child_overrides(cfg, params: dict) -> tuple[str, ...]:
+    """The child's overrides: its grid values, then its method's own settings (``<part>.settings``)."""
+    from dlx.papers.muir.tuning import own_overrides
+
+    grid = [f"{k}={'null' if v is None else v}" for k, v in params.items()]
+    return (*grid, *own_overrides(cfg, params["child.part"], params["child.method"], params.get("child.task")))
+
+
 def children(cfg):
     from dlx.sweep.grid import Child, run_id
 
-    def child(params: dict) -> Child:
-        return Child(run_id(params), tuple(f"{k}={'null' if v is None else v}" for k, v in params.items()),
-                     params, kind="muir")
+    def child(part, method, task, noise, seed) -> Child:
+        params = child_params(part, method, task, noise, seed)
+        return Child(run_id(params), child_overrides(cfg, params), params, kind="muir")
 
     kids = []
     parts = list(cfg.parts)
@@ -116,16 +137,33 @@ def children(cfg):
             for method in sorted(cfg.crossmodal.methods, key=lambda m: m != "shared"):
                 tasks = _tasks(cfg) if method.startswith("alone") else [None]
                 for task in tasks:
-                    kids.append(child({"child.part": "crossmodal", "child.method": method, "child.task": task,
-                                       "seed": seed}))
+                    kids.append(child("crossmodal", method, task, None, seed))
     if "synthetic" in parts:
         order = sorted(cfg.synthetic.methods, key=lambda m: m == "stl")
         for method in order:
             for noise in cfg.synthetic.variants:
                 for seed in range(_seeds(cfg, "synthetic")):
-                    kids.append(child({"child.part": "synthetic", "child.method": method,
-                                       "child.noise": noise, "seed": seed}))
+                    kids.append(child("synthetic", method, None, noise, seed))
     return kids
+
+
+def cells(cfg) -> dict[str, list[tuple[str, str | None]]]:
+    """{part: [(method, task)]} of the methods that run (a task for methods trained on one task alone)."""
+    out = {}
+    for part in cfg.parts:
+        if part == "synthetic":
+            out[part] = [(m, None) for m in cfg.synthetic.methods]
+        else:
+            out[part] = [(m, t) for m in cfg.crossmodal.methods
+                         for t in (_tasks(cfg) if m.startswith("alone") else [None])]
+    return out
+
+
+# `dlx reproduce muir tune=true` (dlx/papers/muir/tuning.py): the studies, and the hooks the tune kind calls
+# for a trial that is a MUiR child
+from dlx.papers.muir.tuning import (  # noqa: E402
+    tunables, tune_objective, tune_trial_overrides, tune_validation,
+)
 
 
 def run(cfg, run: Run):
