@@ -51,7 +51,8 @@ def settings_of(cfg) -> dict:
     launcher = cfg.get("launcher") or {"name": "local"}
     out["launcher"] = str(launcher.get("name"))
     if out["launcher"] not in LAUNCHERS:
-        raise DlxError(f"dlx tune runs its trials with launcher={'|'.join(LAUNCHERS)}, got {out['launcher']!r}")
+        raise DlxError(f"dlx tune runs its trials with launcher={'|'.join(LAUNCHERS)}, "
+                       f"got {out['launcher']!r}")
     if out["launcher"] == "slurm" and launcher.get("detach"):
         raise DlxError("dlx tune waits for its SLURM jobs (launcher.detach is for sweeps); a killed dlx tune "
                        "resumes its study when run again with the same --name")
@@ -229,8 +230,8 @@ def _on_slurm(run_dir: Path, args: tuple, workers: int, launcher) -> None:
         except Exception as err:  # submitit's error carries the job's traceback: the log has it
             failed.append(f"job {job.job_id} ({type(err).__name__})")
     if failed:
-        raise DlxError(f"tuning jobs failed: {', '.join(failed)}; their logs are in {Path(run_dir) / '.submitit'}"
-                       " - run the same command again to resume the study")
+        raise DlxError(f"tuning jobs failed: {', '.join(failed)}; their logs are in "
+                       f"{Path(run_dir) / '.submitit'} - run the same command again to resume the study")
 
 
 def results(run_dir: Path, settings: dict, space: dict, base: list[str], primary: str, higher: bool):

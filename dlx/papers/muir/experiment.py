@@ -120,7 +120,8 @@ def child_overrides(cfg, params: dict) -> tuple[str, ...]:
     from dlx.papers.muir.tuning import own_overrides
 
     grid = [f"{k}={'null' if v is None else v}" for k, v in params.items()]
-    return (*grid, *own_overrides(cfg, params["child.part"], params["child.method"], params.get("child.task")))
+    own = own_overrides(cfg, params["child.part"], params["child.method"], params.get("child.task"))
+    return (*grid, *own)
 
 
 def children(cfg):
@@ -161,9 +162,10 @@ def cells(cfg) -> dict[str, list[tuple[str, str | None]]]:
 
 # `dlx reproduce muir tune=true` (dlx/papers/muir/tuning.py): the studies, and the hooks the tune kind calls
 # for a trial that is a MUiR child
-from dlx.papers.muir.tuning import (  # noqa: E402
-    tunables, tune_objective, tune_trial_overrides, tune_validation,
-)
+from dlx.papers.muir.tuning import tunables as tunables  # noqa: E402
+from dlx.papers.muir.tuning import tune_objective as tune_objective  # noqa: E402
+from dlx.papers.muir.tuning import tune_trial_overrides as tune_trial_overrides  # noqa: E402
+from dlx.papers.muir.tuning import tune_validation as tune_validation  # noqa: E402
 
 
 def run(cfg, run: Run):

@@ -40,10 +40,11 @@ def own_overrides(cfg, part: str, method: str, task: str | None) -> list[str]:
     from dlx.sweep.tuning import override_value
 
     out = []
-    for group, block in settings(cfg, part, label(method, task)).items():
+    name = label(method, task)
+    for group, block in settings(cfg, part, name).items():
         if group not in GROUPS or not isinstance(block, dict):
-            raise DlxError(f"{part}.settings.{label(method, task)}.{group}: a method's settings are blocks of "
-                           f"{', '.join(GROUPS)} keys (e.g. {part}.settings.{label(method, task)}.optimizer.lr=0.003)")
+            raise DlxError(f"{part}.settings.{name}.{group}: a method's settings are blocks of "
+                           f"{', '.join(GROUPS)} keys (e.g. {part}.settings.{name}.optimizer.lr=0.003)")
         out += [f"{part}.{group}.{k}={override_value(v)}" for k, v in block.items()]
     return out
 
@@ -83,7 +84,7 @@ def tune_cells(cfg) -> list[tuple[str, str, str | None, str | None]]:
 
 def tunables(cfg):
     """The studies of `dlx reproduce muir tune=true` (dlx/sweep/tuning.py)."""
-    from dlx.papers.muir.experiment import child_params, child_overrides
+    from dlx.papers.muir.experiment import child_overrides, child_params
     from dlx.sweep.tuning import Tunable
 
     out = []
