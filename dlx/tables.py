@@ -87,7 +87,7 @@ def frame_table(title: str, df, columns: list[str] | None = None, width: int | N
         title = f"{title} ({', '.join(f'{c}={fmt_number(v)}' for c, v in fixed.items())})".strip()
         cols = [c for c in cols if c not in fixed]
     width = width or console_width()
-    need = {c: max(len(str(c)), *(len(x) for x in cells[c])) + 3 for c in cols}
+    need = {c: max([len(str(c)), *(len(x) for x in cells[c])]) + 3 for c in cols}  # an empty table too
     parts, part, used = [], [], 1
     for c in cols:
         if part and used + need[c] > width:

@@ -121,6 +121,9 @@ def test_tables_fit_80_columns_without_splitting_words():
     one.print(frame_table("one", df.head(1)))
     text = one.export_text()
     assert "seasonal" not in text and "coverage" in text and "deepstate" in text
+    empty = Console(width=80, record=True)  # a table with its columns and no rows: the header alone
+    empty.print(frame_table("none", df.head(0)))
+    assert "coverage" in empty.export_text()
 
 
 def test_dlx_list_keeps_names_whole_one_line_each(run_cli):

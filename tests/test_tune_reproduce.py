@@ -133,6 +133,8 @@ def test_higgs_tunes_its_networks_and_the_trees(run_cli, tmp_path):
     (["reproduce", "muir", "synthetic.settings.muir.optimizer.lr=0.003", "synthetic.optimizer.lr=0.01"],
      "synthetic.settings.muir.optimizer.lr"),
     (["reproduce", "muir", "tune=true", "synthetic.tune_noise=loud"], "synthetic.tune_noise"),
+    (["reproduce", "symnets", "optimizer.lr=0.01", "symnets.settings.p4cnn.optimizer.lr=0.002"],
+     "symnets.settings.p4cnn.optimizer.lr"),
     (["reproduce", "muir", "synthetic.settings.muir.lr=0.01"], "unknown key 'synthetic.settings.muir.lr'"),
 ])
 def test_bad_tuning_settings_are_one_line_and_exit_2(run_cli, tmp_path, args, needle):
@@ -272,3 +274,30 @@ def test_muir_estimate_prices_its_studies(run_cli, tmp_path):
     assert rc == 0, err
     line = next(x for x in (out + err).splitlines() if x.startswith("estimate:") and "wall" in x)
     assert "tuning_s" in line
+
+
+SYM = ["sweep.models=[convnet,symnet]", "sweep.n_train=[20,30]", "sweep.seeds=1", "ablation.n_train=[20]",
+       "ablation.K=[4]", "ablation.refine=[true]", "invariance.models=[]", "trainer.steps=3",
+       "baseline_steps=3", "trainer.threads=1", "launcher=inline", "model.widths=[4,8]",
+       "data.test_fraction=0.05", "symnets.tune_n_train=30"]
+
+
+def test_symnets_tunes_every_compared_network_and_the_ablation_follows_the_symnet(run_cli, tmp_path):
+    rc, out, err = run_cli("reproduce", "symnets", *SYM, "tune=true", "tune.trials=2", "--out", str(tmp_path),
+                           "--name", "s")
+    assert rc == 0, err
+    d = tmp_path / "reproduce" / "s"
+    tuning = pd.read_csv(d / "tuning.csv")
+    assert list(tuning.model) == ["convnet", "symnet"] and (tuning.completed == 2).all()
+    assert tuning.metric.eq("val_error").all()
+    for m in ("convnet", "symnet"):
+        for t in pd.read_csv(d / "tune" / m / "trials.csv").dir:
+            s = json.loads((d / "tune" / m / t / "summary.json").read_text())
+            assert not [k for k in s["metrics"] if k.startswith("test_")]
+            assert "data.n_train=30" in yaml.safe_load((d / "tune" / m / t / "overrides.yaml").read_text())
+    tuned = yaml.safe_load((d / "tuned.yaml").read_text())
+    lr = {m: next(o for o in tuned[m]["chosen"] if o.startswith("optimizer.lr=")) for m in tuned}
+    for r in (d / "runs").iterdir():  # every child, the symnet's ablation rows (K=4) too, has its network's
+        ovs = yaml.safe_load((r / "overrides.yaml").read_text())
+        assert lr["symnet" if "model=symnet" in ovs else "convnet"] in ovs
+    assert any("K4" in r.name for r in (d / "runs").iterdir())

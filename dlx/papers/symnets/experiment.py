@@ -32,7 +32,11 @@ def check(cfg, given: list[str]) -> None:
     from dlx.data import build_data
     from dlx.errors import DlxError
     from dlx.models import build_model
+    from dlx.papers.symnets.plan import OWN_GROUPS, settings, variants
+    from dlx.sweep.tuning import owned_keys, refuse_shadowed
 
+    blocks = {v: settings(cfg, v) for v in variants(cfg)}
+    refuse_shadowed(list(given), cfg, owned_keys(blocks, "symnets.settings.", OWN_GROUPS))
     groups: dict[tuple, list] = {}
     for c in children(cfg):  # the seed and the size change neither the model nor the file checks
         key = tuple(o for o in c.overrides if not o.startswith(("seed=", "data.n_train=")))
@@ -46,7 +50,15 @@ def check(cfg, given: list[str]) -> None:
         build_model(child.model, build_data(child.data).meta)
 
 
+def tunables(cfg):
+    from dlx.papers.symnets.plan import tunables as found
+
+    return found(cfg)
+
+
 def finalize(cfg, run: Run, kids):
+    from dataclasses import replace
+
     from dlx.papers.symnets import analysis, invariance
     from dlx.papers.symnets.plan import (
         angles,
@@ -61,7 +73,9 @@ def finalize(cfg, run: Run, kids):
     from dlx.sweep import collect
     from dlx.sweep.driver import finish
 
-    studies = plan(cfg)
+    ids = {c.overrides: c.run_id for c in kids}  # a tuned sweep's children carry a digest in their ids
+    studies = {k: [replace(c, run_id=ids.get(c.overrides, c.run_id)) for c in v]
+               for k, v in plan(cfg).items()}
     results, curves = collect(run.dir, kids)
     df = analysis.tidy(results, curves, study_of(studies))
     table = variants(cfg)

@@ -34,8 +34,35 @@ def _seeds(value, key: str) -> list[int]:
     return list(range(value))
 
 
+OWN_GROUPS = ("optimizer", "trainer")  # symnets.settings.<variant>.optimizer.lr=...: that variant's own
+
+
+def settings(cfg, name: str) -> dict:
+    """A variant's own settings (``symnets.settings.<variant>``): model.* keys and optimizer/trainer blocks
+    for its children alone (tune=true chooses them)."""
+    from omegaconf import OmegaConf
+
+    got = ((cfg.get("symnets") or {}).get("settings") or {}).get(name)
+    return dict(OmegaConf.to_container(got, resolve=True)) if got else {}
+
+
+def own(cfg, name: str) -> list[str]:
+    """A variant's own settings as overrides; a key equal to the shared value adds nothing (so an untuned
+    variant's children keep their ids)."""
+    from omegaconf import OmegaConf
+
+    from dlx.sweep.tuning import override_value, own_overrides
+
+    out = []
+    for o in own_overrides(settings(cfg, name), OWN_GROUPS):
+        key, value = o.split("=", 1)
+        if override_value(OmegaConf.select(cfg, key, default=None)) != value:
+            out.append(o)
+    return out
+
+
 def variants(cfg) -> dict[str, list[str]]:
-    """name -> overrides; each must choose a model (model=...)."""
+    """name -> overrides (the variant's, then its own settings); each must choose a model (model=...)."""
     out = {}
     for name, ovs in (cfg.get("variants") or {}).items():
         if isinstance(ovs, str) or not all(isinstance(o, str) and "=" in o for o in ovs or []):
@@ -43,7 +70,7 @@ def variants(cfg) -> dict[str, list[str]]:
         ovs = list(ovs)
         if not any(o.split("=", 1)[0] == "model" for o in ovs):
             raise DlxError(f"variants.{name} must choose a model (e.g. model=convnet), got {ovs}")
-        out[str(name)] = ovs
+        out[str(name)] = ovs + own(cfg, str(name))
     return out
 
 
@@ -194,6 +221,22 @@ def children(cfg) -> list[Child]:
         return COST.get(c.params["model"], 1.0) * (k / 8 if c.params["model"] == "symnet" else 1)
 
     return sorted(seen.values(), key=cost, reverse=True)
+
+
+def tunables(cfg):
+    """`tune=true`: every variant the main study compares, tuned (conf/tune/symnets.yaml: the same space
+    for all) as its child at ``symnets.tune_n_train`` training examples and the first seed, on a held-out
+    fraction of the training pool; the choices go to ``symnets.settings.<variant>`` (the ablation rows use
+    the symnet's)."""
+    from dlx.config import number
+    from dlx.sweep.tuning import Tunable, into_block
+
+    table = variants(cfg)
+    n = int(number(cfg.symnets.get("tune_n_train"), "symnets.tune_n_train", lo=10, integer=True))
+    seed = _seeds(cfg.sweep.seeds, "sweep.seeds")[0]
+    return [Tunable(v, "train", _child("main", v, table[v], {"data.n_train": n, "seed": seed}).overrides,
+                    into_block(f"symnets.settings.{v}.", OWN_GROUPS), "symnets")
+            for v in _names(cfg.sweep.models, "sweep.models", table)]
 
 
 def study_of(plan_: dict) -> dict[str, list[str]]:
