@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -35,6 +36,8 @@ DETACH = typer.Option(False, "--detach", help="launcher=slurm only: submit and r
 ESTIMATE = typer.Option(False, "--estimate", help="Time a few real steps of each distinct child shape, print "
                                                    "the expected wall time, memory and disk; run nothing")
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop the sweep at the first failed child")
+PROFILE = typer.Option(False, "--profile", help="Also profile this process (cProfile) into "
+                       "<run>/profile.pstats: python -m pstats FILE, or snakeviz FILE")
 CONFIG_DIR = typer.Option(None, "--config-dir", help="A folder of your own configs (model/, data/, "
                                                      "experiment/, ...) searched before dlx's own (also: "
                                                      "DLX_CONFIG_PATH)")
@@ -370,7 +373,8 @@ def _tree(out: Path, exp, name: str | None) -> str:
 
 
 def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name: str | None,
-                   cfg_only: bool, label: str, estimate: bool = False, controls: bool = False) -> None:
+                   cfg_only: bool, label: str, estimate: bool = False, controls: bool = False,
+                   profile: bool = False) -> None:
     """Shared path of every experiment command: compose its config, open the run directory in the
     experiment's output tree, launch it (dlx/launch.py), print its table and headline; with ``controls``,
     then run the paper's negative control into <run>/control and record its verdicts beside the claims."""
@@ -389,7 +393,8 @@ def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name
     run = _open_run(out, tree, name, default_name(label or exp.name), exp.name, cfg, overrides,
                     resumable=resumable, shared=resumable)
     try:
-        df = launch(exp, cfg, run)
+        with _profiled(run, profile):
+            df = launch(exp, cfg, run)
     except KeyboardInterrupt:
         if not run.opened:
             raise
@@ -411,6 +416,28 @@ def run_experiment(experiment: str, overrides: list[str] | None, out: Path, name
     if line:  # the experiment's claim in one line, from what it wrote
         _console().print(line, markup=False, highlight=False)
     _exit_if_failed(summary, run.dir, retry=exp.sweep is not None)
+
+
+@contextmanager
+def _profiled(run, on: bool):
+    """--profile: cProfile this process while the run runs; the stats go to <run>/profile.pstats (also when
+    the run fails or is interrupted), written atomically."""
+    if not on:
+        yield
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        if run.opened:
+            tmp = run.dir / ".profile.pstats.tmp"
+            prof.dump_stats(str(tmp))
+            os.replace(tmp, run.dir / "profile.pstats")
+            _say(f"profile: {run.dir / 'profile.pstats'} (python -m pstats, or snakeviz)")
 
 
 def _run_control(exp, run_dir: Path, overrides) -> dict:
@@ -457,7 +484,7 @@ def _exit_if_failed(summary: dict, run_dir: Path, retry: bool) -> None:
 def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
                zipped: bool = typer.Option(False, "--zip", help="Pair the axes' values instead of crossing"),
-               estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
+               estimate: bool = ESTIMATE, profile: bool = PROFILE, config_dir: Path | None = CONFIG_DIR):
     """Any overrides as a grid: KEY=V1,V2 is an axis, KEY=V a fixed override for every child
     (children are train runs; sweep.child=fit makes them baseline fits)."""
     _config_dir(config_dir)
@@ -468,7 +495,7 @@ def sweep_grid(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: s
     axes = [o for o in overrides if is_axis(o)]
     fixed = [o for o in overrides if not is_axis(o)]
     extra = [f"sweep.axes=[{','.join(quote(a) for a in axes)}]"] + (["sweep.zip=true"] if zipped else [])
-    run_experiment("grid", fixed + extra, out, name, cfg_only, "grid", estimate)
+    run_experiment("grid", fixed + extra, out, name, cfg_only, "grid", estimate, profile=profile)
 
 
 @app.command(short_help="Show a run's or a sweep's status")
@@ -505,10 +532,11 @@ def _alias(exp, command: str) -> None:
     if exp.sweep is not None:
         def command_fn(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                        cfg_only: bool = CFG, detach: bool = DETACH, fail_fast: bool = FAIL_FAST,
-                       estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
+                       estimate: bool = ESTIMATE, profile: bool = PROFILE,
+                       config_dir: Path | None = CONFIG_DIR):
             _config_dir(config_dir)
             run_experiment(exp.name, _sweep_flags(overrides, detach, fail_fast), out, name, cfg_only,
-                           _spelling(exp.name), estimate)
+                           _spelling(exp.name), estimate, profile=profile)
     else:
         def command_fn(overrides: list[str] | None = OVERRIDES, out: Path = OUT, name: str | None = NAME,
                        cfg_only: bool = CFG, estimate: bool = ESTIMATE, config_dir: Path | None = CONFIG_DIR):
@@ -549,7 +577,7 @@ def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
               controls: bool = typer.Option(False, "--controls", help="Also run each paper's negative "
                                             "control (data without the premise its method exploits) into "
                                             "<run>/control; a claim that holds on it too is 'built in'"),
-              config_dir: Path | None = CONFIG_DIR):
+              profile: bool = PROFILE, config_dir: Path | None = CONFIG_DIR):
     _config_dir(config_dir)
     if paper == "all":
         if estimate:
@@ -564,7 +592,7 @@ def reproduce(paper: str = typer.Argument(..., help=PAPER_HELP),
     if controls and estimate:
         raise DlxError("--estimate prices the default alone; drop --controls (a control costs about as much)")
     run_experiment(exp.name, overrides, out, name, cfg_only, _spelling(exp.name), estimate,
-                   controls)
+                   controls, profile)
 
 
 def reproduce_all(overrides, out: Path, name: str | None, only: str | None, skip: str | None,
@@ -607,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input is one line on stderr and exit 2, never a traceback."""
     global ARGV
     ARGV = list(sys.argv[1:] if argv is None else argv)
+    from dlx.timings import mark_entry
+
+    mark_entry(own_process=argv is None)
     saved = os.environ.get("DLX_CONFIG_PATH")  # --config-dir extends it for this invocation only
     try:
         return _main(argv)

@@ -215,3 +215,23 @@ def test_failed_child_is_recorded_and_fail_fast_stops(run_cli, tmp_path):
     assert rc == 1, err
     res = pd.read_csv(tmp_path / "sweep" / "stop" / "results.csv")
     assert res.status.tolist() == ["failed", "missing", "missing"]
+
+
+def test_a_sweep_records_where_its_time_went_and_profiles_on_request(run_cli, tmp_path):
+    """summary.json's timings split the command's wall time into phases that add up to the total; --profile
+    leaves a cProfile file that pstats reads."""
+    import pstats
+
+    rc, out, err = run_cli("sweep", "grid", "model.width=4,8", *FIXED, "launcher=inline", "--profile",
+                           "--out", str(tmp_path), "--name", "t")
+    assert rc == 0, err
+    d = tmp_path / "sweep" / "t"
+    t = json.loads((d / "summary.json").read_text())["timings"]
+    phases = ["setup", "planning", "children", "analysis", "figures", "other"]
+    assert set(phases) <= set(t) and "tuning" not in t and all(t[k] >= 0 for k in phases)
+    assert abs(sum(t[k] for k in [*phases, "startup"] if k in t) - t["total"]) < 0.01
+    children = [json.loads(p.read_text())["wall_s"] for p in (d / "runs").glob("*/summary.json")]
+    assert len(children) == 2 and abs(t["children_wall_sum"] - sum(children)) < 0.01
+    assert t["children"] >= t["children_wall_sum"] * 0.9  # the children ran inside that phase
+    stats = pstats.Stats(str(d / "profile.pstats"))
+    assert any(fn[2] == "run_sweep" for fn in stats.stats)

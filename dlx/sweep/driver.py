@@ -93,7 +93,13 @@ def nested_tracking(run: Run):
 
 def run_sweep(cfg, run: Run, exp):
     """Run ``exp``'s children (skipping finished ones), finalize and plot; detached SLURM sweeps return
-    early. Every setting is checked before the sweep's directory exists."""
+    early. Every setting is checked before the sweep's directory exists. summary.json gets ``timings``
+    (dlx/timings.py): where the command's wall time went."""
+    from dlx.timings import Phases
+
+    phases = Phases()
+    planning = phases("planning")
+    planning.__enter__()
     given = run.overrides()
     children = exp.children(cfg)
     check_fixed(given, children, exp.sweep.swept_by)
@@ -105,7 +111,10 @@ def run_sweep(cfg, run: Run, exp):
     base = [*given, "trainer.progress=none"]
     if tuning.enabled(cfg):  # tune every compared model first, then plan the children with the choices
         check_children(exp.name, base, children)  # a bad child is refused before the studies, not after
-        tuned = tuning.tune_first(exp, cfg, run, given, say=_say)
+        planning.__exit__()
+        with phases("tuning"):
+            tuned = tuning.tune_first(exp, cfg, run, given, say=_say)
+        planning.__enter__()
         cfg, children = tuning.apply(cfg, tuned), tuning.children(exp, cfg, tuned)
     check_children(exp.name, base, children)
     from dlx.sweep.plan import setting
@@ -115,7 +124,8 @@ def run_sweep(cfg, run: Run, exp):
     if prepare is not None:
         prepare(cfg, run)
     run.summary("running", n_children=len(children))
-    with nested_tracking(run):
+    planning.__exit__()
+    with nested_tracking(run), phases("children"):  # the stacks are planned inside execute, counted here
         statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
                            workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast, stack=stack,
                            stack_max=cfg.sweep.get("stack_max"))
@@ -127,15 +137,23 @@ def run_sweep(cfg, run: Run, exp):
 
     lease = Lease(run.dir, ".finalize").wait()  # two invocations that shared the children finalize in turn
     try:
-        return finalize(exp, cfg, run, children)
+        results = finalize(exp, cfg, run, children, phases)
     finally:
         lease.release()
+    walls = [read_summary(child_dir(run.dir, c)).get("wall_s") for c in children]
+    timings = phases.record(children_wall_sum=sum(w for w in walls if isinstance(w, (int, float))))
+    run.summary(read_summary(run.dir).get("status", "completed"), timings=timings)
+    return results
 
 
-def finalize(exp, cfg, run: Run, children):
+def finalize(exp, cfg, run: Run, children, phases=None):
     """The experiment's analysis of its children (its ``finalize`` hook), then its figures."""
-    results = exp.finalize(cfg, run, children)
-    exp.plot(run.dir)
+    from contextlib import nullcontext
+
+    with phases("analysis") if phases else nullcontext():
+        results = exp.finalize(cfg, run, children)
+    with phases("figures") if phases else nullcontext():
+        exp.plot(run.dir)
     return results
 
 
