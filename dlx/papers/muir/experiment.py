@@ -37,8 +37,8 @@ def check(cfg, overrides=()) -> None:
 
     from dlx.config import name_list
     from dlx.data import build_data
+    from dlx.papers.muir.cells import own_overrides, tasks_of
     from dlx.papers.muir.child import child_settings
-    from dlx.papers.muir.tuning import own_overrides
 
     parts = name_list(cfg.parts, list(PARTS), "parts", "part")
     if not parts:
@@ -63,7 +63,7 @@ def check(cfg, overrides=()) -> None:
                 continue
             alone = method.startswith("alone")
             probe = OmegaConf.merge(cfg, {"child": {"part": part, "method": method,
-                                                    "task": _tasks(cfg)[0] if alone else None,
+                                                    "task": tasks_of(cfg)[0] if alone else None,
                                                     "noise": cfg.synthetic.variants[0] if part == "synthetic"
                                                     else None}})
             try:  # with the method's own settings (<part>.settings), as its children run
@@ -75,7 +75,7 @@ def check(cfg, overrides=()) -> None:
                 _build(s, data)
             except DlxError as err:
                 raise DlxError(f"{part}: {err}") from None
-    from dlx.papers.muir.tuning import refuse_shadowed
+    from dlx.papers.muir.cells import cells, refuse_shadowed
 
     refuse_shadowed(cfg, overrides, cells(cfg))
 
@@ -99,32 +99,8 @@ def _build(s, data) -> None:
     check_settings(s["trainer"], s["optimizer"], int(s["data"].epoch_examples))
 
 
-def _tasks(cfg) -> list[str]:
-    """The cross-modal tasks that run (data.select, else all)."""
-    tasks = list(cfg.crossmodal.data.tasks)
-    select = cfg.crossmodal.data.get("select")
-    if select is None:
-        return tasks
-    return [t for t in tasks if t in ([select] if isinstance(select, str) else list(select))]
-
-
-def child_params(part: str, method: str, task: str | None, noise: str | None, seed: int) -> dict:
-    """A child's grid values (they name its directory)."""
-    if part == "crossmodal":
-        return {"child.part": part, "child.method": method, "child.task": task, "seed": seed}
-    return {"child.part": part, "child.method": method, "child.noise": noise, "seed": seed}
-
-
-def child_overrides(cfg, params: dict) -> tuple[str, ...]:
-    """The child's overrides: its grid values, then its method's own settings (``<part>.settings``)."""
-    from dlx.papers.muir.tuning import own_overrides
-
-    grid = [f"{k}={'null' if v is None else v}" for k, v in params.items()]
-    own = own_overrides(cfg, params["child.part"], params["child.method"], params.get("child.task"))
-    return (*grid, *own)
-
-
 def children(cfg):
+    from dlx.papers.muir.cells import child_overrides, child_params, tasks_of
     from dlx.sweep.grid import Child, run_id
 
     def child(part, method, task, noise, seed) -> Child:
@@ -136,7 +112,7 @@ def children(cfg):
     if "crossmodal" in parts:  # the longest children first, so the pool's workers finish together
         for seed in range(_seeds(cfg, "crossmodal")):
             for method in sorted(cfg.crossmodal.methods, key=lambda m: m != "shared"):
-                tasks = _tasks(cfg) if method.startswith("alone") else [None]
+                tasks = tasks_of(cfg) if method.startswith("alone") else [None]
                 for task in tasks:
                     kids.append(child("crossmodal", method, task, None, seed))
     if "synthetic" in parts:
@@ -146,18 +122,6 @@ def children(cfg):
                 for seed in range(_seeds(cfg, "synthetic")):
                     kids.append(child("synthetic", method, None, noise, seed))
     return kids
-
-
-def cells(cfg) -> dict[str, list[tuple[str, str | None]]]:
-    """{part: [(method, task)]} of the methods that run (a task for methods trained on one task alone)."""
-    out = {}
-    for part in cfg.parts:
-        if part == "synthetic":
-            out[part] = [(m, None) for m in cfg.synthetic.methods]
-        else:
-            out[part] = [(m, t) for m in cfg.crossmodal.methods
-                         for t in (_tasks(cfg) if m.startswith("alone") else [None])]
-    return out
 
 
 # `dlx reproduce muir tune=true` (dlx/papers/muir/tuning.py): the studies, and the hooks the tune kind calls

@@ -18,49 +18,8 @@ from __future__ import annotations
 
 from dlx.errors import DlxError
 
-GROUPS = ("optimizer", "search", "model", "trainer")
 PARTS = ("synthetic", "crossmodal")
 SEARCHING = ("muir", "shared")  # their space also searches the soft weights' learning rate
-
-
-def label(method: str, task: str | None) -> str:
-    """A method's settings key: ``alone_vision`` for a method on one task, else the method."""
-    return f"{method}_{task}" if task else method
-
-
-def settings(cfg, part: str, name: str) -> dict:
-    from omegaconf import OmegaConf
-
-    got = (cfg[part].get("settings") or {}).get(name)
-    return dict(OmegaConf.to_container(got, resolve=True)) if got else {}
-
-
-def own_overrides(cfg, part: str, method: str, task: str | None) -> list[str]:
-    """The overrides a child of ``method`` carries from its settings block (``<part>.optimizer.lr=...``)."""
-    from dlx.sweep.tuning import override_value
-
-    out = []
-    name = label(method, task)
-    for group, block in settings(cfg, part, name).items():
-        if group not in GROUPS or not isinstance(block, dict):
-            raise DlxError(f"{part}.settings.{name}.{group}: a method's settings are blocks of "
-                           f"{', '.join(GROUPS)} keys (e.g. {part}.settings.{name}.optimizer.lr=0.003)")
-        out += [f"{part}.{group}.{k}={override_value(v)}" for k, v in block.items()]
-    return out
-
-
-def refuse_shadowed(cfg, overrides, methods: dict[str, list[tuple[str, str | None]]]) -> None:
-    """A part-wide override (``synthetic.optimizer.lr=...``) that a method's own setting would shadow."""
-    from dlx.sweep.tuning import refuse_shadowed as refuse
-
-    owned: dict = {}
-    for part, cells in methods.items():
-        for method, task in cells:
-            name = label(method, task)
-            for group, block in settings(cfg, part, name).items():
-                for k, v in (block or {}).items():
-                    owned.setdefault(f"{part}.{group}.{k}", {})[f"{part}.settings.{name}.{group}.{k}"] = v
-    refuse(list(overrides), cfg, owned)
 
 
 def tune_cells(cfg) -> list[tuple[str, str, str | None, str | None]]:
@@ -75,16 +34,16 @@ def tune_cells(cfg) -> list[tuple[str, str, str | None, str | None]]:
                            f"got {noise!r}")
         out += [("synthetic", m, None, noise) for m in cfg.synthetic.methods if m != "stl"]
     if "crossmodal" in parts:
-        from dlx.papers.muir.experiment import _tasks
+        from dlx.papers.muir.cells import tasks_of
 
         for m in cfg.crossmodal.methods:
-            out += [("crossmodal", m, t, None) for t in (_tasks(cfg) if m.startswith("alone") else [None])]
+            out += [("crossmodal", m, t, None) for t in (tasks_of(cfg) if m.startswith("alone") else [None])]
     return out
 
 
 def tunables(cfg):
     """The studies of `dlx reproduce muir tune=true` (dlx/sweep/tuning.py)."""
-    from dlx.papers.muir.experiment import child_overrides, child_params
+    from dlx.papers.muir.cells import GROUPS, child_overrides, child_params, label
     from dlx.sweep.tuning import Tunable
 
     out = []
