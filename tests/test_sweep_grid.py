@@ -235,3 +235,19 @@ def test_a_sweep_records_where_its_time_went_and_profiles_on_request(run_cli, tm
     assert t["children"] >= t["children_wall_sum"] * 0.9  # the children ran inside that phase
     stats = pstats.Stats(str(d / "profile.pstats"))
     assert any(fn[2] == "run_sweep" for fn in stats.stats)
+
+
+def test_sweep_children_leave_their_learning_curves_to_dlx_plot(run_cli, tmp_path):
+    """A child's own figure is ~0.5 s of a short sweep: off by default (sweep.child_figures), drawn by
+    `dlx plot` on the child, and on for every child with sweep.child_figures=true."""
+    rc, _, err = run_cli("sweep", "grid", "model.width=4,8", *FIXED, "launcher=inline",
+                         "--out", str(tmp_path), "--name", "off")
+    assert rc == 0, err
+    kids = sorted((tmp_path / "sweep" / "off" / "runs").iterdir())
+    assert len(kids) == 2 and not any((k / "learning_curves.png").exists() for k in kids)
+    rc, _, err = run_cli("plot", str(kids[0]))
+    assert rc == 0 and (kids[0] / "learning_curves.png").stat().st_size > 1000, err
+    rc, _, err = run_cli("sweep", "grid", "model.width=4,8", *FIXED, "launcher=inline",
+                         "sweep.child_figures=true", "--out", str(tmp_path), "--name", "on")
+    assert rc == 0, err
+    assert all((k / "learning_curves.png").is_file() for k in (tmp_path / "sweep" / "on" / "runs").iterdir())

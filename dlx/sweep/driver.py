@@ -109,6 +109,8 @@ def run_sweep(cfg, run: Run, exp):
     from dlx.sweep import tuning
 
     base = [*given, "trainer.progress=none"]
+    if not cfg.sweep.get("child_figures", False) and "figures" in (cfg.get("trainer") or {}):
+        base.append("trainer.figures=false")  # the children's own learning curves: `dlx plot` draws them
     if tuning.enabled(cfg):  # tune every compared model first, then plan the children with the choices
         check_children(exp.name, base, children)  # a bad child is refused before the studies, not after
         planning.__exit__()

@@ -92,7 +92,7 @@ def finish(cfg, run: Run, started: Started, hist, extra: dict | None = None, mod
         save_predictions(run, model if model is not None else p.model, p.task, p.data, splits,
                          int(cfg.trainer.get("eval_batch_size", 2048)), p.precision)
     result = run.summary(hist.status, final_metrics(hist.rows, p.task), **out)
-    if draw and hist.rows and run.writes:
+    if draw and hist.rows and run.writes and cfg.trainer.get("figures", True):
         plot_train_run(run.dir)
     return result
 
