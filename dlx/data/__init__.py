@@ -12,6 +12,7 @@ from dlx.data import (  # noqa: F401
     diabetes,
     digits,
     higgs,
+    htautau,
     image_folder,
     mnist,
     mnist1d,
