@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from dlx.data.bundle import Meta
 from dlx.data.prep import Raw, opt, stratified_pick
@@ -17,6 +16,8 @@ def build(cfg) -> Raw:
     frac = float(opt(cfg, "test_fraction", 0.25))
     if not 0.0 < frac < 1.0:
         raise DlxError(f"data.test_fraction must be in (0, 1), got {frac}")
+    from sklearn.datasets import load_digits  # lazily: importing scikit-learn costs ~1 s every process
+
     d = load_digits()
     x = (d.data / 16.0).reshape(-1, 1, 8, 8)
     y = d.target.astype(np.int64)
