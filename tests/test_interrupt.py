@@ -39,11 +39,14 @@ def test_a_second_ctrl_c_a_moment_later_stops_at_once():
 
 
 def test_outside_training_a_stop_request_stops_like_ctrl_c_and_does_not_kill_the_worker():
+    from dlx.train.interrupt import working
+
     previous = signal.getsignal(STOP)
     try:
         stop_at_once_outside_training()
-        with pytest.raises(KeyboardInterrupt):
-            _after(STOP, 0)
+        with pytest.raises(KeyboardInterrupt):  # a child running, outside training: it stops at once
+            working(_after, STOP, 0)
+        _after(STOP, 0)  # an idle worker (its child done, waiting for the next): nothing to stop
         state = SimpleNamespace(interrupt=False)
         with graceful(state):  # inside training it asks for a stop at the next step boundary
             _after(STOP, 0)
@@ -142,3 +145,24 @@ def test_ctrl_c_between_epochs_resumes_with_the_same_batch_order(tmp_path):
     assert rest.status == "completed"
     pd.testing.assert_frame_equal(pd.DataFrame(rest.rows).drop(columns="wall_s"),
                                   pd.DataFrame(full.rows).drop(columns="wall_s"))
+
+
+def test_a_child_already_stopping_ignores_a_later_stop_request():
+    """The sweep's stop request can land after a child's training stopped on Ctrl-C and before it saved:
+    it must not cut the checkpoint (the child is stopping already)."""
+    from dlx.train.interrupt import working
+
+    previous = signal.getsignal(STOP)
+    try:
+        stop_at_once_outside_training()
+
+        def child():
+            state = SimpleNamespace(interrupt=False)
+            with graceful(state):
+                _after(STOP, 0)  # the stop request during training: stop at the step boundary
+            _after(STOP, 0)  # another, while the child saves: ignored
+            return state.interrupt
+
+        assert working(child) is True
+    finally:
+        signal.signal(STOP, previous)

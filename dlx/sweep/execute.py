@@ -229,12 +229,14 @@ def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: 
         path = child_dir(sweep_dir, c) / "summary.json"
         return path.stat().st_mtime_ns if path.is_file() else None
 
+    from dlx.train.interrupt import working
+
     def submit(pool, unit):
         if len(unit) == 1:
-            return pool.submit(run_child, *args(unit[0], threads))
+            return pool.submit(working, run_child, *args(unit[0], threads))
         from dlx.sweep.stack import run_stack
 
-        return pool.submit(run_stack, *unit_args(unit, threads))
+        return pool.submit(working, run_stack, *unit_args(unit, threads))
 
     stop = False
     while units and not stop:

@@ -20,17 +20,32 @@ REPEAT_S = 1.0  # a second SIGINT sooner than this is the same Ctrl-C
 STOP = getattr(signal, "SIGUSR1", None)  # a sweep's request to its workers: stop at the next step boundary
 
 
+_WORKING = [False]  # a pool worker is running a child (not idle, waiting for the next one)
+
+
 def stop_at_once_outside_training() -> None:
     """In a pool worker (its initializer): a STOP that arrives outside training (building, evaluating,
     writing) stops the child at once, as Ctrl-C would, instead of the signal's default of killing the
-    worker (which the pool would report as a crash)."""
+    worker (which the pool would report as a crash). A worker with no child running (it finished its
+    child and waits for the next) has nothing to stop: the request is ignored there."""
     if STOP is None:
         return
 
     def stop_now(signum, frame):
-        raise KeyboardInterrupt
+        if _WORKING[0]:
+            raise KeyboardInterrupt
 
     signal.signal(STOP, stop_now)
+
+
+def working(fn, *args):
+    """``fn(*args)`` in a pool worker, marked as running a child for the sweep's stop request (the pool's
+    entry point: ``pool.submit(working, run_child, ...)``)."""
+    _WORKING[0] = True
+    try:
+        return fn(*args)
+    finally:
+        _WORKING[0] = False
 
 
 @contextmanager
@@ -64,3 +79,5 @@ def graceful(state):
         signal.signal(signal.SIGINT, previous)
         if STOP is not None:
             signal.signal(STOP, previous_stop)
+        if getattr(state, "interrupt", False):  # stopping already: a later STOP must not cut the checkpoint
+            _WORKING[0] = False                 # and summary this child now writes (the worker ignores it)

@@ -194,11 +194,12 @@ def _work(run_dir: Path, base, space, settings, higher: bool, primary: str, laun
 
     from dlx.sweep.execute import _stop_pool, warm_up
     from dlx.threads import free_cores
+    from dlx.train.interrupt import working
 
     share = max(1, free_cores()[0] // workers)
     spawn = get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=warm_up) as pool:
-        pending = {pool.submit(work, *args, w, share): w for w in range(workers)}
+        pending = {pool.submit(working, work, *args, w, share): w for w in range(workers)}
         try:
             wait(pending)
         except KeyboardInterrupt:
