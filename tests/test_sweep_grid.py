@@ -106,17 +106,18 @@ def _dlx(*args, cwd):
 
 
 def test_kill_9_midway_then_resume_equals_uninterrupted(tmp_path):
+    # one child after another (not one stack), so the kill lands between the first and the last
     args = ["sweep", "grid", "model.width=4,6,8", *FIXED, "trainer.steps=30", "launcher=inline",
-            "--out", str(tmp_path)]
+            "sweep.stack=false", "--out", str(tmp_path)]
     assert _dlx(*args, "--name", "ref", cwd=tmp_path).wait(timeout=300) == 0
     proc = _dlx(*args, "--name", "killed", cwd=tmp_path)
     runs = tmp_path / "sweep" / "killed" / "runs"
     deadline = time.time() + 240
-    while time.time() < deadline:  # wait until the first child is done, then kill -9 mid-sweep
-        summaries = list(runs.glob("*/summary.json")) if runs.is_dir() else []
-        if any('"completed"' in p.read_text() for p in summaries):
+    while time.time() < deadline:  # wait until a child is done and the next one trains, then kill -9
+        texts = [p.read_text() for p in runs.glob("*/summary.json")] if runs.is_dir() else []
+        if any('"completed"' in t for t in texts) and any('"running"' in t for t in texts):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "sweep" / "killed" / "results.csv").exists()
