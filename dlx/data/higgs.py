@@ -535,6 +535,14 @@ def real_bundle(cfg, cols: slice, meta: Meta) -> DataBundle:
                        f"{total} rows")
     train = np.arange(total - test_rows)
     test = np.arange(total - test_rows, total)
+    meta.extra.update(source=str(src), rows=total)
+    return memmap_bundle(cfg, array, train, test, cols, meta)
+
+
+def memmap_bundle(cfg, array, train: np.ndarray, test: np.ndarray, cols: slice, meta: Meta) -> DataBundle:
+    """Splits of a memory-mapped event table: ``val_fraction`` and ``n_train`` carved from the ``train``
+    rows (seeded by ``subset_seed``; smaller ``n_train`` subsets nested in larger ones), every split read in
+    row order, normalised by the training rows' moments (``normalize``)."""
     rng = np.random.default_rng(int(opt(cfg, "subset_seed", 0)))
     val = None
     frac = float(opt(cfg, "val_fraction", 0.0))
@@ -556,9 +564,8 @@ def real_bundle(cfg, cols: slice, meta: Meta) -> DataBundle:
     if opt(cfg, "normalize", True):
         mean, std = moments(array, train, cols)
         meta.extra.update(norm_mean=mean.tolist(), norm_std=std.tolist())
-    meta.extra.update(source=str(src), rows=total)
-    return DataBundle(train=MemmapSplit(array, train, cols, mean, std),
-                      test=MemmapSplit(array, test, cols, mean, std),
+    return DataBundle(train=MemmapSplit(array, np.sort(train), cols, mean, std),
+                      test=MemmapSplit(array, np.sort(test), cols, mean, std),
                       val=None if val is None else MemmapSplit(array, val, cols, mean, std), meta=meta)
 
 

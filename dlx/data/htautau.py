@@ -106,7 +106,7 @@ from pathlib import Path
 import numpy as np
 
 from dlx.data.bundle import DataBundle, Meta
-from dlx.data.higgs import MemmapSplit, _fingerprint, _sha256, breit_wigner, mass, moments, p4, wrap
+from dlx.data.higgs import _fingerprint, _sha256, breit_wigner, mass, memmap_bundle, p4, wrap
 from dlx.data.prep import opt
 from dlx.data.registry import register_data
 from dlx.data.tabular import refuse_class_keys, table_bundle
@@ -569,32 +569,9 @@ def real_bundle(cfg, cols: slice, meta: Meta) -> DataBundle:
         raise DlxError(f"data.test_rows={test_rows} must be at least 1 and leave training rows: {sig.name} "
                        f"and {bkg.name} have {total} rows")
     perm = np.random.default_rng(int(opt(cfg, "split_seed", 0))).permutation(total)
-    test, train = perm[:test_rows], perm[test_rows:]
-    frac = float(opt(cfg, "val_fraction", 0.0))
-    if not 0.0 <= frac < 1.0:
-        raise DlxError(f"data.val_fraction must be in [0, 1), got {frac}")
-    val = None
-    seed = int(opt(cfg, "subset_seed", 0))
-    if round(frac * len(train)) > 0:
-        k = int(round(frac * len(train)))
-        order = np.random.default_rng(seed).permutation(len(train))
-        val, train = train[order[:k]], train[order[k:]]
-    n_train = opt(cfg, "n_train")
-    if n_train is not None:
-        if not 2 <= int(n_train) <= len(train):
-            raise DlxError(f"data.n_train={int(n_train)} must be between 2 and the {len(train)} training "
-                           "rows")
-        # a prefix of one seeded permutation: smaller subsets are nested in larger ones
-        train = train[np.random.default_rng(seed).permutation(len(train))[:int(n_train)]]
-    mean = std = None
-    if opt(cfg, "normalize", True):
-        mean, std = moments(array, train, cols)
-        meta.extra.update(norm_mean=mean.tolist(), norm_std=std.tolist())
     meta.extra.update(source=f"{sig},{bkg}", rows=total, signal_rows=record["signal_rows"],
                       background_rows=record["background_rows"])
-    return DataBundle(train=MemmapSplit(array, train, cols, mean, std),
-                      test=MemmapSplit(array, test, cols, mean, std),
-                      val=None if val is None else MemmapSplit(array, val, cols, mean, std), meta=meta)
+    return memmap_bundle(cfg, array, perm[test_rows:], perm[:test_rows], cols, meta)
 
 
 @register_data("htautau", root="optional")
