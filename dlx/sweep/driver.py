@@ -97,36 +97,34 @@ def run_sweep(cfg, run: Run, exp):
     (dlx/timings.py): where the command's wall time went."""
     from dlx.timings import Phases
 
-    phases = Phases()
-    planning = phases("planning")
-    planning.__enter__()
-    given = run.overrides()
-    children = exp.children(cfg)
-    check_fixed(given, children, exp.sweep.swept_by)
-    check = exp.hook("check")
-    if check is not None:
-        check(cfg, given)
-    from dlx.sweep import tuning
+    phases = Phases()  # a phase timed in several blocks adds up
+    with phases("planning"):
+        given = run.overrides()
+        children = exp.children(cfg)
+        check_fixed(given, children, exp.sweep.swept_by)
+        check = exp.hook("check")
+        if check is not None:
+            check(cfg, given)
+        from dlx.sweep import tuning
 
-    base = [*given, "trainer.progress=none"]
-    if not cfg.sweep.get("child_figures", False) and "figures" in (cfg.get("trainer") or {}):
-        base.append("trainer.figures=false")  # the children's own learning curves: `dlx plot` draws them
+        base = [*given, "trainer.progress=none"]
+        if not cfg.sweep.get("child_figures", False) and "figures" in (cfg.get("trainer") or {}):
+            base.append("trainer.figures=false")  # the children's own learning curves: `dlx plot` draws them
     if tuning.enabled(cfg):  # tune every compared model first, then plan the children with the choices
-        check_children(exp.name, base, children)  # a bad child is refused before the studies, not after
-        planning.__exit__()
+        with phases("planning"):
+            check_children(exp.name, base, children)  # a bad child is refused before the studies, not after
         with phases("tuning"):
             tuned = tuning.tune_first(exp, cfg, run, given, say=_say)
-        planning.__enter__()
         cfg, children = tuning.apply(cfg, tuned), tuning.children(exp, cfg, tuned)
-    check_children(exp.name, base, children)
-    from dlx.sweep.plan import setting
+    with phases("planning"):
+        check_children(exp.name, base, children)
+        from dlx.sweep.plan import setting
 
-    stack = setting(cfg.sweep.get("stack", "false"))  # refused here, before the sweep's directory exists
-    prepare = exp.hook("prepare")
-    if prepare is not None:
-        prepare(cfg, run)
-    run.summary("running", n_children=len(children))
-    planning.__exit__()
+        stack = setting(cfg.sweep.get("stack", "false"))  # refused here, before the sweep's directory exists
+        prepare = exp.hook("prepare")
+        if prepare is not None:
+            prepare(cfg, run)
+        run.summary("running", n_children=len(children))
     with nested_tracking(run), phases("children"):  # the stacks are planned inside execute, counted here
         statuses = execute(children, exp.name, base, run.dir, launcher=cfg.launcher,
                            workers=cfg.sweep.workers, fail_fast=cfg.sweep.fail_fast, stack=stack,
