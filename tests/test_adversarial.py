@@ -81,6 +81,27 @@ def test_idefender_prefers_the_mixture_of_the_predicted_class():
     assert np.isfinite(sep["auroc"])
 
 
+def test_idefender_ablation_variant_adopts_the_fitted_layers_mixtures_exactly():
+    """The ablation reuses the run's I-defender mixtures for its default size and each of its layers: the
+    scores equal a fresh fit's; another size, another layer or another seed is fitted, not adopted."""
+    from dlx.papers.idefender.detectors.idefender import IDefender
+
+    rng = np.random.default_rng(2)
+    train, y = blobs(40, rng)
+    x, _ = blobs(15, rng)
+    both = IDefender(layers=["fc1", "fc2"], n_components=2, seed=3).fit(train, y)
+    for layers in (["fc1"], ["fc2"], ["fc2", "fc1"]):
+        reused = IDefender(layers=layers, n_components=2, seed=3)
+        assert reused.adopt(both)
+        np.testing.assert_array_equal(reused.score(x), IDefender(layers=layers, n_components=2, seed=3)
+                                      .fit(train, y).score(x))
+    assert not IDefender(layers=["logits"], n_components=2, seed=3).adopt(both)
+    assert not IDefender(layers=["fc1"], n_components=3, seed=3).adopt(both)
+    assert not IDefender(layers=["fc1"], n_components=2, seed=4).adopt(both)
+    assert not IDefender(layers=["fc1"], n_components=2, seed=3).adopt(None)
+    assert not IDefender(layers=["fc1"], n_components=2, seed=3).adopt(IDefender(["fc1"], 2, seed=3))  # unfitted
+
+
 def test_lid_supervised_and_estimator():
     rng = np.random.default_rng(2)
     # points on a 2-D plane in 10-D space have LID near 2; full 10-D gaussian noise has a higher LID

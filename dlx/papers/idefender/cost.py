@@ -168,8 +168,9 @@ def detector_cost(cfg, opts, target, data, val, n_src: int, runs, per_input) -> 
     observed = n_val + n_src + adv  # validation, clean test and every adversarial set
     scored = 2 * n_val + n_src + adv  # validation twice: calibrated on, then scored for thresholds
     total = train_s + observed * observe_s
+    fitted = {}
     for name in opts.detectors:
-        det = build_detector(name, cfg.detector, target.seed)
+        det = fitted[name] = build_detector(name, cfg.detector, target.seed)
         t = time.perf_counter()
         det.fit(obs_train, y_sub)
         total += (time.perf_counter() - t) * grow
@@ -186,9 +187,10 @@ def detector_cost(cfg, opts, target, data, val, n_src: int, runs, per_input) -> 
     if "graybox" in opts.settings:  # each variant fit on training, scored on clean and gray-box inputs
         gray = sum(n for s, _, n in runs if s == "graybox")
         for _, _, det in ablation_variants(cfg, target.seed):
-            t = time.perf_counter()
-            det.fit(obs_train, y_sub)
-            total += (time.perf_counter() - t) * grow
+            if not det.adopt(fitted.get("idefender")):  # as the run: the default's mixtures are reused
+                t = time.perf_counter()
+                det.fit(obs_train, y_sub)
+                total += (time.perf_counter() - t) * grow
             t = time.perf_counter()
             det.score(obs_val)
             total += (time.perf_counter() - t) / max(n_val, 1) * (n_src + gray)

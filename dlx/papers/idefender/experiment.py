@@ -322,7 +322,7 @@ def run(cfg, run: Run):
     write_csv(run.path("scores.csv"), scores)
     write_csv(run.path("fpr_per_class.csv"), pd.DataFrame(fpr_rows))
     if "graybox" in opts.settings:
-        abl = ablation(cfg, obs_train, y_train, obs_clean, adv_obs, target.seed)
+        abl = ablation(cfg, obs_train, y_train, obs_clean, adv_obs, target.seed, dets.get("idefender"))
         write_csv(run.path("ablation.csv"), abl)
     metrics = {"clean_accuracy": clean_acc}
     for r in rows:
@@ -355,15 +355,18 @@ def run(cfg, run: Run):
     return df
 
 
-def ablation(cfg, obs_train, y_train, obs_clean, adv_obs: dict, seed: int):
-    """I-defender AUROC per gray-box attack as the mixture size or the modelled layer(s) change."""
+def ablation(cfg, obs_train, y_train, obs_clean, adv_obs: dict, seed: int, fitted=None):
+    """I-defender AUROC per gray-box attack as the mixture size or the modelled layer(s) change; a variant
+    whose mixtures the run's own I-defender (``fitted``, on the same training data) already holds takes them
+    (the default's size and each of its layers) instead of refitting them."""
     import pandas as pd
 
     from dlx.papers.idefender.detectors import separation
 
     rows = []
     for kind, value, det in ablation_variants(cfg, seed):
-        det.fit(obs_train, y_train)
+        if not det.adopt(fitted):
+            det.fit(obs_train, y_train)
         clean = det.score(obs_clean)
         for a, obs in adv_obs.items():
             auroc = separation(clean, det.score(obs), np.inf)["auroc"] if len(obs) else np.nan

@@ -75,6 +75,21 @@ class IDefender(Detector):
                 self.gmms[layer, int(c)] = gmm.fit(zc)
         return self
 
+    def adopt(self, fitted) -> bool:
+        """Take ``fitted``'s mixtures instead of fitting, where they are the ones this detector would fit:
+        same mixture settings and seed, and every layer of ours among its layers (each layer's mixtures are
+        fitted on their own, so they are identical). The caller vouches that ``fitted`` saw the same training
+        data. False (nothing taken) otherwise."""
+        same = (isinstance(fitted, IDefender) and hasattr(fitted, "gmms")
+                and (fitted.k, fitted.covariance, fitted.pca, fitted.reg_covar, fitted.seed, fitted.max_iter)
+                == (self.k, self.covariance, self.pca, self.reg_covar, self.seed, self.max_iter)
+                and set(self.layers) <= set(fitted.layers))
+        if same:
+            self.classes = fitted.classes
+            self.prep = {layer: fitted.prep[layer] for layer in self.layers}
+            self.gmms = {key: g for key, g in fitted.gmms.items() if key[0] in self.layers}
+        return same
+
     def loglik(self, obs) -> np.ndarray:
         """Sum over layers of log p(hidden output | mixture of the predicted class) (the sum is dlx's choice,
         see the module docstring)."""
