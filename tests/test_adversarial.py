@@ -99,7 +99,8 @@ def test_idefender_ablation_variant_adopts_the_fitted_layers_mixtures_exactly():
     assert not IDefender(layers=["fc1"], n_components=3, seed=3).adopt(both)
     assert not IDefender(layers=["fc1"], n_components=2, seed=4).adopt(both)
     assert not IDefender(layers=["fc1"], n_components=2, seed=3).adopt(None)
-    assert not IDefender(layers=["fc1"], n_components=2, seed=3).adopt(IDefender(["fc1"], 2, seed=3))  # unfitted
+    unfitted = IDefender(["fc1"], 2, seed=3)
+    assert not IDefender(layers=["fc1"], n_components=2, seed=3).adopt(unfitted)
 
 
 def test_lid_supervised_and_estimator():

@@ -106,7 +106,7 @@ def test_a_boosted_fit_is_timed_at_a_few_rounds_and_scaled(monkeypatch):
     real = est_mod.build_estimator
     monkeypatch.setattr(est_mod, "build_estimator", lambda cfg, task, seed=0: seen.append(int(cfg.max_iter))
                         or real(cfg, task, seed))
-    base = ["data=higgs", "task=binary", "data.n=60000", "data.n_test=20000", "baseline.max_leaf_nodes=8"]
+    base = ["data=higgs_uci", "task=binary", "data.n=60000", "data.n_test=20000", "baseline.max_leaf_nodes=8"]
     _FITS.clear()
     many = fit_cost(compose("fit", [*base, "baseline=gbt", "baseline.max_iter=400"]))
     assert sorted(set(seen)) == sorted(FIT_ROUNDS) and len(seen) == 2 * len(FIT_SIZES)

@@ -281,3 +281,89 @@ def test_one_epoch_mlp_through_the_cli(run_cli, tmp_path):
     auc = float(re.search(r"test_auc\s*│\s*([0-9.]+)", out).group(1))
     print(f"htautau 1-epoch MLP test AUC: {auc}")
     assert 0.6 < auc < 1.0
+
+
+# ---------------------------------------------------------------- the negative control
+
+
+def test_control_keeps_each_objects_class_distribution_and_removes_the_masses():
+    x, y = T.generate(4000, np.random.default_rng(1))
+    xc, yc = T.generate(4000, np.random.default_rng(1), particles="shuffled")
+    assert (yc == y).all() and xc.shape == x.shape and not np.array_equal(xc[:, :10], x[:, :10])
+    lep = np.r_[x[:, 0:3], x[:, 3:6]]  # the leptons as a set (the control re-orders them by pT)
+    for cls in (0, 1):
+        c = np.r_[y == cls, y == cls]
+        a, b = lep[c], np.r_[xc[:, 0:3], xc[:, 3:6]][c]
+        np.testing.assert_array_equal(a[np.lexsort(a.T)], b[np.lexsort(b.T)])
+        for cols in T.OBJECTS[2:]:  # missing pT and the jet: the same rows of the class, reordered
+            a, b = x[y == cls][:, cols], xc[y == cls][:, cols]
+            np.testing.assert_array_equal(a[np.lexsort(a.T)], b[np.lexsort(b.T)])
+    assert (xc[:, 0] >= xc[:, 3]).all()  # l1 is still the leading lepton
+    np.testing.assert_allclose(xc[:, 10:], T.high_level(xc[:, :10]).astype(np.float32), rtol=1e-5, atol=1e-5)
+    col = T.HIGH.index("m_mmc") + 10
+
+    def sep(x):  # how far apart the classes' median missing-mass estimates are, in GeV
+        return float(np.median(x[y == 1, col]) - np.median(x[y == 0, col]))
+
+    assert sep(x) > 20 and abs(sep(xc)) < 0.5 * sep(x)  # the H peak above the Z's is mostly gone
+
+
+def test_control_is_a_data_switch(tmp_path):
+    def bundle(*ov):
+        return build_data(compose("train", ["data=htautau", "task=binary", "data.normalize=false",
+                                            "data.n=200", "data.n_test=100", *ov]).data)
+
+    a, c = bundle(), bundle("data.particles=shuffled")
+    assert (a.train.y == c.train.y).all() and not (a.train.x == c.train.x).all()
+    assert c.meta.extra["particles"] == "shuffled"
+    with pytest.raises(DlxError, match="unknown data.particles"):
+        bundle("data.particles=mixed")
+    write_pair(tmp_path)
+    with pytest.raises(DlxError, match="needs the generator"):
+        bundle("data.particles=shuffled", f"data.root={tmp_path}")
+
+
+# ---------------------------------------------------------------- the paper preset on the authors' format
+
+
+def test_paper_preset_end_to_end_on_tiny_files(run_cli, tmp_path):
+    """`dlx reproduce higgs experiment=higgs_paper` on htautau/ztautau files written in the authors' format:
+    every model and feature set, the threshold on validation, the claims."""
+    write_pair(tmp_path, 300, 300)
+    rc, out, err = run_cli("reproduce", "higgs", "experiment=higgs_paper", f"data.root={tmp_path}",
+                           "data.test_rows=200", "data.val_fraction=0.25", "trainer.epochs=1",
+                           "trainer.eval_every=1", "higgs.deep.width=8", "higgs.deep.depth=3",
+                           "higgs.shallow.width=8", "higgs.curve.n_train=[100]", "higgs.curve.models=[gbt]",
+                           "baseline.max_iter=5", "higgs.significance.min_background=10",
+                           "higgs.bootstrap.replicates=20", "launcher=inline", "trainer.threads=1",
+                           "--out", str(tmp_path / "out"), "--name", "p")
+    assert rc == 0, err
+    assert "deep_low_beats_shallow_all" in out and "equivalent_data" in out
+    d = tmp_path / "out" / "reproduce" / "p"
+    res = json.loads((d / "summary.json").read_text())
+    assert res["data"] == "htautau" and res["source"] == "file" and res["n_test"] == 200
+    assert len(res["claims"]) == 6 and res["significance"]["threshold_chosen_on"] == "val"
+    import pandas as pd
+
+    table = pd.read_csv(d / "results.csv")
+    assert len(table) == 3 * 3 + 1 and (table.status == "completed").all()
+    assert set(table[~table.curve].n_train) == {300} and set(table[table.curve].n_train) == {100}
+    assert table.z_val.notna().all() and table.threshold.notna().all()
+    assert (tmp_path / "htautau_ztautau.f32").is_file()
+
+
+def test_relative_azimuths_rotate_each_event_and_keep_the_high_level_features():
+    x, _ = T.generate(500, np.random.default_rng(4))
+    r = T.relative_azimuths(x)
+    assert (r[:, 2] == 0).all() and np.abs(r[:, [5, 7]]).max() <= np.pi
+    np.testing.assert_allclose(np.cos(r[:, 5]), np.cos(x[:, 5] - x[:, 2]), atol=1e-5)
+    np.testing.assert_allclose(np.sin(r[:, 7]), np.sin(x[:, 7] - x[:, 2]), atol=1e-5)
+    np.testing.assert_array_equal(r[:, 10:], x[:, 10:])
+    # the high-level features are invariant under the rotation: recomputed from the rotated event, the same
+    np.testing.assert_allclose(T.high_level(r[:, :10]), T.high_level(x[:, :10]), rtol=1e-4, atol=1e-3)
+    d = build_data(compose("train", ["data=htautau", "task=binary", "data.normalize=false", "data.n=200",
+                                     "data.n_test=100", "data.azimuth=relative"]).data)
+    assert (d.train.x[:, 2] == 0).all() and d.meta.extra["azimuth"] == "relative"
+    with pytest.raises(DlxError, match="unknown data.azimuth"):
+        build_data(compose("train", ["data=htautau", "task=binary", "data.n=200", "data.n_test=100",
+                                     "data.azimuth=sideways"]).data)

@@ -94,7 +94,7 @@ DATA_RUNS = {
     "digits_rot": ("train", ["data.n_train=40"]),
     "dna_motifs": ("train", ["task=regress", "data.n=64", "data.n_test=32"]),
     "elnino": ("forecast", []),
-    "higgs": ("train", ["task=binary", "data.n=200", "data.n_test=100"]),
+    "higgs_uci": ("train", ["task=binary", "data.n=200", "data.n_test=100"]),
     "htautau": ("train", ["task=binary", "data.n=200", "data.n_test=100"]),
     "issm_panel": ("forecast", ["data.series=3", "data.days=21", "data.rolling=1", "data.train_range=7D"]),
     "mnist1d": ("train", ["data.num_samples=200"]),

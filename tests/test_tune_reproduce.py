@@ -121,11 +121,17 @@ def test_higgs_tunes_its_networks_and_the_trees(run_cli, tmp_path):
         assert "data.features=all" in (d / "tune" / "gbt" / t / "overrides.yaml").read_text()
 
 
+SMALL = ["data.n=300", "data.n_test=200", "higgs.curve.n_train=[]", "trainer.epochs=1"]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["reproduce", "fp8", "tune=true"], "fp8 has no models to tune"),
     # the presets set each model's own (tuned) settings: a shared key would silently reach none of them
-    (["reproduce", "higgs", "optimizer.lr=0.01"], "higgs.deep.optimizer.lr"),
-    (["reproduce", "higgs", "baseline.max_iter=10"], "higgs.gbt.max_iter"),
+    # (the UCI preset ships tuned settings; the small sizes only bound the damage should a refusal regress)
+    (["reproduce", "higgs", "experiment=higgs_uci_cpu", "optimizer.lr=0.01", *SMALL],
+     "higgs.deep.optimizer.lr"),
+    (["reproduce", "higgs", "experiment=higgs_uci_cpu", "baseline.max_iter=10", *SMALL],
+     "higgs.gbt.max_iter"),
     (["reproduce", "deepmatch", "optimizer.lr=0.01"], "deepmatch.settings.bilinear.optimizer.lr"),
     (["train", "tune=true"], "is for a paper"),
     (["reproduce", "higgs", "tune=true", "higgs.tune_features=mid"], "higgs.tune_features"),

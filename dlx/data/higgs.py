@@ -1,5 +1,7 @@
-"""``higgs``: signal-vs-background collision events in the layout of the UCI HIGGS data set (Baldi, Sadowski
-& Whiteson 2014), from an embedded, seeded event generator or from the real ``HIGGS.csv(.gz)``.
+"""``higgs_uci``: signal-vs-background collision events in the layout of the UCI HIGGS data set (Baldi,
+Sadowski & Whiteson, "Searching for Exotic Particles in High-Energy Physics with Deep Learning", Nature
+Communications 5:4308, 2014), from an embedded, seeded event generator or from the real ``HIGGS.csv(.gz)``.
+An extra benchmark: ``dlx reproduce higgs`` reproduces the H -> tau tau study on ``htautau`` by default.
 
 Every event is 28 features in the UCI order: 21 **low-level** ones, the measured lepton (pT, eta, phi), the
 missing transverse energy (magnitude, phi) and four jets (pT, eta, phi, b-tag), and 7 **high-level** ones,
@@ -525,7 +527,7 @@ def moments(array, rows: np.ndarray, cols: slice, chunk: int = 1 << 20) -> tuple
 
 
 def real_bundle(cfg, cols: slice, meta: Meta) -> DataBundle:
-    refuse_class_keys(cfg, "higgs")
+    refuse_class_keys(cfg, "higgs_uci")
     src = source_file(cfg.root)
     test_rows = int(opt(cfg, "test_rows", 500_000))
     array = cached_array(src, opt(cfg, "cache_dir"))
@@ -569,11 +571,11 @@ def memmap_bundle(cfg, array, train: np.ndarray, test: np.ndarray, cols: slice, 
                       val=None if val is None else MemmapSplit(array, val, cols, mean, std), meta=meta)
 
 
-@register_data("higgs", root="optional")
+@register_data("higgs_uci", root="optional")
 def build(cfg) -> DataBundle:
     name, cols = feature_slice(cfg)
     names = (LOW + HIGH)[cols]
-    meta = Meta("higgs", "binary", (len(names),), class_names=["background", "signal"], num_outputs=1,
+    meta = Meta("higgs_uci", "binary", (len(names),), class_names=["background", "signal"], num_outputs=1,
                 feature_names=names, extra={"features": name})
     particles = str(opt(cfg, "particles", "events"))
     if particles not in PARTICLES:
@@ -587,12 +589,13 @@ def build(cfg) -> DataBundle:
     n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
     frac = float(opt(cfg, "signal_fraction", 0.5))
     if n < 4 or n_test < 2 or not 0.0 < frac < 1.0:
-        raise DlxError(f"data higgs needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
+        raise DlxError(f"data higgs_uci needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
                        f"n_test={n_test} signal_fraction={frac}")
     seed, test_seed = int(opt(cfg, "seed", 0)), int(opt(cfg, "test_seed", 0))
     x, y = generated(n, 0, seed, frac, particles)  # separate streams: the training events ...
     xt, yt = generated(n_test, 1, test_seed, frac, particles)  # ... and the fixed test set
     if y.min() == y.max() or yt.min() == yt.max():
-        raise DlxError("data higgs drew only one class; raise n, n_test or move signal_fraction from 0 or 1")
+        raise DlxError("data higgs_uci drew only one class; raise n, n_test or move signal_fraction from 0 "
+                       "or 1")
     meta.extra.update(source="generator", particles=particles)
     return table_bundle(cfg, x[:, cols], y, meta, xt[:, cols], yt)

@@ -76,6 +76,20 @@ dphi(a, b) wrapped into [-pi, pi]; mT(a, b) = sqrt(2 pT_a pT_b (1 - cos dphi(a, 
   -- skip the detector as failed; ``plausible``.)
 - in the code, four-vectors are component-major arrays (4, n): rows E, px, py, pz.
 
+**Relative azimuths** (``azimuth: relative``; ``absolute`` is the default): every event rotated about the
+beam axis so that the leading lepton's azimuth is 0 (``relative_azimuths``): ``lep2_phi`` and ``met_phi``
+become differences from ``lep1_phi``, which is 0. A symmetry of the physics applied to the measurements, not
+an engineered feature; it spares a network learning the rotation invariance from data. Generated events only.
+
+**The negative control** (``particles: shuffled``; ``events`` is the default): exactly the default's
+events, then, within each class, every event gets each of its four objects -- the leading lepton, the other
+lepton (pT, eta, phi each), the missing pT (magnitude, phi), the jet (pT, eta) -- from a different random
+event of that class (``shuffle_objects``; the leptons are then re-ordered by pT). Each object's per-class
+distribution is kept, the correlations between an event's objects are removed, and the 15 high-level
+features are recomputed from the shuffled objects by the same rules: m_ll, m_col and m_mmc no longer peak
+at the resonance. What a deep network would find in the low-level features (the masses) is gone, and so is
+what the engineered features spell out.
+
 ``n`` training events are drawn from ``seed``, ``n_test`` test events from ``test_seed`` on a separate
 stream, so the test set stays fixed whatever the training size or seed; ``signal_fraction`` of each; the
 draws are kept in memory for the next run of the process (a sweep's workers reuse them), as for ``higgs``.
@@ -117,6 +131,9 @@ LOW = ["lep1_pt", "lep1_eta", "lep1_phi", "lep2_pt", "lep2_eta", "lep2_phi", "me
 HIGH = ["m_ll", "m_col", "m_mmc", "mt_l1", "mt_l2", "mt_tot", "delta_r_ll", "delta_phi_ll", "delta_eta_ll",
         "pt_ll", "sum_pt", "p_zeta", "p_zeta_vis", "met_centrality", "sphericity"]
 FEATURES = {"low": slice(0, 10), "high": slice(10, 25), "all": slice(0, 25)}
+OBJECTS = (slice(0, 3), slice(3, 6), slice(6, 8), slice(8, 10))  # l1, l2, missing pT, jet (low-level columns)
+PARTICLES = ("events", "shuffled")
+AZIMUTHS = ("absolute", "relative")
 NFEAT = len(LOW) + len(HIGH)
 COLUMNS = 1 + NFEAT  # the cache: the label, then the features
 
@@ -369,26 +386,62 @@ def high_level(low: np.ndarray) -> np.ndarray:
         (llx + mx) * zx + (lly + my) * zy, llx * zx + lly * zy, cent, sph])
 
 
-def generate(n: int, rng, signal_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` events (25 float32 features: 10 low-level, 15 high-level) and labels (1 = H), shuffled."""
+def shuffle_objects(low: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
+    """The negative control's events: within each class, each object (``OBJECTS``: either lepton, the
+    missing pT, the jet) of every event comes from an independently drawn random event of that class; the
+    leptons are then put back in pT order (l1 the leading one)."""
+    out = np.array(low, copy=True)
+    for cls in np.unique(y):
+        rows = np.flatnonzero(y == cls)
+        for cols in OBJECTS:
+            out[rows, cols] = low[rng.permutation(rows), cols]
+    swap = out[:, 3] > out[:, 0]
+    out[swap, 0:3], out[swap, 3:6] = out[swap, 3:6], out[swap, 0:3].copy()
+    return out
+
+
+def relative_azimuths(x: np.ndarray) -> np.ndarray:
+    """Events rotated about the beam axis so that the leading lepton's azimuth is 0: ``lep2_phi`` and
+    ``met_phi`` become their differences from ``lep1_phi`` (wrapped into [-pi, pi)), ``lep1_phi`` 0. The
+    physics is the same in every rotated frame, and every high-level feature is invariant under the
+    rotation (they are left as they are); the network no longer has to learn that invariance itself."""
+    out = np.array(x, copy=True)
+    ref = out[:, 2].astype(np.float64)
+    for c in (5, 7):
+        out[:, c] = wrap(out[:, c].astype(np.float64) - ref)
+    out[:, 2] = 0.0
+    return out
+
+
+def generate(n: int, rng, signal_fraction: float = 0.5, particles: str = "events") -> tuple[np.ndarray,
+                                                                                           np.ndarray]:
+    """``n`` events (25 float32 features: 10 low-level, 15 high-level) and labels (1 = H), shuffled. With
+    ``particles="shuffled"``, the negative control: the same events with their objects permuted apart
+    within each class before the high-level features are computed (``shuffle_objects``)."""
+    if particles not in PARTICLES:
+        raise DlxError(f"unknown data.particles '{particles}' for htautau (choose one of: "
+                       f"{', '.join(PARTICLES)})")
     n_sig = int(round(signal_fraction * n))
     low = np.concatenate([selected(rng, n_sig, True), selected(rng, n - n_sig, False)])
     y = np.concatenate([np.ones(n_sig, np.int64), np.zeros(n - n_sig, np.int64)])
     order = rng.permutation(n)
     low, y = low[order], y[order]
+    if particles == "shuffled":
+        low = shuffle_objects(low, y, rng)
     return np.column_stack([low, high_level(low).astype(np.float32)]), y
 
 
 _GENERATED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # this process's last draws (sweep workers reuse)
 
 
-def generated(n: int, stream: int, seed: int, signal_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def generated(n: int, stream: int, seed: int, signal_fraction: float,
+              particles: str = "events") -> tuple[np.ndarray, np.ndarray]:
     """``generate`` from stream ``stream`` and ``seed``, kept (read-only) for the next run in this process."""
-    key = (n, stream, seed, signal_fraction)
+    key = (n, stream, seed, signal_fraction, particles)
     if key not in _GENERATED:
         if len(_GENERATED) >= 2:
             _GENERATED.pop(next(iter(_GENERATED)))
-        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction)
+        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction, particles)
         x.setflags(write=False)
         y.setflags(write=False)
         _GENERATED[key] = (x, y)
@@ -580,7 +633,20 @@ def build(cfg) -> DataBundle:
     names = (LOW + HIGH)[cols]
     meta = Meta("htautau", "binary", (len(names),), class_names=["Z->tautau", "H->tautau"], num_outputs=1,
                 feature_names=names, extra={"features": name})
+    particles = str(opt(cfg, "particles", "events"))
+    if particles not in PARTICLES:
+        raise DlxError(f"unknown data.particles '{particles}' for htautau (choose one of: "
+                       f"{', '.join(PARTICLES)})")
+    azimuth = str(opt(cfg, "azimuth", "absolute"))
+    if azimuth not in AZIMUTHS:
+        raise DlxError(f"unknown data.azimuth '{azimuth}' for htautau (choose one of: {', '.join(AZIMUTHS)})")
     if any(opt(cfg, k) is not None for k in ("root", "signal_file", "background_file")):
+        if particles != "events":
+            raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop "
+                           "data.root")
+        if azimuth != "absolute":
+            raise DlxError("data.azimuth=relative rotates generated events; the files are read as they are "
+                           "(absolute azimuths): drop data.azimuth or data.root")
         return real_bundle(cfg, cols, meta)
     n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
     frac = float(opt(cfg, "signal_fraction", 0.5))
@@ -588,10 +654,12 @@ def build(cfg) -> DataBundle:
         raise DlxError(f"data htautau needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
                        f"n_test={n_test} signal_fraction={frac}")
     seed, test_seed = int(opt(cfg, "seed", 0)), int(opt(cfg, "test_seed", 0))
-    x, y = generated(n, 0, seed, frac)  # separate streams: the training events ...
-    xt, yt = generated(n_test, 1, test_seed, frac)  # ... and the fixed test set
+    x, y = generated(n, 0, seed, frac, particles)  # separate streams: the training events ...
+    xt, yt = generated(n_test, 1, test_seed, frac, particles)  # ... and the fixed test set
     if y.min() == y.max() or yt.min() == yt.max():
         raise DlxError("data htautau drew only one class; raise n, n_test or move signal_fraction from 0 "
                        "or 1")
-    meta.extra.update(source="generator")
+    if azimuth == "relative":
+        x, xt = relative_azimuths(x), relative_azimuths(xt)
+    meta.extra.update(source="generator", particles=particles, azimuth=azimuth)
     return table_bundle(cfg, x[:, cols], y, meta, xt[:, cols], yt)

@@ -12,9 +12,9 @@ from dlx.plots import band, figure, read_table, save, style
 COLORS = {"shallow": "#1f77b4", "deep": "#d62728", "gbt": "#2ca02c"}
 
 
-def plot_table(run_dir: Path, table) -> Path:
+def plot_table(run_dir: Path, table, names: dict) -> Path:
     """Grouped bars: seed-mean AUC and Z (error bars: std over seeds) per feature set and model, with the
-    paper's Table 1 values as black diamonds."""
+    paper's values as black diamonds where it has them (Nat. Commun. 2014 Table 1, data=higgs_uci)."""
     import numpy as np
 
     fig, axes = figure(2, size=(5.2, 3.8))
@@ -31,17 +31,19 @@ def plot_table(run_dir: Path, table) -> Path:
             x = np.arange(len(feats)) + (i - (len(models) - 1) / 2) * width
             ax.bar(x, val, width * 0.9, yerr=err, color=COLORS[m], label=LABELS[m], capsize=2)
             ref = [float(r[paper].iloc[0]) if len(r) and r[paper].notna().iloc[0] else np.nan for r in rows]
-            ax.plot(x, ref, "D", color="black", ms=4, label="paper (Table 1)" if i == 0 else None)
-        ax.set_xticks(np.arange(len(feats)), [FEATURE_LABELS[f] for f in feats])
+            if np.isfinite(ref).any():
+                ax.plot(x, ref, "D", color="black", ms=4, label="paper (Table 1)" if i == 0 else None)
+        ax.set_xticks(np.arange(len(feats)), [names[f] for f in feats])
         lo = np.nanmin(np.r_[table[col].to_numpy(float), table[paper].to_numpy(float)]) if len(table) else 0
         if col == "auc" and np.isfinite(lo):
             ax.set_ylim(max(0.5, lo - 0.05), 1.0)
         style(ax, ylabel=label, legend=col == "auc")
     return save(fig, run_dir / "table.png",
-                title="higgs: our runs (bars, mean ± std over seeds) vs the paper")
+                title="higgs: our runs (bars, mean ± std over seeds)"
+                + (" vs the paper" if table.paper_auc.notna().any() else ""))
 
 
-def plot_roc(run_dir: Path, roc) -> Path:
+def plot_roc(run_dir: Path, roc, names: dict) -> Path:
     """One panel per feature set: each model's ROC curve (its first seed), background rejection view."""
     feats = [f for f in FEATURES if f in set(roc.features)]
     fig, axes = figure(len(feats), size=(4.2, 4.0))
@@ -53,7 +55,7 @@ def plot_roc(run_dir: Path, roc) -> Path:
             g = g[g.seed == g.seed.min()]
             ax.plot(g.tpr, 1 - g.fpr, lw=1.5, color=COLORS[m], label=LABELS[m])
         ax.plot([0, 1], [1, 0], ":", color="#999", lw=0.8)
-        style(ax, title=FEATURE_LABELS[f], xlabel="signal efficiency (true positive rate)",
+        style(ax, title=names[f], xlabel="signal efficiency (true positive rate)",
               ylabel="background rejection (1 - false positive rate)", xlim=(0, 1), ylim=(0, 1.01))
     return save(fig, run_dir / "roc.png", title="higgs: ROC curves on the test set (first seed)")
 
@@ -72,9 +74,9 @@ def plot_learning(run_dir: Path, curve) -> Path:
     return save(fig, run_dir / "learning.png")
 
 
-def plot_significance(run_dir: Path, sig, table) -> Path:
-    """Z against the threshold on the predicted signal probability, for the best model (seed-mean Z) of
-    each feature set, first seed."""
+def plot_significance(run_dir: Path, sig, table, names: dict, setting: str) -> Path:
+    """Z on the validation events against the threshold on the predicted signal probability (where each
+    child's threshold is chosen), for the best model (seed-mean test Z) of each feature set, first seed."""
     import numpy as np
 
     fig, (ax,) = figure(1, size=(6.5, 4.2))
@@ -88,26 +90,41 @@ def plot_significance(run_dir: Path, sig, table) -> Path:
             continue
         g = g[g.seed == g.seed.min()].sort_values("threshold")
         prob = 1 / (1 + np.exp(-g.threshold.clip(-50, 50)))
-        ax.plot(prob, g.z, lw=1.5, label=f"{LABELS[m]} on {FEATURE_LABELS[f]} (best {g.z.max():.2f})",
+        ax.plot(prob, g.z, lw=1.5, label=f"{LABELS[m]} on {names[f]} (best {g.z.max():.2f})",
                 ls={"low": "-", "high": ":", "all": "--"}[f], color=COLORS[m])
-    style(ax, title="higgs: significance vs score threshold (100 signal, 1000 ± 50 background)",
+    style(ax, title=f"higgs: validation significance vs score threshold ({setting})",
           xlabel="threshold on the predicted signal probability", ylabel="Z (sigma)", xlim=(0, 1))
     return save(fig, run_dir / "significance.png")
 
 
+def setting_text(sig: dict) -> str:
+    """The significance setting of summary.json in words, e.g. '870 signal, 472000 background (20 fb^-1)'."""
+    lumi = sig.get("luminosity")
+    k = 1.0 if lumi is None else float(lumi)
+    text = f"{sig.get('signal', 100) * k:.0f} signal, {sig.get('background', 1000) * k:.0f}"
+    text += f" ± {sig['sigma_b'] * k:.0f} background" if sig.get("sigma_b") else " background"
+    return text + (f", {lumi:g} fb$^{{-1}}$" if lumi is not None else "")
+
+
 def plot_all(run_dir: Path) -> list[Path]:
+    from dlx.runs import read_summary
+
     run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    data = summary.get("data") if summary.get("data") in FEATURE_LABELS else "higgs_uci"
+    names = FEATURE_LABELS[data]
     out = []
     table = read_table(run_dir / "table.csv")
     if table is not None:
-        out.append(plot_table(run_dir, table))
+        out.append(plot_table(run_dir, table, names))
     roc = read_table(run_dir / "roc.csv")
     if roc is not None:
-        out.append(plot_roc(run_dir, roc))
+        out.append(plot_roc(run_dir, roc, names))
     curve = read_table(run_dir / "learning.csv")
     if curve is not None:
         out.append(plot_learning(run_dir, curve))
     sig = read_table(run_dir / "significance.csv")
     if sig is not None and table is not None:
-        out.append(plot_significance(run_dir, sig, table))
+        setting = setting_text(summary.get("significance") or {})
+        out.append(plot_significance(run_dir, sig, table, names, setting))
     return out

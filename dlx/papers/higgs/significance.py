@@ -1,13 +1,21 @@
-"""Discovery significance of a classifier's selection, as Baldi, Sadowski & Whiteson (2014) quote it.
+"""Expected discovery significance of a classifier's selection.
 
-The classifier's test scores define a selection ``score >= t``. Its signal and background efficiencies
-(eps_s, eps_b: the fractions of test signal and background events that pass) scale the paper's
-reference sample of ``signal`` = 100 signal and ``background`` = 1000 +- ``sigma_b`` = 50 background
-events to ``s = 100 eps_s`` and ``b = 1000 eps_b +- 50 eps_b`` (the 5% normalization uncertainty stays
-5% of what passes). The significance at ``t`` is the median discovery significance with background
-uncertainty of Cowan et al. (``dlx.metrics.asimov_z(s, b, sigma_b)``), and the reported Z is its maximum
-over thresholds. Thresholds that keep fewer than ``min_background`` test background events are skipped:
-there, eps_b is estimated from a handful of events and the maximum would chase their noise.
+The classifier's scores define a selection ``score >= t``. Its signal and background efficiencies (eps_s,
+eps_b: the fractions of signal and background events that pass) scale the expected events before the
+selection, ``signal`` and ``background`` +- ``sigma_b`` (times ``luminosity`` when it is set: then they are
+expected events per fb^-1, cross-section x branching ratios x acceptance in fb), to ``s = signal eps_s`` and
+``b = background eps_b +- sigma_b eps_b`` (the relative uncertainty stays that of what passes). The
+significance at ``t`` is the median discovery significance with background uncertainty of Cowan et al.
+(``dlx.metrics.asimov_z(s, b, sigma_b)``).
+
+The threshold is chosen where the significance is highest on one set of events (:func:`scan`: the
+validation split in ``dlx reproduce higgs``) and the significance reported is the one that threshold gives
+on another (:func:`at`: the test split), so the maximum over thresholds does not chase the test set's
+noise. Thresholds that keep fewer than ``min_background`` background events of the scanned set are
+skipped: there, eps_b is estimated from a handful of events.
+
+With ``sigma_b`` = 0, Z grows exactly as the square root of the luminosity (s and b both scale with it), so
+``(Z_a / Z_b)^2 - 1`` is the extra data classifier b needs to match classifier a: :func:`equivalent_data`.
 """
 
 from __future__ import annotations
@@ -21,24 +29,32 @@ from dlx.errors import DlxError
 
 @dataclass(frozen=True)
 class Setting:
-    signal: float = 100.0
+    signal: float = 100.0  # expected events before the selection (per fb^-1 when luminosity is set)
     background: float = 1000.0
-    sigma_b: float = 50.0
+    sigma_b: float = 50.0  # the background's uncertainty, in its units
     min_background: int = 50
+    luminosity: float | None = None  # fb^-1; None: signal, background and sigma_b are event counts
     points: int = 400  # thresholds scanned (evenly spaced in rank); the best is refined around
 
     @classmethod
     def from_cfg(cls, cfg) -> Setting:
         from dlx.config import number
 
+        lumi = cfg.get("luminosity")
         s = cls(signal=number(cfg.signal, "higgs.significance.signal", lo=0),
                 background=number(cfg.background, "higgs.significance.background", lo=0),
                 sigma_b=number(cfg.sigma_b, "higgs.significance.sigma_b", lo=0),
                 min_background=number(cfg.min_background, "higgs.significance.min_background", lo=1,
-                                      integer=True))
-        if s.signal <= 0 or s.background <= 0:
-            raise DlxError("higgs.significance.signal and .background must be > 0 (expected events)")
+                                      integer=True),
+                luminosity=None if lumi is None else number(lumi, "higgs.significance.luminosity", lo=0))
+        if s.signal <= 0 or s.background <= 0 or s.luminosity == 0:
+            raise DlxError("higgs.significance.signal, .background (and .luminosity when set) must be > 0")
         return s
+
+    def counts(self) -> tuple[float, float, float]:
+        """(signal, background, sigma_b) as expected event counts before the selection."""
+        k = 1.0 if self.luminosity is None else float(self.luminosity)
+        return self.signal * k, self.background * k, self.sigma_b * k
 
 
 def efficiencies(score, label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,9 +77,9 @@ def z_at(eps_s, eps_b, setting: Setting) -> np.ndarray:
     """asimov_z at each (eps_s, eps_b) pair, in the paper's normalization."""
     from dlx.metrics import asimov_z
 
-    ratio = setting.sigma_b / setting.background
-    return np.array([asimov_z(setting.signal * es, setting.background * eb, ratio * setting.background * eb)
-                     if eb > 0 else np.nan for es, eb in zip(eps_s, eps_b, strict=True)])
+    sig, bkg, sigma = setting.counts()
+    return np.array([asimov_z(sig * es, bkg * eb, sigma * eb) if eb > 0 else np.nan
+                     for es, eb in zip(eps_s, eps_b, strict=True)])
 
 
 def scan(score, label, setting: Setting = Setting()) -> dict:
@@ -91,9 +107,28 @@ def scan(score, label, setting: Setting = Setting()) -> dict:
     best = int(fine[np.nanargmax(zf)])
     zbest = float(np.nanmax(zf))
     curve = pd.DataFrame({"threshold": t[grid], "eps_s": es[grid], "eps_b": eb[grid], "z": z})
+    sig, bkg, _ = setting.counts()
     return {"z": zbest, "threshold": float(t[best]), "eps_s": float(es[best]), "eps_b": float(eb[best]),
-            "s": setting.signal * float(es[best]), "b": setting.background * float(eb[best]),
-            "curve": curve}
+            "s": sig * float(es[best]), "b": bkg * float(eb[best]), "curve": curve}
+
+
+def at(score, label, threshold: float, setting: Setting = Setting()) -> dict:
+    """The selection ``score >= threshold`` (chosen on other events) applied to these: ``z``, ``eps_s``,
+    ``eps_b``, ``s``, ``b``. No background passing gives eps_b = 0 and Z = NaN (the counts cannot say)."""
+    score, label = np.asarray(score, np.float64), np.asarray(label).astype(bool)
+    if score.shape != label.shape or score.ndim != 1 or label.all() or not label.any():
+        raise DlxError("the significance needs 1-d scores and labels of one length with both classes")
+    keep = score >= threshold
+    es, eb = float(keep[label].mean()), float(keep[~label].mean())
+    sig, bkg, _ = setting.counts()
+    return {"z": float(z_at(np.array([es]), np.array([eb]), setting)[0]), "eps_s": es, "eps_b": eb,
+            "s": sig * es, "b": bkg * eb}
+
+
+def equivalent_data(z_a, z_b):
+    """(Z_a / Z_b)^2 - 1: the fraction more data classifier b needs to be as significant as a (exact when
+    sigma_b = 0, where Z grows as the square root of the data)."""
+    return (np.asarray(z_a, np.float64) / np.asarray(z_b, np.float64)) ** 2 - 1
 
 
 def roc_points(score, label, points: int = 300):
