@@ -369,7 +369,42 @@ class InputWarp(nn.Module):
         return F.grid_sample(xs, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-WARPS = ("filters", "inputs")
+class FrameWarp(nn.Module):
+    """Maps over G moved between the image's frame and each control point's own frame (``warp="layers"``):
+    ``to_image`` (B G, C, H, W), copy g in g's frame -> (B, G, C, H, W) aligned in the image's frame
+    (copy g resampled at A_g^-1 q, zeros outside); ``to_frames`` the inverse, (B, G, C, H, W) aligned ->
+    (B G, C, H, W), map g resampled at A_g p. Bilinear; exact where A_g maps pixel centres to pixel centres
+    (quarter turns of a square map)."""
+
+    def __init__(self, lattice: Lattice):
+        super().__init__()
+        mats = lattice.matrices()
+        pad = torch.zeros(len(mats), 2, 1, dtype=torch.float64)
+        self.register_buffer("fwd", torch.cat([mats, pad], 2).float(), persistent=False)
+        self.register_buffer("back", torch.cat([torch.linalg.inv(mats), pad], 2).float(), persistent=False)
+        self.grids: dict = {}
+
+    def _grid(self, which: str, b: int, c: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+        key = (which, h, w, like.device, like.dtype)
+        if key not in self.grids:
+            theta = (self.fwd if which == "fwd" else self.back).to(like.dtype)
+            self.grids[key] = F.affine_grid(theta, [theta.shape[0], c, h, w], align_corners=False)
+        g = self.grids[key]
+        return g.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * g.shape[0], h, w, 2)
+
+    def to_image(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        c, h, w = x.shape[-3:]
+        y = F.grid_sample(x, self._grid("back", b, c, h, w, x), mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+        return y.view(b, -1, c, h, w)
+
+    def to_frames(self, x: torch.Tensor) -> torch.Tensor:
+        b, g, c, h, w = x.shape
+        return F.grid_sample(x.reshape(b * g, c, h, w), self._grid("fwd", b, c, h, w, x), mode="bilinear",
+                             padding_mode="zeros", align_corners=False)
+
+
+WARPS = ("filters", "inputs", "layers")
 
 
 class SymNet(nn.Module):
@@ -381,7 +416,13 @@ class SymNet(nn.Module):
     ``warp="inputs"``: the input is warped to every control point instead (filter warped by g on x = filter
     on x warped by g^-1, up to resampling) and the two layers run on each warped copy with the filters as
     learned; the maps then live in their own frames, so there is no local pooling over G, only the
-    interpolated maximum over all of G at the top. Same parameters either way.
+    interpolated maximum over all of G at the top.
+    ``warp="layers"`` (the paper's layer by layer): the first layer runs on each warped copy of the input as
+    with ``inputs``, then its maps are brought back to the image's frame (``FrameWarp``), so they form one
+    feature map over (G, space): spatial max pool -> local pool over G (each control point's neighbourhood,
+    on the kernel interpolant, with the search) -> bias, ReLU; the second layer at each control point runs
+    on those maps resampled into that point's frame, then max over space and the interpolated maximum over
+    all of G at the top. Same parameters in every mode.
     Pre-activations are pooled (max commutes with the per-filter bias and ReLU that follow)."""
 
     def __init__(self, c_in: int, classes: int, widths=(16, 32), kernels=(5, 3),
@@ -394,22 +435,25 @@ class SymNet(nn.Module):
         self.lattice = lattice or Lattice("rotscale", 8, (0.87, 1.15))
         (c1, c2), (k1, k2) = widths, kernels
         self.pool, self.stem, self.warp = pool, stem, warp
-        self.input_warp = InputWarp(self.lattice) if warp == "inputs" else None
+        self.input_warp = InputWarp(self.lattice) if warp in ("inputs", "layers") else None
+        self.frames = FrameWarp(self.lattice) if warp == "layers" else None
         self.interp = Interpolator(self.lattice, refine_steps, refine_radius, search_grid)
         self.conv1 = WarpedConv(c_in, c1, k1, self.lattice, lift=True)
         self.bias1 = nn.Parameter(torch.zeros(c1))
         self.conv2 = WarpedConv(c1, c2, k2, self.lattice, lift=False)
         self.bias2 = nn.Parameter(torch.zeros(c2))
-        self.local_pool = GroupPool(self.interp) if local_pool and warp == "filters" else nn.Identity()
+        self.local_pool = GroupPool(self.interp) if local_pool and warp != "inputs" else nn.Identity()
         self.fc = nn.Linear(c2, classes)
 
     def responses(self, x: torch.Tensor) -> torch.Tensor:
         """The first layer's maps at the control points before pooling: (B, G, C1, H, W) (with
-        ``warp="inputs"`` each in its own frame)."""
+        ``warp="inputs"`` each in its own frame, otherwise in the image's)."""
         if self.input_warp is None:
             return self.conv1(_stem(x, self.stem))
         w = self.conv1.weight
         h = F.conv2d(_stem(self.input_warp(x), self.stem), w, padding=w.shape[-1] // 2)
+        if self.frames is not None:
+            return self.frames.to_image(h, x.shape[0])
         return h.view(x.shape[0], -1, *h.shape[1:])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -419,7 +463,8 @@ class SymNet(nn.Module):
         if self.input_warp is None:
             return self.conv2(h).amax(dim=(-2, -1))
         w = self.conv2.weight
-        out = F.conv2d(h.flatten(0, 1), w, padding=w.shape[-1] // 2).amax(dim=(-2, -1))
+        h = self.frames.to_frames(h) if self.frames is not None else h.flatten(0, 1)
+        out = F.conv2d(h, w, padding=w.shape[-1] // 2).amax(dim=(-2, -1))
         return out.view(x.shape[0], -1, out.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
