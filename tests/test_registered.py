@@ -145,6 +145,13 @@ def _mnist_rot(tmp: Path) -> list[str]:
     return [f"data.root={tmp}", "data.n_valid=10"]
 
 
+def _smallnorb(tmp: Path) -> list[str]:
+    from test_smallnorb import write_norb
+
+    write_norb(tmp)
+    return [f"data.root={tmp}", "data.size=24"]
+
+
 def _csv(tmp: Path) -> list[str]:
     from test_user_data import csv_file
 
@@ -180,6 +187,7 @@ ROOT_RUNS = {
     "cifar10": ("train", _cifar10),
     "cifar100": ("train", _cifar100),
     "mnist_rot": ("train", _mnist_rot),
+    "smallnorb": ("train", _smallnorb),
     "csv": ("train", _csv),
     "image_folder": ("train", _image_folder),
     "panel_csv": ("forecast", _panel_csv),

@@ -19,6 +19,7 @@ from dlx.data import (  # noqa: F401
     multitask,
     panel,
     rotated,
+    smallnorb,
     synthetic,
     synthetic_binary,
     table_file,

@@ -91,7 +91,7 @@ def plot_all(run_dir: Path) -> list[Path]:
 
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
-    names = {"digits_rot": "rotated digits", "mnist_rot": "MNIST-rot"}
+    names = {"digits_rot": "rotated digits", "mnist_rot": "MNIST-rot", "smallnorb": "small NORB"}
     data = names.get(summary.get("data"), "rotated digits")
     if summary.get("label", "digit") != "digit":  # the negative control (dlx/data/rotated.py)
         data += "; control: class = digit + angle bin"
