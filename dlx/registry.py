@@ -53,6 +53,7 @@ class Experiment:
     cite: str = ""  # short reference, e.g. "Bjorck et al., NeurIPS 2018"
     claim: str = ""  # what the experiment checks, one line
     table_columns: tuple[str, ...] = ()  # the terminal table's columns (results.csv keeps them all)
+    report_table: str = "results.csv"  # the run's table `dlx report` shows (e.g. a per-cell table.csv)
     sweep: Sweep | None = None
     paper: bool = True  # a paper reproduction: listed by `dlx reproduce`
     # the CLI commands that run it; the first names its output tree (`<out>/<tree>/<name>`), so every

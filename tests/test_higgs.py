@@ -406,6 +406,10 @@ def test_tiny_reproduce_end_to_end(run_cli, tmp_path):
         assert (d / png).stat().st_size > 1000, png
     (d / "roc.png").unlink()
     assert run_cli("plot", str(d))[0] == 0 and (d / "roc.png").is_file()
+    # dlx report shows the per-cell table (AUC and Z per model and feature set), not the children's rows
+    assert run_cli("report", str(d), "--out", str(tmp_path / "rep"))[0] == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| model | features | auc | auc_std | z |" in report
 
 
 def test_tiny_reproduce_of_the_uci_benchmark(run_cli, tmp_path):

@@ -70,9 +70,11 @@ def load(run_dir: Path) -> PaperRun:
 
     summary = read_summary(run_dir)
     exp = get(summary.get("kind"))
-    table = read_table(run_dir / "results.csv")
+    table = read_table(run_dir / exp.report_table)
     if table is not None:
-        first = [c for c in exp.table_columns if c in table.columns]
+        # the terminal table's columns pick from results.csv; a paper's own report table is shown whole
+        own = exp.report_table != "results.csv"
+        first = [] if own else [c for c in exp.table_columns if c in table.columns]
         table = table[first or list(table.columns)].head(MAX_ROWS)
     return PaperRun(exp.name, exp.title, exp.cite, Path(run_dir), summary, list(summary.get("claims") or []),
                     table, sorted(Path(run_dir).glob("*.png")))

@@ -17,6 +17,7 @@ register(Experiment(
     claim="a deep network on the low-level features of H -> tau tau events beats shallow networks and "
           "boosted trees given engineered features, and raises the discovery significance",
     table_columns=("model", "features", "AUC", "paper AUC", "Z", "paper Z", "runs"),
+    report_table="table.csv",  # one row per model and feature set (results.csv: one per child)
     control=("data.particles=shuffled",),
     control_note="each event's objects (the leptons, the missing momentum, the jets) are drawn from "
                  "different events of its class (high-level features recomputed from them): per-object class "
