@@ -160,10 +160,12 @@ def check(cfg, overrides=()) -> None:
     number(cfg.higgs.bootstrap.seed, "higgs.bootstrap.seed", lo=0, integer=True)
     if real and cfg.data.get("particles", "events") != "events":
         raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop data.root")
+    # the training events left after the validation carve-out (memmap_bundle / table_bundle round it so)
+    left = int(cfg.data.n) - int(round(float(cfg.data.val_fraction) * int(cfg.data.n))) if not real else None
     for n in plan(cfg)["curve_sizes"]:
-        if not real and n > int(cfg.data.n):
-            raise DlxError(f"higgs.curve.n_train has {n}, more than the data.n={cfg.data.n} generated "
-                           "training events")
+        if not real and n > left:
+            raise DlxError(f"higgs.curve.n_train has {n}, more than the {left} training events data.n="
+                           f"{cfg.data.n} leaves after data.val_fraction={cfg.data.val_fraction}")
 
 
 
