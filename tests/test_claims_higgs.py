@@ -1,5 +1,6 @@
-"""higgs: every claim the paper's experiment emits can hold, fail and come out inconclusive, on made-up
-per-child results and bootstrap replicates (no training; dlx/papers/higgs/analysis.py `claims`)."""
+"""higgs on the Nature Communications benchmark (data=higgs_uci): every claim it emits can hold, fail and
+come out inconclusive, on made-up per-child results and bootstrap replicates (no training;
+dlx/papers/higgs/analysis.py `claims`). The H -> tau tau claims: tests/test_higgs.py."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def boot(aucs: dict, sd: float = 0.002, seed: int = 0, n: int = 400) -> dict:
 
 
 def verdicts(aucs=PAPER, zs=Z, replicates=None) -> dict[str, str]:
-    got = claims(results(aucs, zs), boot(aucs) if replicates is None else replicates, RULES)
+    got = claims(results(aucs, zs), boot(aucs) if replicates is None else replicates, RULES, "higgs_uci")
     assert [c["id"] for c in got] == IDS
     return {c["id"]: c["verdict"] for c in got}
 
@@ -50,7 +51,7 @@ def shifted(cell, values, base=PAPER):
 
 
 def test_the_papers_shape_holds_everywhere():
-    got = claims(results(PAPER, Z), boot(PAPER), RULES)
+    got = claims(results(PAPER, Z), boot(PAPER), RULES, "higgs_uci")
     assert {c["id"]: c["verdict"] for c in got} == dict.fromkeys(IDS, "holds")
     for c in got:  # every claim is a comparison with its interval on the record
         assert c["ci"] is not None and c["n"] >= 3 and c["ci_method"] in ("t", "percentile"), c
@@ -104,12 +105,13 @@ def test_one_seed_is_inconclusive_and_missing_runs_are_not_shown():
         assert got[cid] == "inconclusive", cid  # one paired difference: no interval
     assert got["trees_need_high"] == "holds"  # the bootstrap needs no second seed
     low_all = {c: v for c, v in PAPER.items() if c[1] != "high"}
-    got = claims(results(low_all, Z), boot(low_all), RULES)
+    got = claims(results(low_all, Z), boot(low_all), RULES, "higgs_uci")
     shown = {c["id"]: c for c in got}
     assert shown["deep_low_beats_high"]["verdict"] == "not shown" and shown["deep_low_beats_high"]["why"]
-    got = claims(results(PAPER, Z), {}, RULES)  # no readable predictions: the bootstrap claims say why
+    # no readable predictions: the bootstrap claims say why
+    got = claims(results(PAPER, Z), {}, RULES, "higgs_uci")
     shown = {c["id"]: c for c in got}
     trees = shown["trees_need_high"]
     assert trees["verdict"] == "not shown" and "bootstrap" in trees["why"]
     assert shown["deep_beats_shallow_low"]["verdict"] == "holds"
-    assert {c["verdict"] for c in claims(results({}, {}), {}, RULES)} == {"not shown"}
+    assert {c["verdict"] for c in claims(results({}, {}), {}, RULES, "higgs_uci")} == {"not shown"}
