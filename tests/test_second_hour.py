@@ -230,6 +230,50 @@ def test_ctrl_c_in_a_sweep_saves_each_child_and_prints_a_resume_line_that_pastes
         assert s["status"] == "completed" and s["resumed"] and s["epochs"] == 400
 
 
+def test_a_sweep_whose_children_are_interrupted_first_stops_as_interrupted_not_failed(tmp_path):
+    """A terminal's Ctrl-C reaches every process at once, but a busy parent may run its handler after the
+    children have stopped and reported 'interrupted'. Simulated by interrupting the pool's workers alone:
+    the sweep still ends as interrupted (exit 130, the resume line), not as a failed run (exit 1)."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    args = ["sweep", "grid", "seed=0,1", "trainer.epochs=400", "trainer.threads=1", "sweep.workers=2",
+            "sweep.stack=false", "launcher=local", "--out", str(tmp_path), "--name", "w"]
+    runs = tmp_path / "sweep" / "w" / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "dlx", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        csvs = list(runs.glob("*/metrics.csv")) if runs.is_dir() else []
+        if len(csvs) == 2 and all(len(c.read_text().splitlines()) > 3 for c in csvs):
+            break
+        time.sleep(0.1)
+
+    def workers():  # the pool's spawned workers: children of the sweep process running spawn_main
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == proc.pid and "spawn_main" in cmd:
+                out.append(int(stat.parent.name))
+        return out
+
+    pids = workers()
+    assert len(pids) == 2, pids
+    for pid in pids:
+        os.kill(pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("dlx: interrupted: the results so far are in"), err
+    for child in runs.iterdir():
+        assert json.loads((child / "summary.json").read_text())["status"] == "interrupted"
+
+
 def test_ctrl_c_in_forecast_exits_130_with_one_line(tmp_path):
     args = ["forecast", "trainer.steps=5000", "trainer.threads=1", "--out", str(tmp_path)]
 

@@ -269,6 +269,10 @@ def _pool(units, args, unit_args, statuses, report, sweep_dir, config, workers: 
                         statuses[c.run_id] = got[c.run_id]
                         if statuses[c.run_id] != LEASED:
                             report.finished(c, statuses[c.run_id])
+                    if "interrupted" in got.values():  # Ctrl-C reached the child before this process
+                        # (a busy parent runs its handler late): stop as the inline path does, not "failed"
+                        _stop_pool(pool, pending)
+                        raise KeyboardInterrupt
                     if fail_fast and "failed" in got.values() and not stop:
                         stop = True  # cancel what has not started; record what is running as it ends
                         for f in [f for f in pending if f.cancel()]:
