@@ -206,21 +206,28 @@ def finalize(cfg, run: Run, kids):
         done = results.status[i] in ("completed", "diverged")
         got = scores(run.dir / "runs" / c.run_id) if done else None
         val = scores(run.dir / "runs" / c.run_id, "val") if done else None
-        if got is None or val is None:
+        if got is None:
             continue
         tag = {"model": c.params["model"], "features": c.params["data.features"], "seed": c.params["seed"],
                "run_id": c.run_id}
+        best = None
         try:  # the threshold most significant on validation, its significance on test
-            best = scan(*val, p["significance"])
-            on_test = at(*got, best["threshold"], p["significance"])
+            if val is None:
+                raise DlxError("no predictions_val.csv: the selection threshold is chosen on validation")
+            chosen = scan(*val, p["significance"])
+            on_test = at(*got, chosen["threshold"], p["significance"])
+            best = chosen
         except DlxError as err:  # e.g. a diverged child whose scores are all NaN
             results.loc[i, "error"] = str(err)
-            continue
-        results.loc[i, "z_val"], results.loc[i, "threshold"] = best["z"], best["threshold"]
-        for k in ("z", "eps_s", "eps_b", "s", "b"):
-            results.loc[i, k] = on_test[k]
+            if not np.isfinite(got[0]).all():
+                continue
+        if best is not None:
+            results.loc[i, "z_val"], results.loc[i, "threshold"] = best["z"], best["threshold"]
+            for k in ("z", "eps_s", "eps_b", "s", "b"):
+                results.loc[i, k] = on_test[k]
         if not results["curve"][i]:
-            sigs.append(best["curve"].assign(**tag))
+            if best is not None:
+                sigs.append(best["curve"].assign(split="val", **tag))
             rocs.append(roc_points(*got).assign(**tag))
             cell = (tag["model"], tag["features"])
             if cell in BOOT_CELLS and np.isfinite(got[0]).all():
