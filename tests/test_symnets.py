@@ -361,19 +361,23 @@ TINY = ["sweep.models=[convnet,symnet]", "sweep.n_train=[20,30]", "sweep.seeds=1
 
 
 def test_tiny_sweep_end_to_end_and_resume(run_cli, tmp_path):
-    rc, out, err = run_cli("reproduce", "symnets", *TINY, "--out", str(tmp_path), "--name", "t")
+    rc, out, err = run_cli("reproduce", "symnets", *TINY, "ablation.warps=[layers]", "--out", str(tmp_path),
+                           "--name", "t")
     assert rc == 0, err
     d = tmp_path / "reproduce" / "t"
     for f in ("results.csv", "errors.csv", "ablation.csv", "invariance.csv", "error_vs_n.png",
               "invariance.png", "ablation.png"):
         assert (d / f).is_file(), f
     res = pd.read_csv(d / "results.csv")
-    assert len(res) == 6 and (res.status == "completed").all()  # 4 main, 1 without the search, 1 upright
+    # 4 main, 1 without the search, 2 layer-wise (with and without the search), 1 upright
+    assert len(res) == 8 and (res.status == "completed").all()
+    assert (res.warp == "layers").sum() == 2 and res.warp.fillna("").isin(["", "layers"]).all()
     errors = pd.read_csv(d / "errors.csv")
     assert set(errors.model) == {"convnet", "symnet"} and set(errors.n_train) == {20, 30}
     assert (errors.params > 0).all() and errors.epoch_s.notna().all()
     abl = pd.read_csv(d / "ablation.csv")
-    assert set(abl.row) == {"K=8", "K=8, no search"} and (abl.seeds == 1).all()
+    assert set(abl.row) == {"K=8", "K=8, no search", "K=8, warp=layers", "K=8, no search, warp=layers"}
+    assert (abl.seeds == 1).all() and abl[abl.row == "K=8"].main.all() and abl.main.sum() == 1
     inv = pd.read_csv(d / "invariance.csv")
     assert sorted(inv.angle.unique()) == [0, 90, 180, 270] and set(inv.model) == {"symnet"}
     s = json.loads((d / "summary.json").read_text())
@@ -382,13 +386,15 @@ def test_tiny_sweep_end_to_end_and_resume(run_cli, tmp_path):
     (d / "error_vs_n.png").unlink()
     rc, _, err = run_cli("plot", str(d))  # figures come back from the tables alone
     assert rc == 0 and (d / "error_vs_n.png").is_file(), err
-    rc, out, err = run_cli("reproduce", "symnets", *TINY, "--out", str(tmp_path), "--name", "t")
+    rc, out, err = run_cli("reproduce", "symnets", *TINY, "ablation.warps=[layers]", "--out", str(tmp_path),
+                           "--name", "t")
     assert rc == 0, err
     assert json.loads((d / "summary.json").read_text())["invocations"] == 2
 
 
 @pytest.mark.parametrize("args,msg", [
     (["ablation.K=[0,8]"], "ablation.K"),
+    (["ablation.warps=[sideways]"], "ablation.warps"),
     (['variants.symnet=["model=symnet","model.K=0"]'], "model.K"),
     (['variants.symnet=["model=symnet","model.group=euclid"]'], "unknown symmetry group"),
     (["sweep.models=[convnet,resnet9]"], "unknown variant"),

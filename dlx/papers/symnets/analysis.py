@@ -45,6 +45,8 @@ def tidy(results, curves, studies: dict[str, list[str]]):
         if col not in df:
             df[col] = math.nan
     df["refine"] = df["refine_radius"].isna() | (df["refine_radius"].astype(float) > 0)
+    # an ablation row with another model.warp names it; "" is the variant's own
+    df["warp"] = df["warp"].fillna("").astype(str) if "warp" in df else ""
     return df
 
 
@@ -90,16 +92,18 @@ def ablation_table(df, base_k: int):
     abl = in_study(df, "ablation")
     ok = abl[abl.status == "completed"].copy()
     if not len(ok):
-        return pd.DataFrame(columns=["n_train", "K", "refine", "row", "test_error", "test_error_std", "seeds",
-                                     "params", "step_ms"])
+        return pd.DataFrame(columns=["n_train", "K", "refine", "warp", "row", "test_error", "test_error_std",
+                                     "seeds", "params", "step_ms"])
     ok["K"] = ok["K"].fillna(base_k)  # the reused main children run the symnet's own K
-    g = ok.groupby(["n_train", "K", "refine"])
+    g = ok.groupby(["n_train", "K", "refine", "warp"])
     t = g.agg(test_error=("test_error", "mean"), test_error_std=("test_error", "std"),
               seeds=("seed", "count"), params=("params", "first"), step_ms=("step_ms", "mean")).reset_index()
     t["K"] = t.K.astype(int)
-    t["row"] = [f"K={k}" + ("" if r else ", no search") for k, r in zip(t.K, t.refine, strict=True)]
-    t["main"] = (t.K == base_k) & t.refine  # the main sweep's symnet itself
-    return t.sort_values(["n_train", "refine", "K"], ascending=[True, False, True]).reset_index(drop=True)
+    t["row"] = [f"K={k}" + ("" if r else ", no search") + (f", warp={w}" if w else "")
+                for k, r, w in zip(t.K, t.refine, t.warp, strict=True)]
+    t["main"] = (t.K == base_k) & t.refine & (t.warp == "")  # the main sweep's symnet itself
+    return t.sort_values(["n_train", "warp", "refine", "K"],
+                         ascending=[True, True, False, True]).reset_index(drop=True)
 
 
 SHRINKS = "the symnet's advantage over the plain CNN shrinks as the training set grows"
@@ -136,7 +140,8 @@ def seed_rows(df, study: str, base_k: int | None = None):
     ok = ok[ok.status == "completed"]
     out = pd.DataFrame({"model": ok.variant.astype(str), "n_train": ok.n_train.astype(int),
                         "seed": ok.seed.astype(int), "K": ok.K.astype(float),
-                        "refine": ok.refine.astype(bool), "test_error": ok.test_error.astype(float)})
+                        "refine": ok.refine.astype(bool), "warp": ok.warp.astype(str),
+                        "test_error": ok.test_error.astype(float)})
     if base_k is not None:
         out["K"] = out.K.fillna(base_k)
     return out.reset_index(drop=True)
@@ -321,7 +326,8 @@ def refinement_claim(ablation, base_k: int | None, gain: float) -> dict:
     if ablation is None or not len(ablation) or base_k is None:
         return claim("refinement_helps", text, None, rule, paper, None,
                      why="no ablation rows (ablation.n_train, ablation.refine)")
-    at = ablation[ablation.K == base_k]
+    own = ablation.warp == "" if "warp" in ablation else True  # the variant's own maps, not another warp's
+    at = ablation[(ablation.K == base_k) & own]
     rows = at.assign(model=["on" if r else "off" for r in at.refine.astype(bool)])
     sizes = shared_sizes(rows, "on", "off")
     seeds, on, off = paired(rows, "on", "off", sizes)

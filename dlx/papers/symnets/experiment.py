@@ -89,7 +89,8 @@ def finalize(cfg, run: Run, kids):
     claims = analysis.claims(analysis.seed_rows(df, "main"), analysis.seed_rows(df, "ablation", k0), inv,
                              rules(cfg), sym=sym, base_k=k0, nosearch=nosearch)
     metrics = analysis.metrics(errors, abl, inv, sym)
-    cols = ["studies", "variant", "model", "n_train", "seed", "K", "refine", "rotate", "status", "test_error",
+    cols = ["studies", "variant", "model", "n_train", "seed", "K", "refine", "warp", "rotate", "status",
+            "test_error",
             "train_error", "params", "epochs", "steps", "epoch_s", "step_ms", "wall_s", "train_s", "run_id",
             "error"]
     results = df[[c for c in cols if c in df]]

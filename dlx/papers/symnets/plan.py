@@ -3,8 +3,9 @@ blocks, each validated into one clear line before anything runs.
 
 Three studies share one sweep (one run directory, one process pool, resumable by --name):
 * ``main``: every variant x training size x seed on the rotated data (the paper's figure);
-* ``ablation``: the symnet with other numbers of control points K, and without the local-maximum search
-  (pooling at the control points only); a row equal to a main child reuses it;
+* ``ablation``: the symnet with other numbers of control points K, without the local-maximum search
+  (pooling at the control points only), and with other ways of computing its maps over G (``ablation.warps``,
+  e.g. ``layers``: the paper's layer-by-layer maps and pooling); a row equal to a main child reuses it;
 * ``invariance``: every listed variant trained on upright digits (``data.rotate=false``), later tested
   with the test set turned by every angle (invariance.py).
 """
@@ -102,6 +103,7 @@ def _child(study: str, variant: str, overrides: list[str], extra: dict) -> Child
 
 
 _SHORT = {"data.n_train": lambda v: f"n{v}", "seed": lambda v: f"seed{v}", "model.K": lambda v: f"K{v}",
+          "model.warp": lambda v: f"warp{v}",
           "model.refine_radius": lambda v: "nosearch" if v == 0 else f"radius{v}",
           "data.rotate": lambda v: "rotated" if v else "upright"}
 
@@ -147,6 +149,29 @@ def base_K(variant_overrides: list[str]) -> int:
     return int(OmegaConf.load(conf_dir() / "model" / "symnet.yaml").get("K", 8))
 
 
+def base_warp(variant_overrides: list[str]) -> str:
+    """The symnet variant's own ``model.warp``: from its overrides, else the symnet model config's."""
+    for o in variant_overrides:
+        if o.split("=", 1)[0] == "model.warp":
+            return o.split("=", 1)[1]
+    from omegaconf import OmegaConf
+
+    from dlx.config import conf_dir
+
+    return str(OmegaConf.load(conf_dir() / "model" / "symnet.yaml").get("warp", "inputs"))
+
+
+def _warps(value) -> list[str]:
+    """``ablation.warps``: names of model.warp, each once."""
+    from dlx.models.symnet import WARPS
+
+    items = [value] if isinstance(value, str) else list(value or [])
+    bad = [w for w in items if w not in WARPS]
+    if bad:
+        raise DlxError(f"ablation.warps has {bad[0]!r}; choose from: {', '.join(WARPS)}")
+    return list(dict.fromkeys(items))
+
+
 def rules(cfg) -> dict:
     """``symnets.rules``, validated against the bounds the record declares (RULES in dlx/papers/symnets): the
     lines the claims are held to (analysis.claims)."""
@@ -181,17 +206,22 @@ def plan(cfg) -> dict:
         refine = list(abl.get("refine", [True]))
         if any(not isinstance(r, bool) for r in refine):
             raise DlxError(f"ablation.refine must be a list of true/false, got {refine}")
-        rows = [(k, True) for k in ks] if True in refine else []
-        rows += [(k0, False)] if False in refine else []
+        w0 = base_warp(table[sym])
+        warps = [w for w in _warps(abl.get("warps", [])) if w != w0]
+        rows = [(k, True, None) for k in ks] if True in refine else []
+        rows += [(k0, False, None)] if False in refine else []
+        rows += [(k0, r, w) for w in warps for r in (True, False) if r in refine]
         for n in abl_sizes:
             for s in seeds:
-                for k, r in rows:
-                    if k == k0 and r and (sym, n, s) in by_key:
+                for k, r, w in rows:
+                    if k == k0 and r and w is None and (sym, n, s) in by_key:
                         ablation.append(by_key[(sym, n, s)])
                         continue
                     extra = {"data.n_train": n, "seed": s, "model.K": k}
                     if not r:
                         extra["model.refine_radius"] = 0
+                    if w is not None:
+                        extra["model.warp"] = w
                     ablation.append(_child("ablation", sym, table[sym], extra))
 
     invariance = []
