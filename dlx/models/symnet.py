@@ -289,10 +289,14 @@ class GroupPool(nn.Module):
         super().__init__()
         self.interp = interp
 
+    CHUNK = 1 << 14  # rows (map entries) searched at once: the search grid's values are rows x G Q (x 5)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, g, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 4, 1).reshape(-1, g)
-        return self.interp.local_max(rows).reshape(b, c, h, w, g).permute(0, 4, 1, 2, 3)
+        # in chunks: the temporary of one call grows with every map entry (GBs for an evaluation batch)
+        pooled = torch.cat([self.interp.local_max(r) for r in rows.split(self.CHUNK)]) if len(rows) else rows
+        return pooled.reshape(b, c, h, w, g).permute(0, 4, 1, 2, 3)
 
 
 class WarpedConv(nn.Module):
