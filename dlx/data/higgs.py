@@ -301,19 +301,50 @@ def generate(n: int, rng, signal_fraction: float = 0.5,
 _GENERATED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # this process's last draws (sweep workers reuse)
 
 
-def generated(n: int, stream: int, seed: int, signal_fraction: float,
+def generated(draw, n: int, stream: int, seed: int, signal_fraction: float,
               particles: str = "events") -> tuple[np.ndarray, np.ndarray]:
-    """``generate`` from stream ``stream`` and ``seed``, kept (read-only) for the next run in this process: a
-    sweep's children share their events, so a worker draws them once instead of once per child."""
-    key = (n, stream, seed, signal_fraction, particles)
+    """``draw(n, rng, signal_fraction, particles)`` (a module's ``generate``) from stream ``stream`` and
+    ``seed``, kept (read-only) for the next run in this process: a sweep's children share their events, so
+    a worker draws them once instead of once per child."""
+    key = (draw.__module__, n, stream, seed, signal_fraction, particles)
     if key not in _GENERATED:
         if len(_GENERATED) >= 2:
             _GENERATED.pop(next(iter(_GENERATED)))
-        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction, particles)
+        x, y = draw(n, np.random.default_rng([stream, seed]), signal_fraction, particles)
         x.setflags(write=False)
         y.setflags(write=False)
         _GENERATED[key] = (x, y)
     return _GENERATED[key]
+
+
+def particles_of(cfg, name: str, on_files: bool) -> str:
+    """``data.particles`` of ``data=<name>`` checked: ``events``, or ``shuffled`` (the negative control, which
+    shuffles generated events: refused on the user's files)."""
+    particles = str(opt(cfg, "particles", "events"))
+    if particles not in PARTICLES:
+        raise DlxError(f"unknown data.particles '{particles}' for {name} (choose one of: "
+                       f"{', '.join(PARTICLES)})")
+    if on_files and particles != "events":
+        raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop data.root")
+    return particles
+
+
+def generated_events(cfg, name: str, draw) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, x_test, y_test) of the generator of ``data=<name>`` (``draw``: its ``generate``): ``n`` training
+    events from stream 0 and ``seed``, ``n_test`` test events from stream 1 and ``test_seed``, so the test
+    set stays fixed whatever the training size or seed; ``signal_fraction`` of each."""
+    n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
+    frac = float(opt(cfg, "signal_fraction", 0.5))
+    if n < 4 or n_test < 2 or not 0.0 < frac < 1.0:
+        raise DlxError(f"data {name} needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
+                       f"n_test={n_test} signal_fraction={frac}")
+    particles = particles_of(cfg, name, on_files=False)
+    x, y = generated(draw, n, 0, int(opt(cfg, "seed", 0)), frac, particles)
+    xt, yt = generated(draw, n_test, 1, int(opt(cfg, "test_seed", 0)), frac, particles)
+    if y.min() == y.max() or yt.min() == yt.max():
+        raise DlxError(f"data {name} drew only one class; raise n, n_test or move signal_fraction from 0 "
+                       "or 1")
+    return x, y, xt, yt
 
 
 # ---------------------------------------------------------------- the real UCI file
@@ -577,25 +608,9 @@ def build(cfg) -> DataBundle:
     names = (LOW + HIGH)[cols]
     meta = Meta("higgs_uci", "binary", (len(names),), class_names=["background", "signal"], num_outputs=1,
                 feature_names=names, extra={"features": name})
-    particles = str(opt(cfg, "particles", "events"))
-    if particles not in PARTICLES:
-        raise DlxError(f"unknown data.particles '{particles}' for higgs (choose one of: "
-                       f"{', '.join(PARTICLES)})")
+    particles = particles_of(cfg, "higgs_uci", on_files=opt(cfg, "root") is not None)
     if opt(cfg, "root") is not None:
-        if particles != "events":
-            raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop "
-                           "data.root")
         return real_bundle(cfg, cols, meta)
-    n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
-    frac = float(opt(cfg, "signal_fraction", 0.5))
-    if n < 4 or n_test < 2 or not 0.0 < frac < 1.0:
-        raise DlxError(f"data higgs_uci needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
-                       f"n_test={n_test} signal_fraction={frac}")
-    seed, test_seed = int(opt(cfg, "seed", 0)), int(opt(cfg, "test_seed", 0))
-    x, y = generated(n, 0, seed, frac, particles)  # separate streams: the training events ...
-    xt, yt = generated(n_test, 1, test_seed, frac, particles)  # ... and the fixed test set
-    if y.min() == y.max() or yt.min() == yt.max():
-        raise DlxError("data higgs_uci drew only one class; raise n, n_test or move signal_fraction from 0 "
-                       "or 1")
+    x, y, xt, yt = generated_events(cfg, "higgs_uci", generate)
     meta.extra.update(source="generator", particles=particles)
     return table_bundle(cfg, x[:, cols], y, meta, xt[:, cols], yt)

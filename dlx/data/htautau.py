@@ -120,7 +120,18 @@ from pathlib import Path
 import numpy as np
 
 from dlx.data.bundle import DataBundle, Meta
-from dlx.data.higgs import _fingerprint, _sha256, breit_wigner, mass, memmap_bundle, p4, wrap
+from dlx.data.higgs import (
+    PARTICLES,
+    _fingerprint,
+    _sha256,
+    breit_wigner,
+    generated_events,
+    mass,
+    memmap_bundle,
+    p4,
+    particles_of,
+    wrap,
+)
 from dlx.data.prep import opt
 from dlx.data.registry import register_data
 from dlx.data.tabular import refuse_class_keys, table_bundle
@@ -132,7 +143,6 @@ HIGH = ["m_ll", "m_col", "m_mmc", "mt_l1", "mt_l2", "mt_tot", "delta_r_ll", "del
         "pt_ll", "sum_pt", "p_zeta", "p_zeta_vis", "met_centrality", "sphericity"]
 FEATURES = {"low": slice(0, 10), "high": slice(10, 25), "all": slice(0, 25)}
 OBJECTS = (slice(0, 3), slice(3, 6), slice(6, 8), slice(8, 10))  # l1, l2, missing pT, jet (low-level columns)
-PARTICLES = ("events", "shuffled")
 AZIMUTHS = ("absolute", "relative")
 NFEAT = len(LOW) + len(HIGH)
 COLUMNS = 1 + NFEAT  # the cache: the label, then the features
@@ -431,23 +441,6 @@ def generate(n: int, rng, signal_fraction: float = 0.5, particles: str = "events
     return np.column_stack([low, high_level(low).astype(np.float32)]), y
 
 
-_GENERATED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # this process's last draws (sweep workers reuse)
-
-
-def generated(n: int, stream: int, seed: int, signal_fraction: float,
-              particles: str = "events") -> tuple[np.ndarray, np.ndarray]:
-    """``generate`` from stream ``stream`` and ``seed``, kept (read-only) for the next run in this process."""
-    key = (n, stream, seed, signal_fraction, particles)
-    if key not in _GENERATED:
-        if len(_GENERATED) >= 2:
-            _GENERATED.pop(next(iter(_GENERATED)))
-        x, y = generate(n, np.random.default_rng([stream, seed]), signal_fraction, particles)
-        x.setflags(write=False)
-        y.setflags(write=False)
-        _GENERATED[key] = (x, y)
-    return _GENERATED[key]
-
-
 # ---------------------------------------------------------------- the real files
 
 
@@ -633,32 +626,17 @@ def build(cfg) -> DataBundle:
     names = (LOW + HIGH)[cols]
     meta = Meta("htautau", "binary", (len(names),), class_names=["Z->tautau", "H->tautau"], num_outputs=1,
                 feature_names=names, extra={"features": name})
-    particles = str(opt(cfg, "particles", "events"))
-    if particles not in PARTICLES:
-        raise DlxError(f"unknown data.particles '{particles}' for htautau (choose one of: "
-                       f"{', '.join(PARTICLES)})")
+    on_files = any(opt(cfg, k) is not None for k in ("root", "signal_file", "background_file"))
+    particles = particles_of(cfg, "htautau", on_files)
     azimuth = str(opt(cfg, "azimuth", "absolute"))
     if azimuth not in AZIMUTHS:
         raise DlxError(f"unknown data.azimuth '{azimuth}' for htautau (choose one of: {', '.join(AZIMUTHS)})")
-    if any(opt(cfg, k) is not None for k in ("root", "signal_file", "background_file")):
-        if particles != "events":
-            raise DlxError("data.particles=shuffled (the negative control) needs the generator: drop "
-                           "data.root")
+    if on_files:
         if azimuth != "absolute":
             raise DlxError("data.azimuth=relative rotates generated events; the files are read as they are "
                            "(absolute azimuths): drop data.azimuth or data.root")
         return real_bundle(cfg, cols, meta)
-    n, n_test = int(opt(cfg, "n", 100_000)), int(opt(cfg, "n_test", 50_000))
-    frac = float(opt(cfg, "signal_fraction", 0.5))
-    if n < 4 or n_test < 2 or not 0.0 < frac < 1.0:
-        raise DlxError(f"data htautau needs n>=4, n_test>=2 and signal_fraction in (0, 1); got n={n} "
-                       f"n_test={n_test} signal_fraction={frac}")
-    seed, test_seed = int(opt(cfg, "seed", 0)), int(opt(cfg, "test_seed", 0))
-    x, y = generated(n, 0, seed, frac, particles)  # separate streams: the training events ...
-    xt, yt = generated(n_test, 1, test_seed, frac, particles)  # ... and the fixed test set
-    if y.min() == y.max() or yt.min() == yt.max():
-        raise DlxError("data htautau drew only one class; raise n, n_test or move signal_fraction from 0 "
-                       "or 1")
+    x, y, xt, yt = generated_events(cfg, "htautau", generate)
     if azimuth == "relative":
         x, xt = relative_azimuths(x), relative_azimuths(xt)
     meta.extra.update(source="generator", particles=particles, azimuth=azimuth)
