@@ -183,6 +183,82 @@ def claims(results, boot: dict | None, rules, data: str = "htautau") -> list[dic
     return (uci_claims if data == "higgs_uci" else htautau_claims)(results, boot, rules)
 
 
+MISSING = "the sweep did not run (or finish) the runs it compares"
+NO_BOOT = "no bootstrap replicates: the runs it compares wrote no readable test predictions"
+DL, SL, DA, SA, GL, GA = (("deep", "low"), ("shallow", "low"), ("deep", "all"), ("shallow", "all"),
+                          ("gbt", "low"), ("gbt", "all"))
+
+
+class Cells:
+    """What the claims read: per-seed AUC and Z of each (model, features) cell (:func:`per_seed`) and the
+    AUC's bootstrap replicates (:func:`auc_replicates`; None: not computed)."""
+
+    def __init__(self, results, boot: dict | None):
+        self.auc, self.z, self.boot = per_seed(results), per_seed(results, "z"), boot or {}
+
+    def m(self, cell, col: str = "auc"):
+        """The cell's seed mean, rounded (None when it has no run)."""
+        return r3(avg((self.auc if col == "auc" else self.z).get(cell, {}).values()))
+
+    def has(self, *cells, col: str = "auc") -> bool:
+        return all((self.auc if col == "auc" else self.z).get(c) for c in cells)
+
+    def booted(self, *cells) -> bool:
+        return all(c in self.boot for c in cells)
+
+
+def matches_all(c: Cells, match: float, text: str, paper: str) -> dict:
+    """deep_low_matches_all: AUC(deep, all) - AUC(deep, low) within +-``match``, per seed, paired."""
+    from dlx.claims import claim, compare, rule_text
+
+    ok = c.has(DL, DA)
+    t = compare(*shared(c.auc[DA], c.auc[DL]), paired=True, direction="within", margin=match) if ok else None
+    return claim(
+        "deep_low_matches_all", text,
+        {"low": c.m(DL), "all": c.m(DA), "gap": r3(c.m(DA) - c.m(DL)) if ok else None},
+        rule_text(t, "AUC(deep, all) - AUC(deep, low), per seed,") if ok else
+        f"AUC(deep, all) - AUC(deep, low) within ±{match:g}", paper, test=t, holds=None,
+        why="" if ok else MISSING)
+
+
+def shallow_needs_high(c: Cells, needs: float, text: str, paper: str) -> dict:
+    """shallow_needs_high: [AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)] >
+    ``needs``, per seed."""
+    from dlx.claims import claim, compare, rule_text
+
+    ok, t = c.has(DL, SL, DA, SA), None
+    if ok:
+        s_low, s_all, d_low, d_all = shared(c.auc[SL], c.auc[SA], c.auc[DL], c.auc[DA])
+        t = compare((s_all - s_low) - (d_all - d_low), direction="greater", margin=needs)
+    return claim(
+        "shallow_needs_high", text,
+        {"shallow gain": r3(c.m(SA) - c.m(SL)) if ok else None,
+         "deep gain": r3(c.m(DA) - c.m(DL)) if ok else None},
+        rule_text(t, "[AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)], per "
+                  "seed,") if ok else f"shallow's gain from the high-level features - deep's > {needs:g}",
+        paper, test=t, holds=None, why="" if ok else MISSING)
+
+
+def trees_need_high(c: Cells, needs: float, text: str, paper: str) -> dict:
+    """trees_need_high: [AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)] > ``needs``,
+    on bootstrap replicates (the trees have one run)."""
+    from dlx.claims import claim, compare, rule_text
+
+    ok = c.has(GL, GA, DL, DA)
+    got = ok and c.booted(GL, GA, DL, DA)
+    b = c.boot
+    t = compare((b[GA] - b[GL]) - (b[DA] - b[DL]), direction="greater", margin=needs,
+                method="percentile") if got else None
+    return claim(
+        "trees_need_high", text,
+        {"trees gain": r3(c.m(GA) - c.m(GL)) if ok else None,
+         "deep gain": r3(c.m(DA) - c.m(DL)) if ok else None},
+        rule_text(t, "[AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)], test events "
+                  "and network seeds resampled,") if got else
+        f"the trees' gain from the high-level features - deep's > {needs:g}", paper, test=t, holds=None,
+        why="" if got else (NO_BOOT if ok else MISSING))
+
+
 def htautau_claims(results, boot: dict | None, rules) -> list[dict]:
     """The H -> tau tau paper's shape (``data=htautau``), each on a 95% interval (rules: ``higgs.rules``):
 
@@ -202,88 +278,52 @@ def htautau_claims(results, boot: dict | None, rules) -> list[dict]:
 
     beats, match = float(rules.beats_all), float(rules.match)
     needs, dgain = float(rules.needs_high), float(rules.data_gain)
-    auc, z = per_seed(results), per_seed(results, "z")
-    boot = boot or {}
-    missing = "the sweep did not run (or finish) the runs it compares"
-    no_boot = "no bootstrap replicates: the runs it compares wrote no readable test predictions"
-
-    def m(cell, table=auc):
-        return r3(avg(table.get(cell, {}).values()))
-
-    def has(*cells, table=auc):
-        return all(table.get(c) for c in cells)
-
+    c = Cells(results, boot)
+    auc, z, m = c.auc, c.z, c.m
+    quoted = "holds (no AUC quoted here)"
     out = []
-    dl, sl, da, sa, gl, ga = (("deep", "low"), ("shallow", "low"), ("deep", "all"), ("shallow", "all"),
-                              ("gbt", "low"), ("gbt", "all"))
-    ok = has(dl, sa)
-    t = compare(*shared(auc[dl], auc[sa]), paired=True, direction="greater", margin=beats) if ok else None
+    ok = c.has(DL, SA)
+    t = compare(*shared(auc[DL], auc[SA]), paired=True, direction="greater", margin=beats) if ok else None
     out.append(claim(
         "deep_low_beats_shallow_all",
         "the deep network on the low-level features alone beats the shallow network given the engineered "
         "ones",
-        {"deep low": m(dl), "shallow all": m(sa), "gain": r3(m(dl) - m(sa)) if ok else None},
+        {"deep low": m(DL), "shallow all": m(SA), "gain": r3(m(DL) - m(SA)) if ok else None},
         rule_text(t, "AUC(deep, low) - AUC(shallow, all), per seed,") if ok else
-        f"AUC(deep, low) - AUC(shallow, all) > {beats:g}", "holds (no AUC quoted here)", test=t,
-        holds=None, why="" if ok else missing))
+        f"AUC(deep, low) - AUC(shallow, all) > {beats:g}", quoted, test=t, holds=None,
+        why="" if ok else MISSING))
 
-    ok = has(dl, ga)
-    got = ok and all(c in boot for c in (dl, ga))
-    t = compare(boot[dl] - boot[ga], direction="greater", margin=beats, method="percentile") if got else None
+    ok = c.has(DL, GA)
+    got = ok and c.booted(DL, GA)
+    t = (compare(c.boot[DL] - c.boot[GA], direction="greater", margin=beats, method="percentile") if got
+         else None)
     out.append(claim(
         "deep_low_beats_trees_all",
         "the deep network on the low-level features alone beats boosted trees given the engineered ones",
-        {"deep low": m(dl), "trees all": m(ga), "gain": r3(m(dl) - m(ga)) if ok else None},
+        {"deep low": m(DL), "trees all": m(GA), "gain": r3(m(DL) - m(GA)) if ok else None},
         rule_text(t, "AUC(deep, low) - AUC(trees, all), test events and network seeds resampled,") if got
-        else f"AUC(deep, low) - AUC(trees, all) > {beats:g}", "holds (no AUC quoted here)", test=t,
-        holds=None, why="" if got else (no_boot if ok else missing)))
+        else f"AUC(deep, low) - AUC(trees, all) > {beats:g}", quoted, test=t,
+        holds=None, why="" if got else (NO_BOOT if ok else MISSING)))
+    out.append(matches_all(c, match, "the deep network gains little from the engineered features", quoted))
+    out.append(shallow_needs_high(c, needs, "the engineered features help the shallow network more than the "
+                                  "deep one", quoted))
+    out.append(trees_need_high(c, needs, "the engineered features help boosted trees more than the deep "
+                               "network", quoted))
 
-    ok = has(dl, da)
-    t = compare(*shared(auc[da], auc[dl]), paired=True, direction="within", margin=match) if ok else None
-    out.append(claim(
-        "deep_low_matches_all", "the deep network gains little from the engineered features",
-        {"low": m(dl), "all": m(da), "gap": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "AUC(deep, all) - AUC(deep, low), per seed,") if ok else
-        f"AUC(deep, all) - AUC(deep, low) within ±{match:g}", "holds (no AUC quoted here)", test=t,
-        holds=None, why="" if ok else missing))
-
-    ok = has(dl, sl, da, sa)
+    ok, t = c.has(DA, SA, col="z"), None
     if ok:
-        s_low, s_all, d_low, d_all = shared(auc[sl], auc[sa], auc[dl], auc[da])
-        t = compare((s_all - s_low) - (d_all - d_low), direction="greater", margin=needs)
-    out.append(claim(
-        "shallow_needs_high", "the engineered features help the shallow network more than the deep one",
-        {"shallow gain": r3(m(sa) - m(sl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "[AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)], per "
-                  "seed,") if ok else f"shallow's gain from the high-level features - deep's > {needs:g}",
-        "holds (no AUC quoted here)", test=t if ok else None, holds=None, why="" if ok else missing))
-
-    ok = has(gl, ga, dl, da)
-    got = ok and all(c in boot for c in (gl, ga, dl, da))
-    t = compare((boot[ga] - boot[gl]) - (boot[da] - boot[dl]), direction="greater", margin=needs,
-                method="percentile") if got else None
-    out.append(claim(
-        "trees_need_high", "the engineered features help boosted trees more than the deep network",
-        {"trees gain": r3(m(ga) - m(gl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "[AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)], test events "
-                  "and network seeds resampled,") if got else
-        f"the trees' gain from the high-level features - deep's > {needs:g}", "holds (no AUC quoted here)",
-        test=t, holds=None, why="" if got else (no_boot if ok else missing)))
-
-    ok = has(da, sa, table=z)
-    if ok:
-        zd, zs = shared(z[da], z[sa])
+        zd, zs = shared(z[DA], z[SA])
         gain = equivalent_data(zd, zs)
         t = compare(gain[np.isfinite(gain)], direction="greater", margin=dgain)
     out.append(claim(
         "equivalent_data",
         "the deep network's gain in discovery significance is worth more data to the shallow network",
-        {"deep Z": m(da, z), "shallow Z": m(sa, z),
+        {"deep Z": m(DA, "z"), "shallow Z": m(SA, "z"),
          "equivalent data": r3(float(np.mean(gain))) if ok else None},
         rule_text(t, "(Z(deep, all) / Z(shallow, all))^2 - 1, per seed,") if ok else
         f"(Z(deep, all) / Z(shallow, all))^2 - 1 > {dgain:g}",
-        f"+{PAPER_EQUIVALENT_DATA:.0%} data (PRL); +11% significance (JMLR W&CP 42)", test=t if ok else None,
-        holds=None, why="" if ok else missing))
+        f"+{PAPER_EQUIVALENT_DATA:.0%} data (PRL); +11% significance (JMLR W&CP 42)", test=t, holds=None,
+        why="" if ok else MISSING))
     return out
 
 
@@ -309,83 +349,45 @@ def uci_claims(results, boot: dict | None, rules) -> list[dict]:
 
     gain, match = float(rules.deep_gain), float(rules.match)
     needs, beats, zgain = float(rules.needs_high), float(rules.beats_high), float(rules.z_gain)
-    auc, z = per_seed(results), per_seed(results, "z")
-    boot = boot or {}
-    missing = "the sweep did not run (or finish) the runs it compares"
-    no_boot = "no bootstrap replicates: the runs it compares wrote no readable test predictions"
-
-    def m(cell, table=auc):
-        return r3(avg(table.get(cell, {}).values()))
-
-    def has(*cells, table=auc):
-        return all(table.get(c) for c in cells)
-
+    c = Cells(results, boot)
+    auc, z, m = c.auc, c.z, c.m
     out = []
-    dl, sl, da, sa = ("deep", "low"), ("shallow", "low"), ("deep", "all"), ("shallow", "all")
-    ok = has(dl, sl)
-    t = compare(*shared(auc[dl], auc[sl]), paired=True, direction="greater", margin=gain) if ok else None
+    ok = c.has(DL, SL)
+    t = compare(*shared(auc[DL], auc[SL]), paired=True, direction="greater", margin=gain) if ok else None
     out.append(claim(
         "deep_beats_shallow_low", "on low-level features alone, the deep network beats the shallow one",
-        {"deep": m(dl), "shallow": m(sl), "gain": r3(m(dl) - m(sl)) if ok else None},
+        {"deep": m(DL), "shallow": m(SL), "gain": r3(m(DL) - m(SL)) if ok else None},
         rule_text(t, "AUC(deep, low) - AUC(shallow, low), per seed,") if ok else
         f"AUC(deep, low) - AUC(shallow, low) > {gain:g}", "0.880 vs 0.733 (+0.147)", test=t,
-        holds=None, why="" if ok else missing))
+        holds=None, why="" if ok else MISSING))
+    out.append(matches_all(c, match, "the deep network on low-level features nearly matches it on all "
+                           "features", "0.885 vs 0.880 (gap 0.005)"))
+    out.append(shallow_needs_high(c, needs, "the high-level features help the shallow network more than the "
+                                  "deep one", "shallow +0.083, deep +0.005"))
 
-    ok = has(dl, da)
-    t = compare(*shared(auc[da], auc[dl]), paired=True, direction="within", margin=match) if ok else None
-    out.append(claim(
-        "deep_low_matches_all", "the deep network on low-level features nearly matches it on all features",
-        {"low": m(dl), "all": m(da), "gap": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "AUC(deep, all) - AUC(deep, low), per seed,") if ok else
-        f"AUC(deep, all) - AUC(deep, low) within ±{match:g}", "0.885 vs 0.880 (gap 0.005)", test=t,
-        holds=None, why="" if ok else missing))
-
-    ok = has(dl, sl, da, sa)
-    if ok:
-        s_low, s_all, d_low, d_all = shared(auc[sl], auc[sa], auc[dl], auc[da])
-        t = compare((s_all - s_low) - (d_all - d_low), direction="greater", margin=needs)
-    out.append(claim(
-        "shallow_needs_high", "the high-level features help the shallow network more than the deep one",
-        {"shallow gain": r3(m(sa) - m(sl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "[AUC(shallow, all) - AUC(shallow, low)] - [AUC(deep, all) - AUC(deep, low)], per "
-                  "seed,") if ok else f"shallow's gain from the high-level features - deep's > {needs:g}",
-        "shallow +0.083, deep +0.005", test=t if ok else None, holds=None, why="" if ok else missing))
-
-    highs = [(mm, "high") for mm in MODELS if has((mm, "high"))]
-    best = max(highs, key=lambda c: avg(auc[c].values()))[0] if highs else None
-    ok = has(dl) and bool(highs)
-    got = ok and all(c in boot for c in (dl, *highs))
-    t = compare(boot[dl] - np.max([boot[c] for c in highs], axis=0), direction="greater", margin=beats,
+    highs = [(mm, "high") for mm in MODELS if c.has((mm, "high"))]
+    best = max(highs, key=lambda h: avg(auc[h].values()))[0] if highs else None
+    ok = c.has(DL) and bool(highs)
+    got = ok and c.booted(DL, *highs)
+    t = compare(c.boot[DL] - np.max([c.boot[h] for h in highs], axis=0), direction="greater", margin=beats,
                 method="percentile") if got else None
     out.append(claim(
         "deep_low_beats_high",
         "the deep network on low-level features beats every model on the high-level ones",
-        {"deep low": m(dl), "best high": m((best, "high")) if best else None, "best high model": best},
+        {"deep low": m(DL), "best high": m((best, "high")) if best else None, "best high model": best},
         rule_text(t, "AUC(deep, low) - max over models of AUC(model, high), test events and network seeds "
                   "resampled,") if got else
         f"AUC(deep, low) - max over models of AUC(model, high) > {beats:g}", "0.880 vs at most 0.800",
-        test=t, holds=None, why="" if got else (no_boot if ok else missing)))
+        test=t, holds=None, why="" if got else (NO_BOOT if ok else MISSING)))
 
-    ok = has(dl, sl, table=z)
-    t = compare(*shared(z[dl], z[sl]), paired=True, direction="greater", margin=zgain) if ok else None
+    ok = c.has(DL, SL, col="z")
+    t = compare(*shared(z[DL], z[SL]), paired=True, direction="greater", margin=zgain) if ok else None
     out.append(claim(
         "significance_low", "on low-level features, the deep network's selection is more significant",
-        {"deep Z": m(dl, z), "shallow Z": m(sl, z)},
+        {"deep Z": m(DL, "z"), "shallow Z": m(SL, "z")},
         rule_text(t, "Z(deep, low) - Z(shallow, low), per seed,", unit=" sigma") if ok else
         f"Z(deep, low) - Z(shallow, low) > {zgain:g} sigma", "4.9 sigma vs 2.5 sigma", test=t, holds=None,
-        why="" if ok else missing))
-
-    gl, ga = ("gbt", "low"), ("gbt", "all")
-    ok = has(gl, ga, dl, da)
-    got = ok and all(c in boot for c in (gl, ga, dl, da))
-    t = compare((boot[ga] - boot[gl]) - (boot[da] - boot[dl]), direction="greater", margin=needs,
-                method="percentile") if got else None
-    out.append(claim(
-        "trees_need_high", "boosted trees, like the shallow network, need the high-level features",
-        {"trees gain": r3(m(ga) - m(gl)) if ok else None, "deep gain": r3(m(da) - m(dl)) if ok else None},
-        rule_text(t, "[AUC(trees, all) - AUC(trees, low)] - [AUC(deep, all) - AUC(deep, low)], test events "
-                  "and network seeds resampled,") if got else
-        f"the trees' gain from the high-level features - deep's > {needs:g}",
-        "BDT 0.73 -> 0.81 (+0.08), DNN +0.005", test=t, holds=None,
-        why="" if got else (no_boot if ok else missing)))
+        why="" if ok else MISSING))
+    out.append(trees_need_high(c, needs, "boosted trees, like the shallow network, need the high-level "
+                               "features", "BDT 0.73 -> 0.81 (+0.08), DNN +0.005"))
     return out
