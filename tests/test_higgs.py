@@ -208,9 +208,11 @@ def test_control_keeps_each_objects_class_distribution_and_removes_the_masses():
     assert abs(window(xc, (y == 1) & two_c) - window(xc, (y == 0) & two_c)) < 0.08
 
 
-def test_control_is_a_data_switch(tmp_path):
+@pytest.mark.parametrize("data", ["higgs_uci", "htautau"])
+def test_control_is_a_data_switch(tmp_path, data):
+    """Both benchmarks' control is one switch (dlx/data/higgs.py particles_of, generated_events)."""
     def bundle(*ov):
-        return build_data(compose("train", ["data=higgs_uci", "task=binary", "data.normalize=false",
+        return build_data(compose("train", [f"data={data}", "task=binary", "data.normalize=false",
                                             "data.n=200", "data.n_test=100", *ov]).data)
 
     a, c = bundle(), bundle("data.particles=shuffled")

@@ -308,21 +308,6 @@ def test_control_keeps_each_objects_class_distribution_and_removes_the_masses():
     assert sep(x) > 20 and abs(sep(xc)) < 0.5 * sep(x)  # the H peak above the Z's is mostly gone
 
 
-def test_control_is_a_data_switch(tmp_path):
-    def bundle(*ov):
-        return build_data(compose("train", ["data=htautau", "task=binary", "data.normalize=false",
-                                            "data.n=200", "data.n_test=100", *ov]).data)
-
-    a, c = bundle(), bundle("data.particles=shuffled")
-    assert (a.train.y == c.train.y).all() and not (a.train.x == c.train.x).all()
-    assert c.meta.extra["particles"] == "shuffled"
-    with pytest.raises(DlxError, match="unknown data.particles"):
-        bundle("data.particles=mixed")
-    write_pair(tmp_path)
-    with pytest.raises(DlxError, match="needs the generator"):
-        bundle("data.particles=shuffled", f"data.root={tmp_path}")
-
-
 # ---------------------------------------------------------------- the paper preset on the authors' format
 
 
