@@ -14,6 +14,7 @@ import pytest
 
 from dlx.config import compose
 from dlx.data import build_data
+from dlx.data import higgs as H
 from dlx.data import htautau as T
 from dlx.errors import DlxError
 
@@ -208,7 +209,7 @@ def test_loader_reads_the_two_files_through_a_cache(tmp_path, monkeypatch):
     assert (chunked[:60, 0] == 1).all() and (chunked[60:, 0] == 0).all()  # signal rows first
     # a second load reads the cache, not the text, and makes the same split
     monkeypatch.setattr(T, "_read_csv", lambda *a, **k: pytest.fail("re-parsed a cached file"))
-    T._VERIFIED.clear()
+    H._VERIFIED.clear()  # the checksum memo the two loaders share
     for feats, width in (("low", 10), ("high", 15)):
         again = real(f"data.root={tmp_path}", "data.normalize=false", f"data.features={feats}")
         assert again.train.x.shape == (100, width)

@@ -386,15 +386,18 @@ def cache_files(src: Path, cache_dir) -> tuple[Path, Path]:
     return folder / f"{stem}.f32", folder / f"{stem}.f32.json"
 
 
-def _valid_cache(src: Path, data: Path, info: Path) -> dict | None:
+def valid_cache(data: Path, info: Path, columns: int, **expected) -> dict | None:
+    """The JSON record ``info`` of the float32 cache ``data`` (rows x ``columns``) when it is still good: it
+    records ``expected`` (the sources' fingerprints), the file has the recorded size, and its SHA-256 (checked
+    once per process and file version) matches; else None (rebuild it). Shared by the htautau loader."""
     try:
         meta = json.loads(info.read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("source") != _fingerprint(src) or not data.is_file():
+    if any(meta.get(k) != v for k, v in expected.items()) or not data.is_file():
         return None
     rows, cols = meta.get("shape", (0, 0))
-    if data.stat().st_size != rows * cols * 4 or cols != COLUMNS:
+    if data.stat().st_size != rows * cols * 4 or cols != columns:
         return None
     key = (str(data), data.stat().st_mtime_ns)
     if not _VERIFIED.get(key):
@@ -440,35 +443,50 @@ def _read_csv(src: Path, out, chunk_rows: int) -> tuple[int, str]:
     return rows, h.hexdigest()
 
 
-def cached_array(src: Path, cache_dir=None, chunk_rows: int = 500_000) -> np.memmap:
-    """The file as a read-only memory-mapped (rows, 29) float32 array, parsing it once into a cache."""
-    data, info = cache_files(src, cache_dir)
+def built_cache(data: Path, info: Path, what: str, columns: int, expected: dict, write) -> dict:
+    """The record of the float32 cache ``data`` (rows x ``columns``), reused while ``valid_cache`` says so,
+    else rebuilt: ``write(out)`` streams the rows into an open file and returns the record's other fields
+    (``shape``, ``sha256``, ...). Under a lock, so concurrent runs build it once; the array and then its
+    record are each written to a temporary file and renamed, so a crash never leaves a record describing a
+    half-written array. Shared by the htautau loader."""
     try:
         data.parent.mkdir(parents=True, exist_ok=True)
         lock = open(f"{data}.lock", "a")  # noqa: SIM115  (held for the whole build)
     except OSError as err:
-        raise DlxError(f"cannot write the HIGGS cache in {data.parent} ({err.strerror}); set data.cache_dir "
+        raise DlxError(f"cannot write the {what} cache in {data.parent} ({err.strerror}); set data.cache_dir "
                        "to a writable folder") from None
     import fcntl
 
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs: one builds, the others wait and reuse
-        meta = _valid_cache(src, data, info)
+        meta = valid_cache(data, info, columns, **expected)
         if meta is None:
             info.unlink(missing_ok=True)  # no record may describe a half-replaced array
             tmp = data.with_name(data.name + f".tmp{os.getpid()}")
             try:
                 with open(tmp, "wb") as out:
-                    rows, digest = _read_csv(src, out, chunk_rows)
+                    fields = write(out)
                 os.replace(tmp, data)
             finally:
                 tmp.unlink(missing_ok=True)
-            meta = {"source": _fingerprint(src), "shape": [rows, COLUMNS], "dtype": "float32",
-                    "sha256": digest, "format": "raw little-endian float32, row-major: label, 28 features"}
+            meta = {**expected, **fields}
             tmp_info = info.with_name(info.name + f".tmp{os.getpid()}")
             tmp_info.write_text(json.dumps(meta, indent=1))
             os.replace(tmp_info, info)
             _VERIFIED[(str(data), data.stat().st_mtime_ns)] = True
+    return meta
+
+
+def cached_array(src: Path, cache_dir=None, chunk_rows: int = 500_000) -> np.memmap:
+    """The file as a read-only memory-mapped (rows, 29) float32 array, parsing it once into a cache."""
+    data, info = cache_files(src, cache_dir)
+
+    def write(out) -> dict:
+        rows, digest = _read_csv(src, out, chunk_rows)
+        return {"shape": [rows, COLUMNS], "dtype": "float32", "sha256": digest,
+                "format": "raw little-endian float32, row-major: label, 28 features"}
+
+    meta = built_cache(data, info, "HIGGS", COLUMNS, {"source": _fingerprint(src)}, write)
     return np.memmap(data, dtype="<f4", mode="r", shape=tuple(meta["shape"]))
 
 

@@ -112,9 +112,7 @@ mtime, beside the signal file or in ``cache_dir``; every run memory-maps it. One
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +121,8 @@ from dlx.data.bundle import DataBundle, Meta
 from dlx.data.higgs import (
     PARTICLES,
     _fingerprint,
-    _sha256,
     breit_wigner,
+    built_cache,
     generated_events,
     mass,
     memmap_bundle,
@@ -484,27 +482,6 @@ def _sources(sig: Path, bkg: Path) -> dict:
             "background": {**_fingerprint(bkg), "path": str(bkg.resolve())}}
 
 
-_VERIFIED: dict[tuple, bool] = {}  # cache files whose checksum this process has already checked
-
-
-def _valid_cache(sources: dict, data: Path, info: Path) -> dict | None:
-    try:
-        meta = json.loads(info.read_text())
-    except (OSError, ValueError):
-        return None
-    if meta.get("sources") != sources or not data.is_file():
-        return None
-    rows, cols = meta.get("shape", (0, 0))
-    if data.stat().st_size != rows * cols * 4 or cols != COLUMNS:
-        return None
-    key = (str(data), data.stat().st_mtime_ns)
-    if not _VERIFIED.get(key):
-        if _sha256(data) != meta.get("sha256"):
-            return None
-        _VERIFIED[key] = True
-    return meta
-
-
 def _open_text(src: Path):
     if src.name.endswith(".gz"):
         import gzip
@@ -571,37 +548,17 @@ def cached_array(sig: Path, bkg: Path, cache_dir=None, chunk_rows: int = 500_000
     """Both files as one read-only memory-mapped (rows, 26) float32 array (label, 25 features; signal rows
     first), parsed once into a cache; and its record."""
     data, info = cache_files(sig, bkg, cache_dir)
-    try:
-        data.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(f"{data}.lock", "a")  # noqa: SIM115  (held for the whole build)
-    except OSError as err:
-        raise DlxError(f"cannot write the htautau cache in {data.parent} ({err.strerror}); set "
-                       "data.cache_dir to a writable folder") from None
-    import fcntl
 
-    sources = _sources(sig, bkg)
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs: one builds, the others wait and reuse
-        meta = _valid_cache(sources, data, info)
-        if meta is None:
-            info.unlink(missing_ok=True)  # no record may describe a half-replaced array
-            tmp = data.with_name(data.name + f".tmp{os.getpid()}")
-            h = hashlib.sha256()
-            try:
-                with open(tmp, "wb") as out:
-                    n_sig = _read_csv(sig, 1.0, out, h, chunk_rows)
-                    n_bkg = _read_csv(bkg, 0.0, out, h, chunk_rows)
-                os.replace(tmp, data)
-            finally:
-                tmp.unlink(missing_ok=True)
-            meta = {"sources": sources, "shape": [n_sig + n_bkg, COLUMNS], "dtype": "float32",
-                    "sha256": h.hexdigest(), "signal_rows": n_sig, "background_rows": n_bkg,
-                    "format": "raw little-endian float32, row-major: label (1 htautau, 0 ztautau), 10 "
-                              "low-level and 15 high-level features; signal rows first"}
-            tmp_info = info.with_name(info.name + f".tmp{os.getpid()}")
-            tmp_info.write_text(json.dumps(meta, indent=1))
-            os.replace(tmp_info, info)
-            _VERIFIED[(str(data), data.stat().st_mtime_ns)] = True
+    def write(out) -> dict:
+        h = hashlib.sha256()
+        n_sig = _read_csv(sig, 1.0, out, h, chunk_rows)
+        n_bkg = _read_csv(bkg, 0.0, out, h, chunk_rows)
+        return {"shape": [n_sig + n_bkg, COLUMNS], "dtype": "float32", "sha256": h.hexdigest(),
+                "signal_rows": n_sig, "background_rows": n_bkg,
+                "format": "raw little-endian float32, row-major: label (1 htautau, 0 ztautau), 10 "
+                          "low-level and 15 high-level features; signal rows first"}
+
+    meta = built_cache(data, info, "htautau", COLUMNS, {"sources": _sources(sig, bkg)}, write)
     return np.memmap(data, dtype="<f4", mode="r", shape=tuple(meta["shape"])), meta
 
 
